@@ -1,0 +1,69 @@
+using System.CommandLine;
+using System.Text.Json;
+using DistRnn.Data;
+using DistRnn.Model;
+
+namespace DistRnn.Cli.Commands;
+
+/// <summary>`grad`: loss and exact BPTT gradients in float64 of one text as one sequence, from the plain kernel.</summary>
+internal static class GradCommand
+{
+    private static readonly Option<string> Model = Options.Required("--model", "MODEL.json: vocab, hidden, activation, U, W, V, b, c");
+    private static readonly Option<string> Text = Options.Required("--text", "UTF-8 text; inputs text[0..T−1], targets text[1..T]");
+
+    public static Command Create()
+    {
+        var cmd = new Command("grad", "Print the loss and the gradients dU, dW, dV, db, dc of a text under a model (float64, JSON)") { Model, Text };
+        cmd.SetAction(parse => Run(parse.GetValue(Model)!, parse.GetValue(Text)!));
+        return cmd;
+    }
+
+    private static int Run(string modelPath, string textPath)
+    {
+        var model = ModelJson.Load(modelPath);
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(textPath); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new InputException($"--text {textPath}: file not found"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new InputException($"--text {textPath}: cannot read ({e.Message})"); }
+        var tokens = model.Vocabulary.Encode(Corpus.DecodeUtf8(textPath, bytes), $"--text {textPath}");
+        if (tokens.Length < 2) throw new InputException($"--text {textPath}: needs at least 2 characters (one input and its target)");
+
+        var grad = new Tensors<double>(model.Params.Shape);
+        double loss = PlainKernel<double>.Instance.Accumulate(model.Params, model.Activation, tokens, [new SequenceRef(0, tokens.Length - 1)], grad);
+
+        using var stdout = Console.OpenStandardOutput();
+        using (var w = new Utf8JsonWriter(stdout))
+        {
+            int k = grad.Shape.K, d = grad.Shape.D;
+            w.WriteStartObject();
+            w.WriteNumber("loss", loss);
+            WriteMatrix(w, "dU", grad.U, k, d);
+            WriteMatrix(w, "dW", grad.W, d, d);
+            WriteMatrix(w, "dV", grad.V, d, k);
+            WriteVector(w, "db", grad.B);
+            WriteVector(w, "dc", grad.C);
+            w.WriteEndObject();
+        }
+        stdout.Write("\n"u8);
+        return Cli.Ok;
+    }
+
+    private static void WriteMatrix(Utf8JsonWriter w, string name, ReadOnlySpan<double> m, int rows, int cols)
+    {
+        w.WriteStartArray(name);
+        for (int r = 0; r < rows; r++)
+        {
+            w.WriteStartArray();
+            foreach (var v in m.Slice(r * cols, cols)) w.WriteNumberValue(v);
+            w.WriteEndArray();
+        }
+        w.WriteEndArray();
+    }
+
+    private static void WriteVector(Utf8JsonWriter w, string name, ReadOnlySpan<double> v)
+    {
+        w.WriteStartArray(name);
+        foreach (var x in v) w.WriteNumberValue(x);
+        w.WriteEndArray();
+    }
+}

@@ -1,0 +1,38 @@
+using System.CommandLine;
+using System.Numerics;
+using DistRnn.Checkpoints;
+using DistRnn.Inference;
+using DistRnn.Model;
+
+namespace DistRnn.Cli.Commands;
+
+/// <summary>`sample`: generated text on stdout.</summary>
+internal static class SampleCommand
+{
+    private static readonly Option<string?> Prime = Options.Optional<string>("--prime", "Text to start from (default: a newline)");
+    private static readonly Option<int> Length = Options.Make("--length", "Characters to generate after the prime", 500);
+    private static readonly Option<double> Temperature = Options.Make("--temperature", "Softmax temperature (lower = more conservative)", 1.0);
+    private static readonly Option<long> Seed = Options.Make("--seed", "Sampling seed", 1L);
+
+    public static Command Create()
+    {
+        var cmd = new Command("sample", "Generate text from a checkpoint") { LoadedModel.CheckpointOption, Prime, Length, Temperature, Seed };
+        cmd.SetAction(parse =>
+        {
+            var ck = LoadedModel.Open(parse.GetValue(LoadedModel.CheckpointOption)!);
+            var vocab = ck.Vocabulary;
+            string prime = parse.GetValue(Prime) ?? (vocab.Contains(new System.Text.Rune('\n')) ? "\n" : vocab.Symbols[0]);
+            var text = LoadedModel.With(ck, new Body(prime, parse.GetValue(Length), parse.GetValue(Temperature), parse.GetValue(Seed)));
+            Console.Out.Write(text);
+            Console.Out.WriteLine();
+            return Cli.Ok;
+        });
+        return cmd;
+    }
+
+    private sealed record Body(string Prime, int Length, double Temperature, long Seed) : IModelFunc<string>
+    {
+        public string Invoke<T>(Tensors<T> p, Checkpoint ck) where T : unmanaged, IFloatingPointIeee754<T>
+            => Sampler.Sample(p, ck.Header.Config.ActivationKind, ck.Vocabulary, Prime, Length, Temperature, Seed);
+    }
+}

@@ -1,0 +1,170 @@
+using System.CommandLine;
+using System.Numerics;
+using DistRnn.Checkpoints;
+using DistRnn.Cli.Output;
+using DistRnn.Data;
+using DistRnn.Model;
+using DistRnn.Training;
+
+namespace DistRnn.Cli.Commands;
+
+/// <summary>`train`: the single-process loop (--workers 0) or the coordinator of a cluster run.</summary>
+internal static class TrainCommand
+{
+    private static readonly TrainConfig D = new();
+
+    internal static readonly Option<string?> Corpus = Options.Optional<string>("--corpus", "UTF-8 text to train on (default: the embedded tiny-shakespeare)");
+    internal static readonly Option<int> Hidden = Options.Make("--hidden", "State size d", D.Hidden);
+    internal static readonly Option<int> Seq = Options.Make("--seq", "Characters per sequence T", D.Seq);
+    internal static readonly Option<int> Batch = Options.Make("--batch", "Sequences per step (global)", D.Batch);
+    internal static readonly Option<long> Steps = Options.Make("--steps", "Optimiser steps in total (counting steps done before a resume)", D.Steps);
+    internal static readonly Option<string> Optimizer = Options.Make("--optimizer", "Update rule: sgd, adagrad or adam", D.Optimizer);
+    internal static readonly Option<double> Lr = Options.Make("--lr", "Learning rate", D.Lr);
+    internal static readonly Option<double> Clip = Options.Make("--clip", "Gradient-norm clip (0 = off)", D.Clip);
+    internal static readonly Option<string> ActivationOpt = Options.Make("--activation", "σ: tanh or sigmoid", D.Activation);
+    internal static readonly Option<string> PrecisionOpt = Options.Make("--precision", "Arithmetic: float32 or float64", D.Precision);
+    internal static readonly Option<long> Seed = Options.Make("--seed", "Seed of every random choice (init, data order, sampling)", D.Seed);
+    internal static readonly Option<double> ValFrac = Options.Make("--val-frac", "Fraction of the corpus (its end) held out for validation", D.ValFrac);
+    internal static readonly Option<int> Shards = Options.Make("--shards", "Shards per step, a power of two ≤ batch (0 = largest power of two ≤ min(batch, 16))", 0);
+    internal static readonly Option<int> Workers = Options.Make("--workers", "Local worker nodes (0 = no cluster, the plain single-process loop)", 2);
+    internal static readonly Option<string?> Out = Options.Optional<string>("--out", "Output folder: checkpoints, metrics.jsonl, loss.png (default: runs/<time>)");
+    internal static readonly Option<int> CheckpointEvery = Options.Make("--checkpoint-every", "Write a checkpoint every K steps (and always at the end)", 250);
+    internal static readonly Option<int> EvalEvery = Options.Make("--eval-every", "Measure the validation loss every K steps (0 = at each checkpoint)", 0);
+    internal static readonly Option<int> KeepCheckpoints = Options.Make("--keep-checkpoints", "Step checkpoints kept in --out (best.bin is kept apart)", 5);
+    internal static readonly Option<int> LogEvery = Options.Make("--log-every", "Print a progress line every K steps", 10);
+    internal static readonly Option<string?> Resume = Options.Optional<string>("--resume", "Continue from a checkpoint file, or the newest valid one in a folder");
+    internal static readonly Option<bool> Json = new("--json") { Description = "Progress as JSON lines on stdout, one per step; the last line is the \"done\" event" };
+    internal static readonly Option<int> Threads = Options.Make("--threads", "Cores used by the single-process loop (0 = all)", 0);
+
+    public static Command Create()
+    {
+        var cmd = new Command("train", "Train a model (single process, local cluster, or coordinator of a multi-node run)")
+        {
+            Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards,
+            Workers, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, Options.Verbose,
+        };
+        cmd.SetAction((parse, ct) => RunAsync(parse, ct));
+        return cmd;
+    }
+
+    /// <summary>Options that define the bits of a run: on --resume they must match the checkpoint when given.</summary>
+    private static IEnumerable<(Option Option, Func<TrainConfig, object?> Get, Func<ParseResult, object?> Value)> RunDefining() =>
+    [
+        (Hidden, c => c.Hidden, p => p.GetValue(Hidden)),
+        (Seq, c => c.Seq, p => p.GetValue(Seq)),
+        (Batch, c => c.Batch, p => p.GetValue(Batch)),
+        (Optimizer, c => c.Optimizer, p => p.GetValue(Optimizer)),
+        (Lr, c => c.Lr, p => p.GetValue(Lr)),
+        (Clip, c => c.Clip, p => p.GetValue(Clip)),
+        (ActivationOpt, c => c.Activation, p => p.GetValue(ActivationOpt)),
+        (PrecisionOpt, c => c.Precision, p => p.GetValue(PrecisionOpt)),
+        (Seed, c => c.Seed, p => p.GetValue(Seed)),
+        (ValFrac, c => c.ValFrac, p => p.GetValue(ValFrac)),
+        (Shards, c => c.Shards, p => p.GetValue(Shards)),
+    ];
+
+    private static TrainConfig ConfigFrom(ParseResult p) => new()
+    {
+        Corpus = p.GetValue(Corpus) is string s ? Path.GetFullPath(s) : null,
+        Hidden = p.GetValue(Hidden),
+        Seq = p.GetValue(Seq),
+        Batch = p.GetValue(Batch),
+        Steps = p.GetValue(Steps),
+        Optimizer = p.GetValue(Optimizer)!,
+        Lr = p.GetValue(Lr),
+        Clip = p.GetValue(Clip),
+        Activation = p.GetValue(ActivationOpt)!,
+        Precision = p.GetValue(PrecisionOpt)!,
+        Seed = p.GetValue(Seed),
+        ValFrac = p.GetValue(ValFrac),
+        Shards = p.GetValue(Shards),
+    };
+
+    private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
+    {
+        if (parse.GetValue(CheckpointEvery) <= 0) throw new InputException($"--checkpoint-every {parse.GetValue(CheckpointEvery)}: must be positive");
+        if (parse.GetValue(EvalEvery) < 0) throw new InputException($"--eval-every {parse.GetValue(EvalEvery)}: must not be negative");
+        if (parse.GetValue(Workers) < 0) throw new InputException($"--workers {parse.GetValue(Workers)}: must not be negative");
+        if (parse.GetValue(LogEvery) <= 0) throw new InputException($"--log-every {parse.GetValue(LogEvery)}: must be positive");
+
+        Checkpoint? resume = null;
+        TrainConfig config;
+        string outDir;
+        if (parse.GetValue(Resume) is string resumePath)
+        {
+            resume = CheckpointStore.Resolve(resumePath, "--resume", m => Console.Error.WriteLine(m));
+            var saved = resume.Header.Config;
+            foreach (var (option, get, value) in RunDefining())
+            {
+                if (parse.Given(option) && !Equals(get(saved), value(parse)))
+                    throw new InputException($"{option.Name} {value(parse)}: differs from the checkpoint's {get(saved)} ({resume.Path}); a resumed run keeps its configuration");
+            }
+            config = saved with
+            {
+                Steps = parse.Given(Steps) ? parse.GetValue(Steps) : saved.Steps,
+                Corpus = parse.GetValue(Corpus) is string c ? Path.GetFullPath(c) : saved.Corpus,
+            };
+            outDir = parse.GetValue(Out) ?? (File.Exists(resumePath) ? Path.GetDirectoryName(Path.GetFullPath(resumePath))! : resumePath);
+        }
+        else
+        {
+            config = ConfigFrom(parse);
+            outDir = parse.GetValue(Out) ?? Path.Combine("runs", DateTime.Now.ToString("yyyyMMdd-HHmmss"));
+            if (CheckpointStore.List(outDir).Any())
+                throw new InputException($"--out {outDir}: already holds checkpoints; continue it with --resume {outDir} or choose another folder");
+        }
+        config.Validate();
+        var corpus = Data.Corpus.Load(config.Corpus);
+
+        return config.PrecisionKind == Precision.Float32
+            ? await RunTypedAsync<float>(parse, config, corpus, resume, outDir, ct)
+            : await RunTypedAsync<double>(parse, config, corpus, resume, outDir, ct);
+    }
+
+    private static async Task<int> RunTypedAsync<T>(ParseResult parse, TrainConfig config, Corpus corpus, Checkpoint? resume, string outDir, CancellationToken ct)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var session = resume is null ? new TrainingSession<T>(config, corpus) : resume.ToSession<T>(corpus, config);
+        if (session.TrainLength < config.Seq + 1)
+            throw new InputException($"--corpus: the training split has {session.TrainLength} characters, fewer than --seq {config.Seq} + 1");
+        if (session.Step >= config.Steps)
+            throw new InputException($"--steps {config.Steps}: the checkpoint is already at step {session.Step}; ask for more steps to continue");
+
+        Directory.CreateDirectory(outDir);
+        int threads = parse.GetValue(Threads) is int t and > 0 ? t : Environment.ProcessorCount;
+        var kernel = Kernels.Default<T>();
+        using var reporter = new TrainingReporter(parse.GetValue(Json), parse.GetValue(LogEvery), Path.Combine(outDir, "metrics.jsonl"));
+        var options = new TrainOptions
+        {
+            OutDir = outDir,
+            CheckpointEvery = parse.GetValue(CheckpointEvery),
+            EvalEvery = parse.GetValue(EvalEvery),
+            KeepCheckpoints = parse.GetValue(KeepCheckpoints),
+            Parallelism = threads,
+        };
+        int workers = parse.GetValue(Workers);
+        reporter.Info($"training on {corpus.Name}: {corpus.Tokens.Length} characters, vocabulary {corpus.Vocabulary.Size}, hidden {config.Hidden}, " +
+                      $"{config.Precision}, {(workers == 0 ? "single process" : $"{workers} local workers")}, steps {session.Step + 1}..{config.Steps}, out {outDir}");
+
+        IGradientSource<T> source = workers == 0
+            ? new LocalGradientSource<T>(new SubtreeComputer<T>(kernel, threads), session.Activation, corpus.Tokens, session.ShardCount)
+            : throw new InputException($"--workers {workers}: the cluster path is not available in this build; use --workers 0");
+
+        var trainer = new Trainer<T>(session, source, kernel, options, reporter);
+        var result = await trainer.RunAsync(ct);
+        reporter.Done(result);
+        if (result.Interrupted)
+        {
+            Console.Error.WriteLine($"interrupted at step {result.Step}; continue with: train --resume {outDir}");
+            return Cli.Failure;
+        }
+        if (!parse.GetValue(Json))
+        {
+            var sample = Inference.Sampler.Sample(session.Params, session.Activation, corpus.Vocabulary,
+                corpus.Vocabulary.Contains(new System.Text.Rune('\n')) ? "\n" : corpus.Vocabulary.Symbols[0], 300, 0.8, config.Seed);
+            Console.WriteLine("--- sample ---");
+            Console.WriteLine(sample);
+        }
+        return Cli.Ok;
+    }
+}

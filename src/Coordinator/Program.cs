@@ -1,0 +1,3 @@
+using DistRnn.Cli;
+
+return await Cli.RunAsync(args);

@@ -1,0 +1,80 @@
+using System.Reflection;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace DistRnn.Data;
+
+/// <summary>
+/// A training text: its bytes' SHA-256 (workers prove they hold the same file), its vocabulary, its
+/// token ids and the train/validation split (the last <c>valFrac</c> of the characters is validation).
+/// </summary>
+public sealed class Corpus
+{
+    public const string EmbeddedName = "tinyshakespeare (embedded)";
+
+    public string Name { get; }
+    public string Sha256 { get; }
+    public Vocabulary Vocabulary { get; }
+    public int[] Tokens { get; }
+
+    private Corpus(string name, string sha, Vocabulary vocab, int[] tokens)
+    {
+        Name = name; Sha256 = sha; Vocabulary = vocab; Tokens = tokens;
+    }
+
+    public static byte[] EmbeddedBytes()
+    {
+        using var stream = typeof(Corpus).Assembly.GetManifestResourceStream("DistRnn.tinyshakespeare.txt")
+            ?? throw new InvalidOperationException("the embedded corpus is missing from the assembly");
+        using var ms = new MemoryStream();
+        stream.CopyTo(ms);
+        return ms.ToArray();
+    }
+
+    /// <summary>Loads FILE, or the embedded tiny-shakespeare when path is null.</summary>
+    public static Corpus Load(string? path)
+    {
+        if (path is null) return FromBytes(EmbeddedName, EmbeddedBytes(), vocabulary: null);
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (FileNotFoundException) { throw new InputException($"--corpus {path}: file not found"); }
+        catch (DirectoryNotFoundException) { throw new InputException($"--corpus {path}: file not found"); }
+        catch (UnauthorizedAccessException) { throw new InputException($"--corpus {path}: permission denied (or it is a folder)"); }
+        catch (IOException e) { throw new InputException($"--corpus {path}: cannot read ({e.Message})"); }
+        return FromBytes(path, bytes, vocabulary: null);
+    }
+
+    /// <summary>
+    /// Decodes strict UTF-8 (a leading BOM is skipped). With <paramref name="vocabulary"/> the text is
+    /// encoded in that vocabulary (a character outside it is an error); otherwise the vocabulary is the text's own.
+    /// </summary>
+    public static Corpus FromBytes(string name, byte[] bytes, Vocabulary? vocabulary)
+    {
+        string text = DecodeUtf8(name, bytes);
+        if (text.Length == 0) throw new InputException($"corpus {name}: is empty");
+        var vocab = vocabulary ?? Vocabulary.FromText(text);
+        if (vocab.Size < 2) throw new InputException($"corpus {name}: has only one distinct character; at least 2 are needed");
+        var tokens = vocab.Encode(text, $"corpus {name}");
+        if (tokens.Length < 2) throw new InputException($"corpus {name}: has only one character; at least 2 are needed");
+        return new Corpus(name, Convert.ToHexStringLower(SHA256.HashData(bytes)), vocab, tokens);
+    }
+
+    public static string DecodeUtf8(string name, byte[] bytes)
+    {
+        ReadOnlySpan<byte> span = bytes;
+        int offset = 0;
+        if (span.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) offset = 3;
+        int pos = offset;
+        while (pos < span.Length)
+        {
+            var status = Rune.DecodeFromUtf8(span[pos..], out _, out int consumed);
+            if (status != System.Buffers.OperationStatus.Done)
+                throw new InputException($"corpus {name}: invalid UTF-8 at byte offset {pos}");
+            pos += consumed;
+        }
+        return Encoding.UTF8.GetString(span[offset..]);
+    }
+
+    /// <summary>Index of the first validation character: the last valFrac of the text is validation.</summary>
+    public int SplitIndex(double valFrac) => (int)Math.Floor(Tokens.Length * (1.0 - valFrac));
+}

@@ -1,0 +1,52 @@
+using System.Numerics;
+
+namespace DistRnn.Model;
+
+/// <summary>
+/// The five tensors of the model (or of a gradient) as views into one flat vector, so optimisers,
+/// clipping, hashing and the wire treat them as one array while the maths reads them by name.
+/// </summary>
+public sealed class Tensors<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public ModelShape Shape { get; }
+    public T[] Data { get; }
+
+    public Tensors(ModelShape shape) : this(shape, new T[shape.Count]) { }
+
+    public Tensors(ModelShape shape, T[] data)
+    {
+        if (data.Length != shape.Count)
+            throw new ArgumentException($"expected {shape.Count} values for {shape}, got {data.Length}");
+        Shape = shape;
+        Data = data;
+    }
+
+    /// <summary>U: k×d, row x is the input weight of character x.</summary>
+    public Span<T> U => Data.AsSpan(Shape.UOffset, Shape.K * Shape.D);
+    /// <summary>W: d×d, the recurrent weight.</summary>
+    public Span<T> W => Data.AsSpan(Shape.WOffset, Shape.D * Shape.D);
+    /// <summary>V: d×k, the output weight.</summary>
+    public Span<T> V => Data.AsSpan(Shape.VOffset, Shape.D * Shape.K);
+    /// <summary>b: d, the state bias.</summary>
+    public Span<T> B => Data.AsSpan(Shape.BOffset, Shape.D);
+    /// <summary>c: k, the output bias.</summary>
+    public Span<T> C => Data.AsSpan(Shape.COffset, Shape.K);
+
+    public Tensors<T> Clone() => new(Shape, (T[])Data.Clone());
+
+    public void Clear() => Array.Clear(Data);
+
+    /// <summary>this += other, element by element in index order (deterministic).</summary>
+    public void Add(Tensors<T> other)
+    {
+        var a = Data; var o = other.Data;
+        if (o.Length != a.Length) throw new ArgumentException("shape mismatch");
+        for (int i = 0; i < a.Length; i++) a[i] += o[i];
+    }
+
+    public bool AllFinite()
+    {
+        foreach (var v in Data) if (!T.IsFinite(v)) return false;
+        return true;
+    }
+}
