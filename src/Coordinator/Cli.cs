@@ -29,7 +29,9 @@ public static class Cli
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
         {
-            Console.Error.WriteLine($"error: {parse.Errors[0].Message}{(args.Length > 0 ? "" : " (try --help)")}");
+            // "Unrecognized command or argument 'x'" says more than the "required command" error that comes with it.
+            var error = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parse.Errors[0];
+            Console.Error.WriteLine($"error: {OneLine(error.Message)} (see --help)");
             return BadInput;
         }
         bool verbose = args.Contains("--verbose");

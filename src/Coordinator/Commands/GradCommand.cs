@@ -31,8 +31,8 @@ internal static class GradCommand
         var grad = new Tensors<double>(model.Params.Shape);
         double loss = PlainKernel<double>.Instance.Accumulate(model.Params, model.Activation, tokens, [new SequenceRef(0, tokens.Length - 1)], grad);
 
-        using var stdout = Console.OpenStandardOutput();
-        using (var w = new Utf8JsonWriter(stdout))
+        var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
         {
             int k = grad.Shape.K, d = grad.Shape.D;
             w.WriteStartObject();
@@ -44,7 +44,7 @@ internal static class GradCommand
             WriteVector(w, "dc", grad.C);
             w.WriteEndObject();
         }
-        stdout.Write("\n"u8);
+        Console.Out.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
         return Cli.Ok;
     }
 

@@ -1,0 +1,75 @@
+using System.Text;
+
+namespace DistRnn.Tests.Cli;
+
+/// <summary>Every kind of bad input: exit code 2, one line on stderr naming the problem, no stack trace, nothing written.</summary>
+[Collection("Console")]
+public class BadInputTests
+{
+    private static readonly string Dir = TestUtil.TempDir();
+
+    private static string File(string name, byte[] content)
+    {
+        var p = Path.Combine(Dir, name);
+        System.IO.File.WriteAllBytes(p, content);
+        return p;
+    }
+
+    private static string Text(string name, string content) => File(name, Encoding.UTF8.GetBytes(content));
+
+    public static TheoryData<string, string[]> Cases()
+    {
+        var good = Text("good.txt", TestUtil.SmallText(3));
+        var model = Text("model.json", """{"vocab":["a","b"],"hidden":1,"activation":"tanh","U":[[0.1],[0.2]],"W":[[0.3]],"V":[[0.4,0.5]],"b":[0.0],"c":[0.0,0.1]}""");
+        var text = Text("ab.txt", "abba");
+        var corrupt = File("corrupt.bin", Encoding.ASCII.GetBytes("DRNNCKPT this is not really a checkpoint, just bytes that look like one at first glance"));
+        return new TheoryData<string, string[]>
+        {
+            { "missing.txt", ["train", "--workers", "0", "--corpus", Path.Combine(Dir, "missing.txt")] },
+            { "empty", ["train", "--workers", "0", "--corpus", File("empty.txt", [])] },
+            { "one", ["train", "--workers", "0", "--corpus", Text("one.txt", "a")] },
+            { "one distinct", ["train", "--workers", "0", "--corpus", Text("aaa.txt", "aaaaaaa")] },
+            { "byte offset 3", ["train", "--workers", "0", "--corpus", File("bad.txt", [0x61, 0x62, 0x63, 0xFF, 0x61])] },
+            { "--hidden", ["train", "--workers", "0", "--corpus", good, "--hidden", "0"] },
+            { "--seq", ["train", "--workers", "0", "--corpus", good, "--seq", "-3"] },
+            { "--batch", ["train", "--workers", "0", "--corpus", good, "--batch", "0"] },
+            { "--steps", ["train", "--workers", "0", "--corpus", good, "--steps", "0"] },
+            { "--lr", ["train", "--workers", "0", "--corpus", good, "--lr", "-0.1"] },
+            { "--optimizer", ["train", "--workers", "0", "--corpus", good, "--optimizer", "rmsprop"] },
+            { "--activation", ["train", "--workers", "0", "--corpus", good, "--activation", "relu"] },
+            { "--precision", ["train", "--workers", "0", "--corpus", good, "--precision", "float16"] },
+            { "--bogus", ["train", "--bogus"] },
+            { "--hidden", ["train", "--hidden", "abc"] },
+            { "nosuchcommand", ["nosuchcommand"] },
+            { "missing", ["sample", "--checkpoint", Path.Combine(Dir, "missing")] },
+            { "corrupt.bin", ["sample", "--checkpoint", corrupt] },
+            { "corrupt.bin", ["eval", "--checkpoint", corrupt] },
+            { "corrupt.bin", ["inspect", "--checkpoint", corrupt] },
+            { "corrupt.bin", ["train", "--resume", corrupt] },
+            { "no valid checkpoint", ["inspect", "--checkpoint", Dir] },
+            { "invalid JSON", ["grad", "--model", Text("bad.json", "{\"vocab\": [\"a\""), "--text", text] },
+            { "\"W\"", ["grad", "--model", Text("shape.json", """{"vocab":["a","b"],"hidden":1,"U":[[0.1],[0.2]],"W":[[0.3, 1]],"V":[[0.4,0.5]],"b":[0.0],"c":[0.0,0.1]}"""), "--text", text] },
+            { "\"U\"", ["grad", "--model", Text("rows.json", """{"vocab":["a","b"],"hidden":1,"U":[[0.1]],"W":[[0.3]],"V":[[0.4,0.5]],"b":[0.0],"c":[0.0,0.1]}"""), "--text", text] },
+            { "\"c\"", ["grad", "--model", Text("missing-c.json", """{"vocab":["a","b"],"hidden":1,"U":[[0.1],[0.2]],"W":[[0.3]],"V":[[0.4,0.5]],"b":[0.0]}"""), "--text", text] },
+            { "\"hidden\"", ["grad", "--model", Text("hidden.json", """{"vocab":["a","b"],"hidden":-1,"U":[],"W":[],"V":[],"b":[],"c":[]}"""), "--text", text] },
+            { "not in the model's vocabulary", ["grad", "--model", model, "--text", Text("abc.txt", "abc")] },
+            { "missing.json", ["grad", "--model", Path.Combine(Dir, "missing.json"), "--text", text] },
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task Exit_code_2_with_one_clear_line(string mentions, string[] args)
+    {
+        var outDir = Path.Combine(TestUtil.TempDir(), "out");
+        var full = args[0] == "train" && !args.Contains("--resume") ? [.. args, "--out", outDir] : args;
+        var r = await CliRunner.Run(full);
+        Assert.Equal(2, r.Code);
+        var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.Contains(mentions, lines[0]);
+        Assert.DoesNotContain("   at ", r.Err);
+        Assert.DoesNotContain("Exception", r.Err);
+        Assert.False(Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any(), "bad input left files behind");
+    }
+}

@@ -1,0 +1,23 @@
+namespace DistRnn.Tests.Cli;
+
+/// <summary>Runs the distrnn command line in-process with Console.Out/Error captured (use from the "Console" collection).</summary>
+internal static class CliRunner
+{
+    public sealed record Result(int Code, string Out, string Err);
+
+    public static async Task<Result> Run(params string[] args)
+    {
+        var oldOut = Console.Out; var oldErr = Console.Error;
+        var o = new StringWriter(); var e = new StringWriter();
+        Console.SetOut(o); Console.SetError(e);
+        try
+        {
+            int code = await DistRnn.Cli.Cli.RunAsync(args);
+            return new Result(code, o.ToString(), e.ToString());
+        }
+        finally
+        {
+            Console.SetOut(oldOut); Console.SetError(oldErr);
+        }
+    }
+}
