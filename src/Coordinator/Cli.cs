@@ -23,8 +23,16 @@ public static class Cli
         return root;
     }
 
+    private static readonly CancellationTokenSource ShutdownSource = new();
+
+    /// <summary>Cancelled on SIGINT (Ctrl+C) or SIGTERM: long commands stop cleanly (train writes a checkpoint first).</summary>
+    public static CancellationToken Shutdown => ShutdownSource.Token;
+
     public static async Task<int> RunAsync(string[] args)
     {
+        // Our own handlers rather than System.CommandLine's, which ends the process after a fixed timeout.
+        using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, OnSignal);
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, OnSignal);
         var root = Build();
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
@@ -37,7 +45,7 @@ public static class Cli
         bool verbose = args.Contains("--verbose");
         try
         {
-            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
         }
         catch (InputException e)
         {
@@ -60,6 +68,14 @@ public static class Cli
             if (verbose) Console.Error.WriteLine(e);
             return Failure;
         }
+    }
+
+    private static void OnSignal(System.Runtime.InteropServices.PosixSignalContext context)
+    {
+        context.Cancel = true; // keep the process alive until the command has stopped cleanly
+        if (ShutdownSource.IsCancellationRequested) Environment.Exit(Failure); // a second signal: stop now
+        Console.Error.WriteLine($"{context.Signal} received: stopping after the current step (send it again to stop at once)");
+        ShutdownSource.Cancel();
     }
 
     public static string OneLine(string s) => s.Replace("\r", " ").Replace("\n", " ");

@@ -151,7 +151,8 @@ internal static class TrainCommand
             : throw new InputException($"--workers {workers}: the cluster path is not available in this build; use --workers 0");
 
         var trainer = new Trainer<T>(session, source, kernel, options, reporter);
-        var result = await trainer.RunAsync(ct);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, Cli.Shutdown);
+        var result = await trainer.RunAsync(stop.Token);
         reporter.Done(result);
         if (result.Interrupted)
         {

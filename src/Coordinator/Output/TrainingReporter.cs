@@ -92,12 +92,12 @@ public sealed class TrainingReporter : ITrainingObserver, IDisposable
             if (_json)
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
                 {
-                    ["event"] = "done", ["step"] = result.Step, ["train_loss"] = Num(result.TrainLoss), ["val_loss"] = Num(result.ValLoss),
+                    ["event"] = result.Interrupted ? "interrupted" : "done", ["step"] = result.Step, ["train_loss"] = Num(result.TrainLoss), ["val_loss"] = Num(result.ValLoss),
                     ["params_sha256"] = result.ParamsSha256,
                 }));
             else
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"done: step {result.Step}  train loss {result.TrainLoss:F4}  val loss {result.ValLoss:F4}  params_sha256 {result.ParamsSha256}"));
+                    $"{(result.Interrupted ? "interrupted" : "done")}: step {result.Step}  train loss {result.TrainLoss:F4}  val loss {result.ValLoss:F4}  params_sha256 {result.ParamsSha256}"));
         }
     }
 
