@@ -152,7 +152,13 @@ internal static class TrainCommand
 
         var trainer = new Trainer<T>(session, source, kernel, options, reporter);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, Cli.Shutdown);
-        var result = await trainer.RunAsync(stop.Token);
+        TrainResult result;
+        try { result = await trainer.RunAsync(stop.Token); }
+        catch (DivergedException e)
+        {
+            var last = CheckpointStore.List(outDir).FirstOrDefault().Path;
+            throw new DivergedException($"{e.Message}; stopped, the last good checkpoint is {last ?? "none (no checkpoint was written yet)"}");
+        }
         reporter.Done(result);
         if (result.Interrupted)
         {

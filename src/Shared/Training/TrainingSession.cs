@@ -79,6 +79,10 @@ public sealed class TrainingSession<T> where T : unmanaged, IFloatingPointIeee75
         ConsecutiveBadSteps = 0;
         double norm = GradientClipper.Clip<T>(g, Config.Clip);
         Optimizer.Step(Params.Data, g);
+        // A finite gradient can still overflow the parameters (a far too large learning rate); nothing
+        // after that is worth keeping, so stop before any checkpoint records them.
+        if (!Params.AllFinite())
+            throw new DivergedException($"the parameters overflowed to infinity or NaN at step {Step}; the learning rate {Config.Lr} is far too large");
         return new StepOutcome(Step, loss, sum.Chars, norm, Skipped: false);
     }
 

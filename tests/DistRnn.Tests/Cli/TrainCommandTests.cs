@@ -83,3 +83,26 @@ public class TrainCommandTests
         Assert.Contains("--resume", again.Err);
     }
 }
+
+[Collection("Console")]
+public class DivergenceTests
+{
+    [Fact]
+    public async Task A_far_too_large_learning_rate_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint()
+    {
+        var corpus = Path.Combine(TestUtil.TempDir(), "c.txt");
+        File.WriteAllText(corpus, TestUtil.SmallText(10));
+        var dir = TestUtil.TempDir();
+        var r = await CliRunner.Run("train", "--workers", "0", "--corpus", corpus, "--hidden", "8", "--seq", "8", "--batch", "2",
+            "--optimizer", "sgd", "--lr", "3e38", "--clip", "0", "--steps", "400", "--checkpoint-every", "1", "--out", dir);
+        Assert.Equal(1, r.Code);
+        Assert.Contains("learning rate", r.Err);
+        Assert.Contains("skipped", r.Err); // each non-finite step was skipped with a warning before the stop
+        Assert.Contains("last good checkpoint", r.Err);
+        // The first steps are finite (huge) updates, so checkpoints exist; every one left is loadable and finite.
+        var checkpoints = DistRnn.Checkpoints.CheckpointStore.List(dir).ToList();
+        Assert.NotEmpty(checkpoints);
+        foreach (var (_, path) in checkpoints)
+            Assert.All(DistRnn.Checkpoints.Checkpoint.Load(path).Params<float>().Data, v => Assert.True(float.IsFinite(v)));
+    }
+}
