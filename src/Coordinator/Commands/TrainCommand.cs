@@ -134,6 +134,7 @@ internal static class TrainCommand
         int threads = parse.GetValue(Threads) is int t and > 0 ? t : Environment.ProcessorCount;
         var kernel = Kernels.Default<T>();
         using var reporter = new TrainingReporter(parse.GetValue(Json), parse.GetValue(LogEvery), Path.Combine(outDir, "metrics.jsonl"));
+        reporter.PlotTitle = $"{Path.GetFileName(corpus.Name)}: hidden {config.Hidden}, seq {config.Seq}, batch {config.Batch}, {config.Optimizer} lr {config.Lr.ToString(System.Globalization.CultureInfo.InvariantCulture)}, {config.Precision}";
         var options = new TrainOptions
         {
             OutDir = outDir,
