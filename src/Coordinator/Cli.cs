@@ -18,8 +18,10 @@ public static class Cli
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(GradCommand.Create());
         root.Subcommands.Add(SampleCommand.Create());
+        root.Subcommands.Add(CompleteCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
+        HelpNames.Apply(root);
         return root;
     }
 
@@ -34,22 +36,30 @@ public static class Cli
         using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, OnSignal);
         using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, OnSignal);
         var root = Build();
-        var parse = root.Parse(args);
-        if (parse.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
+        ConfigFile.Expansion? config;
+        bool help = args.Contains("--help") || args.Contains("-h") || args.Contains("-?");
+        try { config = help ? null : ConfigFile.Expand(root, args); }
+        catch (InputException e)
+        {
+            Console.Error.WriteLine($"error: {OneLine(e.Message)}");
+            return BadInput;
+        }
+        var parse = root.Parse(config?.Args ?? args);
+        if (parse.Errors.Count > 0 && !help)
         {
             // "Unrecognized command or argument 'x'" says more than the "required command" error that comes with it.
             var error = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parse.Errors[0];
-            Console.Error.WriteLine($"error: {OneLine(error.Message)} (see --help)");
+            Console.Error.WriteLine($"error: {OneLine(config?.Attribute(error) ?? error.Message)} (see --help)");
             return BadInput;
         }
-        bool verbose = args.Contains("--verbose");
+        bool verbose = parse.GetResult(Options.Verbose) is { Implicit: false } && parse.GetValue(Options.Verbose);
         try
         {
             return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
         }
         catch (InputException e)
         {
-            Console.Error.WriteLine($"error: {OneLine(e.Message)}");
+            Console.Error.WriteLine($"error: {OneLine(config?.Attribute(e.Message) ?? e.Message)}");
             return BadInput;
         }
         catch (DivergedException e)

@@ -20,7 +20,7 @@ internal static class EvalCommand
 
     public static Command Create()
     {
-        var cmd = new Command("eval", "Loss, bits per character and perplexity of a checkpoint on a text") { LoadedModel.CheckpointOption, CorpusOpt, Json };
+        var cmd = new Command("eval", "Loss, bits per character and perplexity of a checkpoint on a text") { LoadedModel.CheckpointOption, CorpusOpt, Json, Options.Verbose };
         cmd.SetAction(parse =>
         {
             var ck = LoadedModel.Open(parse.GetValue(LoadedModel.CheckpointOption)!);

@@ -13,7 +13,7 @@ internal static class GradCommand
 
     public static Command Create()
     {
-        var cmd = new Command("grad", "Print the loss and the gradients dU, dW, dV, db, dc of a text under a model (float64, JSON)") { Model, Text };
+        var cmd = new Command("grad", "Print the loss and the gradients dU, dW, dV, db, dc of a text under a model (float64, JSON)") { Model, Text, Options.Verbose };
         cmd.SetAction(parse => Run(parse.GetValue(Model)!, parse.GetValue(Text)!));
         return cmd;
     }

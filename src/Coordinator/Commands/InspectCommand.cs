@@ -9,7 +9,7 @@ internal static class InspectCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("inspect", "Show a checkpoint's step, sizes, hash and configuration as JSON") { LoadedModel.CheckpointOption };
+        var cmd = new Command("inspect", "Show a checkpoint's step, sizes, hash and configuration as JSON") { LoadedModel.CheckpointOption, Options.Verbose };
         cmd.SetAction(parse =>
         {
             var ck = LoadedModel.Open(parse.GetValue(LoadedModel.CheckpointOption)!);

@@ -16,7 +16,7 @@ internal static class SampleCommand
 
     public static Command Create()
     {
-        var cmd = new Command("sample", "Generate text from a checkpoint") { LoadedModel.CheckpointOption, Prime, Length, Temperature, Seed };
+        var cmd = new Command("sample", "Generate text from a checkpoint") { LoadedModel.CheckpointOption, Prime, Length, Temperature, Seed, Options.Verbose };
         cmd.SetAction(parse =>
         {
             var ck = LoadedModel.Open(parse.GetValue(LoadedModel.CheckpointOption)!);

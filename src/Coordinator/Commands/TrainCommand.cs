@@ -42,6 +42,7 @@ internal static class TrainCommand
         {
             Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards,
             Workers, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, Options.Verbose,
+            ConfigFile.Option,
         };
         cmd.SetAction((parse, ct) => RunAsync(parse, ct));
         return cmd;

@@ -26,9 +26,12 @@ public sealed record TrainConfig
     /// <summary>Shards per step (a power of two ≤ batch); 0 = the default for the batch.</summary>
     public int Shards { get; init; }
 
-    public Activation ActivationKind => ActivationExtensions.TryParse(Activation, out var a) ? a : throw new InputException($"--activation {Activation}: expected tanh or sigmoid");
-    public Precision PrecisionKind => PrecisionExtensions.TryParse(Precision, out var p) ? p : throw new InputException($"--precision {Precision}: expected float32 or float64");
-    public int ShardCount => Shards > 0 ? Shards : ShardPlan.DefaultShardCount(Batch);
+    // The derived values below are not part of the saved configuration ([JsonIgnore]): the saved "config" of a
+    // checkpoint then has exactly the option names of `train`, and works as a --config file as it is.
+
+    [JsonIgnore] public Activation ActivationKind => ActivationExtensions.TryParse(Activation, out var a) ? a : throw new InputException($"--activation {Activation}: expected tanh or sigmoid");
+    [JsonIgnore] public Precision PrecisionKind => PrecisionExtensions.TryParse(Precision, out var p) ? p : throw new InputException($"--precision {Precision}: expected float32 or float64");
+    [JsonIgnore] public int ShardCount => Shards > 0 ? Shards : ShardPlan.DefaultShardCount(Batch);
 
     /// <summary>Throws <see cref="InputException"/> naming the first bad value.</summary>
     public void Validate()
