@@ -3,7 +3,11 @@ namespace DistRnn.Tests.Cli;
 /// <summary>Runs the distrnn command line in-process with Console.Out/Error captured (use from the "Console" collection).</summary>
 internal static class CliRunner
 {
-    public sealed record Result(int Code, string Out, string Err);
+    public sealed record Result(int Code, string Out, string Err)
+    {
+        /// <summary>Everything, for assertion messages.</summary>
+        public override string ToString() => $"exit {Code}\n--- stdout ---\n{Out}\n--- stderr ---\n{Err}";
+    }
 
     public static async Task<Result> Run(params string[] args)
     {
