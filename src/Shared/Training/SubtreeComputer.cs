@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Numerics;
 using DistRnn.Model;
 
@@ -7,14 +8,24 @@ namespace DistRnn.Training;
 /// Computes the sum of a subtree of shards: every leaf with the kernel (in parallel on up to
 /// <see cref="MaxParallelism"/> cores), then the fixed tree order. Used by the single-process loop
 /// (the root) and by each worker (its assigned subtrees), so both give the same bits.
+///
+/// With the <see cref="FastKernel{T}"/> the subtree is cut into as many aligned sub-subtrees as there are
+/// cores (a power of two); each core runs all of its leaves in one kernel pass (the recurrences of all its
+/// sequences batched into bigger matrix products) and folds the leaf gradients into the tree as they come,
+/// keeping at most log₂(leaves) + 1 gradients alive. Scratch gradients are pooled; the returned sum is
+/// the only gradient allocated per call. The bits are those of the per-leaf computation: the kernel gives
+/// each shard the same bits alone or batched, and the folds are exactly <see cref="ShardSum{T}.Combine"/>'s.
 /// </summary>
 public sealed class SubtreeComputer<T>(IShardKernel<T> kernel, int maxParallelism) where T : unmanaged, IFloatingPointIeee754<T>
 {
     public int MaxParallelism { get; } = Math.Max(1, maxParallelism);
     public IShardKernel<T> Kernel => kernel;
 
+    private readonly ConcurrentBag<Tensors<T>> pool = new();
+
     public ShardSum<T> Compute(Tensors<T> p, Activation act, int[] tokens, SequenceRef[] batch, int shardCount, Subtree node)
     {
+        if (kernel is FastKernel<T> fast) return ComputeBatched(fast, p, act, tokens, batch, shardCount, node);
         var leaves = new ShardSum<T>[node.Count];
         var options = new ParallelOptions { MaxDegreeOfParallelism = MaxParallelism };
         Parallel.For(0, node.Count, options, i =>
@@ -28,6 +39,79 @@ public sealed class SubtreeComputer<T>(IShardKernel<T> kernel, int maxParallelis
             leaves[i] = new ShardSum<T>(grad, loss, chars);
         });
         return Reduce(leaves, 0, leaves.Length);
+    }
+
+    private ShardSum<T> ComputeBatched(FastKernel<T> fast, Tensors<T> p, Activation act, int[] tokens, SequenceRef[] batch, int shardCount, Subtree node)
+    {
+        int groups = 1;
+        while (groups < MaxParallelism && groups < node.Count) groups *= 2;
+        int perGroup = node.Count / groups;
+        var results = new ShardSum<T>[groups];
+        void Group(int g)
+        {
+            int first = node.First + g * perGroup;
+            int from = ShardStart(batch.Length, first, shardCount);
+            Span<int> bounds = stackalloc int[perGroup + 1];
+            for (int j = 0; j <= perGroup; j++) bounds[j] = ShardStart(batch.Length, first + j, shardCount) - from;
+            var sink = new TreeSink(this, p.Shape, freshBottom: g == 0);
+            fast.Run(p, act, tokens, batch.AsSpan(from, bounds[perGroup]), bounds, gradients: true, ref sink);
+            results[g] = sink.Result();
+        }
+        if (groups == 1) Group(0);
+        else Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = MaxParallelism }, Group);
+        var root = Reduce(results, 0, groups);
+        for (int g = 1; g < groups; g++) pool.Add(results[g].Grad);
+        return root;
+    }
+
+    private static int ShardStart(int batchLength, int shard, int shardCount) => (int)((long)shard * batchLength / shardCount);
+
+    private Tensors<T> Rent(ModelShape shape)
+    {
+        while (pool.TryTake(out var t)) if (t.Shape == shape) return t;
+        return new Tensors<T>(shape);
+    }
+
+    /// <summary>Folds leaves, arriving left to right, into the tree: a stack of completed left siblings.</summary>
+    private struct TreeSink(SubtreeComputer<T> owner, ModelShape shape, bool freshBottom) : IShardSink<T>
+    {
+        private readonly ShardSum<T>?[] stack = new ShardSum<T>?[32];
+        private readonly int[] level = new int[32];
+        private int depth;
+
+        public void OnShard(int shard, Tensors<T>? grad, double loss, long chars)
+        {
+            if (depth > 0 && level[depth - 1] == 0)
+            {
+                // The waiting left leaf + this right leaf (ShardSum.Combine without copying the right one).
+                var left = stack[depth - 1]!;
+                left.Grad.Add(grad!);
+                stack[depth - 1] = new ShardSum<T>(left.Grad, left.Loss + loss, left.Chars + chars);
+                level[depth - 1] = 1;
+            }
+            else
+            {
+                var buf = depth == 0 && freshBottom ? new Tensors<T>(shape) : owner.Rent(shape);
+                grad!.Data.AsSpan().CopyTo(buf.Data);
+                stack[depth] = new ShardSum<T>(buf, loss, chars);
+                level[depth] = 0;
+                depth++;
+            }
+            while (depth >= 2 && level[depth - 1] == level[depth - 2])
+            {
+                var right = stack[depth - 1]!;
+                stack[depth - 2] = ShardSum<T>.Combine(stack[depth - 2]!, right);
+                level[depth - 2]++;
+                owner.pool.Add(right.Grad);
+                stack[--depth] = null;
+            }
+        }
+
+        public ShardSum<T> Result()
+        {
+            if (depth != 1) throw new InvalidOperationException($"a subtree's leaves did not fold into one node (depth {depth})");
+            return stack[0]!;
+        }
     }
 
     /// <summary>Tree-sums leaves[from..from+count) (count a power of two): left half + right half.</summary>

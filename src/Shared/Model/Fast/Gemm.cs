@@ -1,0 +1,137 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace DistRnn.Model.Fast;
+
+/// <summary>
+/// C += A·B, blocked and vectorised, with results that do not depend on the machine:
+///
+///   C[m, n] = fma(A(m, K−1), B[K−1, n], … fma(A(m, 1), B[1, n], fma(A(m, 0), B[0, n], C[m, n])) …)
+///
+/// i.e. every output element is one sequential chain of fused multiply-adds over kk = 0, 1, …, K−1. The
+/// vectors run across n (independent outputs), never across the sum, so neither the vector width, nor the
+/// tile or cache-block sizes, nor the number of rows processed together change a single bit: a scalar loop
+/// with Math.FusedMultiplyAdd gives the same result. FMA is exactly rounded by IEEE 754 (one rounding),
+/// and Vector256.FusedMultiplyAdd is documented as "(left * right) + addend, rounded as one ternary
+/// operation" on every platform — also where it falls back to software — so the bits hold on AVX2,
+/// AVX-512, Arm and hosts without SIMD alike. (Vector256.MultiplyAddEstimate would not.)
+///
+/// A(m, kk) = a[m·ars + kk·aks]: (ars, aks) = (lda, 1) reads A row-major, (1, lda) reads Aᵀ, so the same
+/// kernel computes X·Y and Xᵀ·Y. N must be a multiple of <see cref="NR"/> (callers pad their leading
+/// dimensions); M and K are arbitrary.
+/// </summary>
+internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>Columns of one micro-tile: three 256-bit vectors (24 floats or 12 doubles).</summary>
+    public static int NR => 3 * Vector256<T>.Count;
+
+    private const int KC = 256;  // depth of one cache block: a KC×NR panel of B stays in L1
+    private const int MC = 64;   // rows of A per cache block (MC×KC stays in L2)
+
+    /// <summary>Rounds n up to a multiple of <see cref="NR"/>.</summary>
+    public static int Pad(int n) => (n + NR - 1) / NR * NR;
+
+    /// <summary>Span form of <see cref="Run(T*, int, int, T*, int, T*, int, int, int, int)"/> (tests, benchmarks).</summary>
+    public static void Run(ReadOnlySpan<T> a, int ars, int aks, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, int M, int N, int K)
+    {
+        if (M <= 0 || K <= 0) return;
+        if ((long)(M - 1) * ars + (long)(K - 1) * aks >= a.Length || (long)(K - 1) * ldb + N > b.Length || (long)(M - 1) * ldc + N > c.Length || N % NR != 0)
+            throw new ArgumentException("matrix shapes do not fit the spans");
+        fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c) Run(pa, ars, aks, pb, ldb, pc, ldc, M, N, K);
+    }
+
+    public static void Run(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int M, int N, int K)
+    {
+        if (M <= 0 || K <= 0) return;
+        int nr = NR;
+        for (int k0 = 0; k0 < K; k0 += KC)
+        {
+            int kc = Math.Min(KC, K - k0);
+            for (int m0 = 0; m0 < M; m0 += MC)
+            {
+                int mEnd = Math.Min(M, m0 + MC);
+                for (int n0 = 0; n0 < N; n0 += nr)
+                {
+                    T* bp = b + (long)k0 * ldb + n0;
+                    int m = m0;
+                    for (; m + 4 <= mEnd; m += 4) Tile4(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc);
+                    if (m + 2 <= mEnd) { Tile2(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc); m += 2; }
+                    if (m < mEnd) Tile1(a + (long)m * ars + (long)k0 * aks, aks, bp, ldb, c + (long)m * ldc + n0, kc);
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<T> Fma(Vector256<T> x, Vector256<T> y, Vector256<T> acc)
+    {
+        if (typeof(T) == typeof(float))
+            return Vector256.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), acc.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(double))
+            return Vector256.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), acc.AsDouble()).As<double, T>();
+        throw new NotSupportedException(typeof(T).Name);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile4(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int kc)
+    {
+        int v = Vector256<T>.Count;
+        T* c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
+        var c00 = Vector256.Load(c); var c01 = Vector256.Load(c + v); var c02 = Vector256.Load(c + 2 * v);
+        var c10 = Vector256.Load(c1); var c11 = Vector256.Load(c1 + v); var c12 = Vector256.Load(c1 + 2 * v);
+        var c20 = Vector256.Load(c2); var c21 = Vector256.Load(c2 + v); var c22 = Vector256.Load(c2 + 2 * v);
+        var c30 = Vector256.Load(c3); var c31 = Vector256.Load(c3 + v); var c32 = Vector256.Load(c3 + 2 * v);
+        for (int kk = 0; kk < kc; kk++)
+        {
+            var b0 = Vector256.Load(b); var b1 = Vector256.Load(b + v); var b2 = Vector256.Load(b + 2 * v);
+            var x = Vector256.Create(a[0]);
+            c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01); c02 = Fma(x, b2, c02);
+            x = Vector256.Create(a[ars]);
+            c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11); c12 = Fma(x, b2, c12);
+            x = Vector256.Create(a[2 * ars]);
+            c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21); c22 = Fma(x, b2, c22);
+            x = Vector256.Create(a[3 * ars]);
+            c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31); c32 = Fma(x, b2, c32);
+            a += aks; b += ldb;
+        }
+        c00.Store(c); c01.Store(c + v); c02.Store(c + 2 * v);
+        c10.Store(c1); c11.Store(c1 + v); c12.Store(c1 + 2 * v);
+        c20.Store(c2); c21.Store(c2 + v); c22.Store(c2 + 2 * v);
+        c30.Store(c3); c31.Store(c3 + v); c32.Store(c3 + 2 * v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile2(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int kc)
+    {
+        int v = Vector256<T>.Count;
+        T* c1 = c + ldc;
+        var c00 = Vector256.Load(c); var c01 = Vector256.Load(c + v); var c02 = Vector256.Load(c + 2 * v);
+        var c10 = Vector256.Load(c1); var c11 = Vector256.Load(c1 + v); var c12 = Vector256.Load(c1 + 2 * v);
+        for (int kk = 0; kk < kc; kk++)
+        {
+            var b0 = Vector256.Load(b); var b1 = Vector256.Load(b + v); var b2 = Vector256.Load(b + 2 * v);
+            var x = Vector256.Create(a[0]);
+            c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01); c02 = Fma(x, b2, c02);
+            x = Vector256.Create(a[ars]);
+            c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11); c12 = Fma(x, b2, c12);
+            a += aks; b += ldb;
+        }
+        c00.Store(c); c01.Store(c + v); c02.Store(c + 2 * v);
+        c10.Store(c1); c11.Store(c1 + v); c12.Store(c1 + 2 * v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile1(T* a, int aks, T* b, int ldb, T* c, int kc)
+    {
+        int v = Vector256<T>.Count;
+        var c00 = Vector256.Load(c); var c01 = Vector256.Load(c + v); var c02 = Vector256.Load(c + 2 * v);
+        for (int kk = 0; kk < kc; kk++)
+        {
+            var x = Vector256.Create(a[0]);
+            c00 = Fma(x, Vector256.Load(b), c00); c01 = Fma(x, Vector256.Load(b + v), c01); c02 = Fma(x, Vector256.Load(b + 2 * v), c02);
+            a += aks; b += ldb;
+        }
+        c00.Store(c); c01.Store(c + v); c02.Store(c + 2 * v);
+    }
+}

@@ -1,0 +1,345 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using DistRnn.Model.Fast;
+
+namespace DistRnn.Model;
+
+/// <summary>Receives each shard's result from <see cref="FastKernel{T}.Run{TSink}"/>, in shard order.</summary>
+public interface IShardSink<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <param name="grad">the shard's gradient (null for loss only); a scratch buffer, valid only during the call</param>
+    void OnShard(int shard, Tensors<T>? grad, double loss, long chars);
+}
+
+/// <summary>
+/// The kernel training uses: the same maths as <see cref="PlainKernel{T}"/> (its oracle in the tests),
+/// organised for speed and still bit-reproducible on every host.
+///
+/// All sequences of a call advance together, one time step at a time, as rows of matrices (B rows):
+///   A_t = X_t U + b + S_{t−1} W        X_t U is a row lookup; S_{t−1} W one B×d · d×d product
+///   S_t = σ(A_t)                        vectorised DetMath (exactly DetMath's bits)
+///   Z   = S V + c                       all time steps at once: (Σ lengths)×d · d×k
+///   Y   = softmax(Z), loss, dZ = Y − onehot   fused, one row at a time
+///   dS  = dZ Vᵀ                         all time steps at once
+///   dS_t += dA_{t+1} Wᵀ,  dA_t = dS_t ⊙ σ'   backwards in t, B×d · d×d
+///   dW = Σ S_{t−1}ᵀ dA_t, dV = Σ S_tᵀ dZ_t  per shard, as one product over all its rows (time × sequence)
+///   dU[x] += dA, db += Σ dA, dc += Σ dZ
+/// Sequences may have different lengths (evaluation windows): they are ordered longest first (stably),
+/// so the rows still running at step t are a prefix.
+///
+/// Determinism: every sum is computed in one fixed order that depends only on the shard's sequences —
+/// each product element is a sequential FMA chain (see <see cref="Gemm{T}"/>), vectors run across
+/// independent outputs, never across a sum. A shard's gradient is therefore the same bits whether it is
+/// computed alone or together with other shards in one call, on any thread, on any host.
+/// Rows are padded to a multiple of the micro-tile width (dp ≥ d, kp ≥ k); the padding columns are kept finite and never summed into a result.
+/// </summary>
+public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public static readonly FastKernel<T> Instance = new();
+
+    static FastKernel()
+    {
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(double))
+            throw new NotSupportedException($"FastKernel supports float and double, not {typeof(T).Name}");
+    }
+
+    public double Accumulate(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs, Tensors<T> grad)
+    {
+        var sink = new AddSink(grad);
+        Span<int> bounds = [0, seqs.Length];
+        Run(p, act, tokens, seqs, bounds, gradients: true, ref sink);
+        return sink.Loss;
+    }
+
+    public double Loss(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs)
+    {
+        var sink = new AddSink(null);
+        Span<int> bounds = [0, seqs.Length];
+        Run(p, act, tokens, seqs, bounds, gradients: false, ref sink);
+        return sink.Loss;
+    }
+
+    private struct AddSink(Tensors<T>? grad) : IShardSink<T>
+    {
+        public double Loss;
+        public void OnShard(int shard, Tensors<T>? g, double loss, long chars)
+        {
+            Loss += loss;
+            if (g is not null) grad!.Add(g);
+        }
+    }
+
+    /// <summary>
+    /// Several shards in one pass: shard j is seqs[bounds[j] .. bounds[j+1]). The recurrences of all of
+    /// them run together (bigger products), the weight gradients per shard; <paramref name="sink"/> gets
+    /// each shard's gradient (computed from zero) and summed loss, in shard order — the same bits as
+    /// <see cref="Accumulate"/> on that shard alone.
+    /// </summary>
+    public void Run<TSink>(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs,
+        ReadOnlySpan<int> bounds, bool gradients, ref TSink sink) where TSink : struct, IShardSink<T>
+    {
+        int shards = bounds.Length - 1;
+        if (shards < 1 || bounds[0] != 0 || bounds[shards] != seqs.Length) throw new ArgumentException("bounds must run from 0 to the number of sequences");
+        var ws = Workspace<T>.Current;
+        int d = p.Shape.D, k = p.Shape.K, B = seqs.Length;
+        int dp = Gemm<T>.Pad(d), kp = Gemm<T>.Pad(k);
+
+        // Order: longest first, stable, so the rows still running at step t are a prefix.
+        var order = Workspace<T>.Ensure(ref ws.Order, B);
+        var shardOf = Workspace<T>.Ensure(ref ws.ShardOf, B);
+        int tMax = 0;
+        bool equal = true;
+        for (int j = 0; j < shards; j++)
+            for (int i = bounds[j]; i < bounds[j + 1]; i++)
+            {
+                if (seqs[i].Length < 0) throw new ArgumentException("negative sequence length");
+                order[i] = i; shardOf[i] = j;
+                tMax = Math.Max(tMax, seqs[i].Length);
+                if (seqs[i].Length != seqs[0].Length) equal = false;
+            }
+        if (!equal) StableSortByLengthDesc(order.AsSpan(0, B), seqs);
+        var count = Workspace<T>.Ensure(ref ws.Count, tMax + 2);
+        var offset = Workspace<T>.Ensure(ref ws.Offset, tMax + 2);
+        int rows = 0;
+        for (int t = 1; t <= tMax; t++)
+        {
+            int n = 0;
+            while (n < B && seqs[order[n]].Length >= t) n++;
+            count[t] = n; offset[t] = rows; rows += n;
+        }
+        count[tMax + 1] = 0; offset[tMax + 1] = rows;
+        var losses = Workspace<T>.Ensure(ref ws.Losses, shards);
+        var chars = Workspace<T>.Ensure(ref ws.Chars, shards);
+        losses.AsSpan(0, shards).Clear();
+        chars.AsSpan(0, shards).Clear();
+        for (int i = 0; i < B; i++) chars[shardOf[i]] += seqs[i].Length;
+        if (rows == 0)
+        {
+            for (int j = 0; j < shards; j++) sink.OnShard(j, gradients ? ws.Grad(p.Shape) : null, 0, 0);
+            return;
+        }
+
+        var rowX = Workspace<T>.Ensure(ref ws.RowX, rows);
+        var rowTarget = Workspace<T>.Ensure(ref ws.RowTarget, rows);
+        var rowSeq = Workspace<T>.Ensure(ref ws.RowSeq, rows);
+        for (int t = 1; t <= tMax; t++)
+            for (int r = 0; r < count[t]; r++)
+            {
+                int s = order[r], row = offset[t] + r;
+                rowX[row] = tokens[seqs[s].Start + t - 1];
+                rowTarget[row] = tokens[seqs[s].Start + t];
+                rowSeq[row] = s;
+            }
+
+        // Packed parameters (padding columns zero).
+        T* Wp = Workspace<T>.Ptr(ref ws.Wp, (long)d * dp);
+        T* Vp = Workspace<T>.Ptr(ref ws.Vp, (long)d * kp);
+        T* Up = Workspace<T>.Ptr(ref ws.Up, (long)k * dp);
+        T* bp = Workspace<T>.Ptr(ref ws.Bp, dp);
+        T* cp = Workspace<T>.Ptr(ref ws.Cp, kp);
+        PackRows(p.W, d, d, Wp, dp);
+        PackRows(p.V, d, k, Vp, kp);
+        PackRows(p.U, k, d, Up, dp);
+        PackRows(p.B, 1, d, bp, dp);
+        PackRows(p.C, 1, k, cp, kp);
+
+        // Forward. S holds s_0 (count[1] zero rows) and then s_t for every (t, r) at row count[1] + offset[t] + r.
+        int n1 = count[1];
+        T* S = Workspace<T>.Ptr(ref ws.S, (long)(n1 + rows) * dp);
+        new Span<T>(S, n1 * dp).Clear();
+        for (int t = 1; t <= tMax; t++)
+        {
+            int n = count[t];
+            T* st = S + (long)(n1 + offset[t]) * dp;
+            for (int r = 0; r < n; r++) AddRows(Up + (long)rowX[offset[t] + r] * dp, bp, st + (long)r * dp, dp);   // a_t = x_t U + b
+            if (t > 1) Gemm<T>.Run(S + (long)(n1 + offset[t - 1]) * dp, dp, 1, Wp, dp, st, dp, n, dp, d);    // a_t += s_{t−1} W
+            DetVec.Activate(new Span<T>(st, n * dp), act);                                                   // s_t = σ(a_t)
+        }
+
+        // Logits for every row at once, then softmax, loss and dZ = Y − onehot fused per row.
+        T* Z = Workspace<T>.Ptr(ref ws.Z, (long)rows * kp);
+        for (int r = 0; r < rows; r++) new Span<T>(cp, kp).CopyTo(new Span<T>(Z + (long)r * kp, kp));
+        T* S1 = S + (long)n1 * dp;
+        Gemm<T>.Run(S1, dp, 1, Vp, kp, Z, kp, rows, kp, d);
+        var e = Workspace<T>.Ensure(ref ws.E, k);
+        for (int r = 0; r < rows; r++)
+            losses[shardOf[rowSeq[r]]] += SoftmaxRow(new Span<T>(Z + (long)r * kp, kp), k, rowTarget[r], e);
+
+        if (!gradients)
+        {
+            for (int j = 0; j < shards; j++) sink.OnShard(j, null, losses[j], chars[j]);
+            return;
+        }
+
+        // Backward: dS = dZ Vᵀ for every row, then dS_t += dA_{t+1} Wᵀ and dA_t = dS_t ⊙ σ'(s_t), t = T..1.
+        T* Wt = Workspace<T>.Ptr(ref ws.Wt, (long)d * dp);
+        T* Vt = Workspace<T>.Ptr(ref ws.Vt, (long)k * dp);
+        PackTransposed(p.W, d, d, Wt, dp);
+        PackTransposed(p.V, d, k, Vt, dp);
+        T* dS = Workspace<T>.Ptr(ref ws.DS, (long)rows * dp);
+        new Span<T>(dS, rows * dp).Clear();
+        Gemm<T>.Run(Z, kp, 1, Vt, dp, dS, dp, rows, dp, k);
+        for (int t = tMax; t >= 1; t--)
+        {
+            T* dst = dS + (long)offset[t] * dp;
+            if (t < tMax && count[t + 1] > 0) Gemm<T>.Run(dS + (long)offset[t + 1] * dp, dp, 1, Wt, dp, dst, dp, count[t + 1], dp, d);
+            ActivationGrad(dst, S + (long)(n1 + offset[t]) * dp, count[t] * dp, act);
+        }
+
+        // Weight gradients per shard, each over its own rows in (t, order) order.
+        T* dW = Workspace<T>.Ptr(ref ws.DW, (long)d * dp);
+        T* dV = Workspace<T>.Ptr(ref ws.DV, (long)d * kp);
+        bool direct = shards == 1 && equal;
+        for (int j = 0; j < shards; j++)
+        {
+            T* gPrev, gS, gA, gZ;
+            int rs;
+            ReadOnlySpan<int> xs;
+            if (direct)
+            {
+                // One shard of equal lengths: row r's s_{t−1} is row r of S (s_0 block first), no copy needed.
+                gPrev = S; gS = S1; gA = dS; gZ = Z; rs = rows; xs = rowX.AsSpan(0, rows);
+            }
+            else
+            {
+                var sel = Workspace<T>.Ensure(ref ws.Rows, rows);
+                rs = 0;
+                for (int r = 0; r < rows; r++) if (shardOf[rowSeq[r]] == j) sel[rs++] = r;
+                gPrev = Workspace<T>.Ptr(ref ws.GPrev, (long)rs * dp);
+                gS = Workspace<T>.Ptr(ref ws.GS, (long)rs * dp);
+                gA = Workspace<T>.Ptr(ref ws.GA, (long)rs * dp);
+                gZ = Workspace<T>.Ptr(ref ws.GZ, (long)rs * kp);
+                int q = 0;
+                for (int t = 1; t <= tMax; t++)
+                    for (int r = 0; r < count[t]; r++)
+                    {
+                        int row = offset[t] + r;
+                        if (shardOf[rowSeq[row]] != j) continue;
+                        var prev = t == 1 ? new Span<T>(S + (long)r * dp, dp) : new Span<T>(S + (long)(n1 + offset[t - 1] + r) * dp, dp);
+                        prev.CopyTo(new Span<T>(gPrev + (long)q * dp, dp));
+                        new Span<T>(S1 + (long)row * dp, dp).CopyTo(new Span<T>(gS + (long)q * dp, dp));
+                        new Span<T>(dS + (long)row * dp, dp).CopyTo(new Span<T>(gA + (long)q * dp, dp));
+                        new Span<T>(Z + (long)row * kp, kp).CopyTo(new Span<T>(gZ + (long)q * kp, kp));
+                        q++;
+                    }
+                for (int q2 = 0; q2 < rs; q2++) sel[q2] = rowX[sel[q2]];
+                xs = sel.AsSpan(0, rs);
+            }
+
+            var g = ws.Grad(p.Shape);
+            if (rs > 0)
+            {
+                new Span<T>(dW, d * dp).Clear();
+                new Span<T>(dV, d * kp).Clear();
+                Gemm<T>.Run(gPrev, 1, dp, gA, dp, dW, dp, d, dp, rs);   // dW = Σ s_{t−1}ᵀ da_t
+                Gemm<T>.Run(gS, 1, dp, gZ, kp, dV, kp, d, kp, rs);      // dV = Σ s_tᵀ dz_t
+                UnpackRows(dW, dp, g.W, d, d);
+                UnpackRows(dV, kp, g.V, d, k);
+                var gU = g.U; var gb = g.B; var gc = g.C;
+                for (int r = 0; r < rs; r++)
+                {
+                    var da = new ReadOnlySpan<T>(gA + (long)r * dp, d);
+                    AddInto(gU.Slice(xs[r] * d, d), da);                 // dU[x_t] += da_t
+                    AddInto(gb, da);                                      // db += da_t
+                    AddInto(gc, new ReadOnlySpan<T>(gZ + (long)r * kp, k)); // dc += dz_t
+                }
+            }
+            sink.OnShard(j, g, losses[j], chars[j]);
+        }
+    }
+
+    /// <summary>In place: z (k logits, then padding) → dz = softmax(z) − onehot(target); returns −log y[target]. As <see cref="Softmax.FromLogits{T}"/>.</summary>
+    private static double SoftmaxRow(Span<T> z, int k, int target, double[] e)
+    {
+        double max = double.NegativeInfinity;
+        for (int i = 0; i < k; i++) max = Math.Max(max, double.CreateTruncating(z[i]));
+        double zTarget = double.CreateTruncating(z[target]);
+        var es = e.AsSpan(0, k);
+        for (int i = 0; i < k; i++) es[i] = double.CreateTruncating(z[i]) - max;
+        DetVec.Exp(es);
+        double sum = 0;
+        for (int i = 0; i < k; i++) sum += es[i];
+        double inv = 1.0 / sum;
+        for (int i = 0; i < k; i++) z[i] = T.CreateTruncating(es[i] * inv);
+        z[target] -= T.One;
+        z[k..].Clear();
+        return Math.Log(sum) + max - zTarget;
+    }
+
+    /// <summary>da = ds ⊙ σ'(a), with σ' from the output s: 1 − s² (tanh), s(1 − s) (sigmoid); in place over ds.</summary>
+    private static void ActivationGrad(T* ds, T* s, int n, Activation act)
+    {
+        int v = Vector256<T>.Count, i = 0;
+        var one = Vector256.Create(T.One);
+        if (act == Activation.Tanh)
+        {
+            for (; i + v <= n; i += v) { var sv = Vector256.Load(s + i); (Vector256.Load(ds + i) * (one - sv * sv)).Store(ds + i); }
+            for (; i < n; i++) ds[i] = ds[i] * (T.One - s[i] * s[i]);
+        }
+        else
+        {
+            for (; i + v <= n; i += v) { var sv = Vector256.Load(s + i); (Vector256.Load(ds + i) * (sv * (one - sv))).Store(ds + i); }
+            for (; i < n; i++) ds[i] = ds[i] * (s[i] * (T.One - s[i]));
+        }
+    }
+
+    /// <summary>dst[0..n) = x[0..n) + y[0..n) (element-wise, so the same bits at any vector width).</summary>
+    private static void AddRows(T* x, T* y, T* dst, int n)
+    {
+        int v = Vector256<T>.Count, i = 0;
+        for (; i + v <= n; i += v) (Vector256.Load(x + i) + Vector256.Load(y + i)).Store(dst + i);
+        for (; i < n; i++) dst[i] = x[i] + y[i];
+    }
+
+    /// <summary>dst += src element by element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddInto(Span<T> dst, ReadOnlySpan<T> src)
+    {
+        fixed (T* pd = dst) fixed (T* ps = src) AddRows(pd, ps, pd, src.Length);
+    }
+
+    /// <summary>rows×cols (row-major, stride cols) → rows×ld with zero padding.</summary>
+    private static void PackRows(ReadOnlySpan<T> src, int rowsN, int cols, T* dst, int ld)
+    {
+        for (int i = 0; i < rowsN; i++)
+        {
+            var row = new Span<T>(dst + (long)i * ld, ld);
+            src.Slice(i * cols, cols).CopyTo(row);
+            row[cols..].Clear();
+        }
+    }
+
+    /// <summary>src rows×cols → its transpose cols×rows with rows padded to ld (blocked for the cache).</summary>
+    private static void PackTransposed(ReadOnlySpan<T> src, int rowsN, int cols, T* dst, int ld)
+    {
+        const int Blk = 32;
+        fixed (T* ps = src)
+        {
+            for (int c0 = 0; c0 < cols; c0 += Blk)
+                for (int r0 = 0; r0 < rowsN; r0 += Blk)
+                {
+                    int cEnd = Math.Min(cols, c0 + Blk), rEnd = Math.Min(rowsN, r0 + Blk);
+                    for (int c = c0; c < cEnd; c++)
+                        for (int r = r0; r < rEnd; r++) dst[(long)c * ld + r] = ps[(long)r * cols + c];
+                }
+        }
+        for (int c = 0; c < cols; c++) new Span<T>(dst + (long)c * ld + rowsN, ld - rowsN).Clear();
+    }
+
+    private static void UnpackRows(T* src, int ld, Span<T> dst, int rowsN, int cols)
+    {
+        for (int i = 0; i < rowsN; i++) new ReadOnlySpan<T>(src + (long)i * ld, cols).CopyTo(dst.Slice(i * cols, cols));
+    }
+
+    private static void StableSortByLengthDesc(Span<int> order, ReadOnlySpan<SequenceRef> seqs)
+    {
+        // Insertion sort: stable, allocation-free, and batches are small.
+        for (int i = 1; i < order.Length; i++)
+        {
+            int x = order[i], len = seqs[x].Length, j = i - 1;
+            while (j >= 0 && seqs[order[j]].Length < len) { order[j + 1] = order[j]; j--; }
+            order[j + 1] = x;
+        }
+    }
+}

@@ -1,0 +1,162 @@
+using System.Numerics;
+using DistRnn.Model;
+using DistRnn.Model.Fast;
+using DistRnn.Training;
+using Xunit;
+using static DistRnn.Tests.Kernel.FastKernelTests;
+
+namespace DistRnn.Tests.Kernel;
+
+/// <summary>The fast kernel's bits depend only on its input: not on repetition, threads, batching of shards, or vector width.</summary>
+public class FastKernelDeterminismTests
+{
+    private static bool SameBits<T>(Tensors<T> a, Tensors<T> b) where T : unmanaged, IFloatingPointIeee754<T>
+        => a.Data.AsSpan().SequenceEqual(b.Data);
+
+    private sealed class Collect<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public readonly List<(Tensors<T> Grad, double Loss, long Chars)> Shards = new();
+    }
+
+    private struct CollectSink<T>(Collect<T> into) : IShardSink<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void OnShard(int shard, Tensors<T>? grad, double loss, long chars)
+        {
+            Assert.Equal(into.Shards.Count, shard);
+            into.Shards.Add((grad!.Clone(), loss, chars));
+        }
+    }
+
+    private static void ShardsBatchedEqualShardsAlone<T>(int[] lengths, int[] bounds) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var shape = new ModelShape(65, 40);
+        var p = RandomParams<T>(shape, 11, 0.4);
+        var tokens = RandomTokens(2000, 65, 12);
+        var seqs = RandomSeqs(lengths, tokens.Length, 13);
+        var all = new Collect<T>();
+        var sink = new CollectSink<T>(all);
+        FastKernel<T>.Instance.Run(p, Activation.Tanh, tokens, seqs, bounds, gradients: true, ref sink);
+        Assert.Equal(bounds.Length - 1, all.Shards.Count);
+        for (int j = 0; j + 1 < bounds.Length; j++)
+        {
+            var alone = new Tensors<T>(shape);
+            var part = seqs.AsSpan(bounds[j], bounds[j + 1] - bounds[j]);
+            double loss = FastKernel<T>.Instance.Accumulate(p, Activation.Tanh, tokens, part, alone);
+            Assert.True(SameBits(alone, all.Shards[j].Grad), $"shard {j}: batched gradient differs from the shard alone");
+            Assert.Equal(loss, all.Shards[j].Loss);
+            long chars = 0; foreach (var s in part) chars += s.Length;
+            Assert.Equal(chars, all.Shards[j].Chars);
+        }
+    }
+
+    [Fact]
+    public void A_shard_has_the_same_bits_batched_with_others_or_alone()
+    {
+        ShardsBatchedEqualShardsAlone<float>([10, 10, 10, 10, 10, 10], [0, 2, 4, 6]);
+        ShardsBatchedEqualShardsAlone<double>([10, 10, 10, 10, 10, 10], [0, 2, 4, 6]);
+        ShardsBatchedEqualShardsAlone<float>([10, 3, 12, 12, 1, 7, 12], [0, 1, 4, 7]);
+        ShardsBatchedEqualShardsAlone<double>([5, 9, 9, 2, 9, 9], [0, 3, 6]);
+    }
+
+    [Fact]
+    public void Two_runs_give_identical_bits()
+    {
+        var shape = new ModelShape(65, 48);
+        var p = RandomParams<float>(shape, 21, 0.3);
+        var tokens = RandomTokens(3000, 65, 22);
+        var seqs = RandomSeqs([32, 32, 32, 32, 20], tokens.Length, 23);
+        var a = new Tensors<float>(shape); var b = new Tensors<float>(shape);
+        double la = FastKernel<float>.Instance.Accumulate(p, Activation.Sigmoid, tokens, seqs, a);
+        double lb = FastKernel<float>.Instance.Accumulate(p, Activation.Sigmoid, tokens, seqs, b);
+        Assert.True(SameBits(a, b));
+        Assert.Equal(la, lb);
+        // And on another thread (a fresh workspace).
+        var c = new Tensors<float>(shape);
+        double lc = 0;
+        var thread = new Thread(() => lc = FastKernel<float>.Instance.Accumulate(p, Activation.Sigmoid, tokens, seqs, c));
+        thread.Start(); Assert.True(thread.Join(TimeSpan.FromSeconds(60)));
+        Assert.True(SameBits(a, c));
+        Assert.Equal(la, lc);
+    }
+
+    private static void SubtreeIndependentOfThreads<T>(int batch, int shardCount, int d) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var shape = new ModelShape(65, d);
+        var p = RandomParams<T>(shape, 31, 0.3);
+        var tokens = RandomTokens(5000, 65, 32);
+        var seqs = RandomSeqs(Enumerable.Repeat(24, batch).ToArray(), tokens.Length, 33);
+        var root = Subtree.Root(shardCount);
+
+        // Reference: every leaf alone with the fast kernel, then the fixed tree.
+        var leaves = new ShardSum<T>[shardCount];
+        for (int j = 0; j < shardCount; j++)
+        {
+            var g = new Tensors<T>(shape);
+            var part = ShardPlan.Shard(seqs, j, shardCount);
+            double l = FastKernel<T>.Instance.Accumulate(p, Activation.Tanh, tokens, part, g);
+            long chars = 0; foreach (var s in part) chars += s.Length;
+            leaves[j] = new ShardSum<T>(g, l, chars);
+        }
+        // Reduce combines into the left operands: give it copies, the leaves are used again below.
+        var expected = SubtreeComputer<T>.Reduce(leaves.Select(l => new ShardSum<T>(l.Grad.Clone(), l.Loss, l.Chars)).ToArray(), 0, shardCount);
+
+        foreach (int threads in new[] { 1, 2, 3, 4 })
+        {
+            var computer = new SubtreeComputer<T>(FastKernel<T>.Instance, threads);
+            for (int rep = 0; rep < 2; rep++)   // the second time with pooled buffers
+            {
+                var sum = computer.Compute(p, Activation.Tanh, tokens, seqs, shardCount, root);
+                Assert.True(SameBits(expected.Grad, sum.Grad), $"{threads} threads, repetition {rep}: the root differs");
+                Assert.Equal(expected.Loss, sum.Loss);
+                Assert.Equal(expected.Chars, sum.Chars);
+            }
+            // Every subtree of level 1 too (what a worker is given).
+            for (int i = 0; i < shardCount / 2; i++)
+            {
+                var node = new Subtree(1, i);
+                var part = computer.Compute(p, Activation.Tanh, tokens, seqs, shardCount, node);
+                var left = new ShardSum<T>(leaves[2 * i].Grad.Clone(), leaves[2 * i].Loss, leaves[2 * i].Chars);
+                var want = ShardSum<T>.Combine(left, leaves[2 * i + 1]);
+                Assert.True(SameBits(want.Grad, part.Grad), $"{threads} threads: subtree {node} differs");
+            }
+        }
+    }
+
+    [Fact]
+    public void Subtree_sums_do_not_depend_on_the_thread_count()
+    {
+        SubtreeIndependentOfThreads<float>(batch: 16, shardCount: 8, d: 30);
+        SubtreeIndependentOfThreads<double>(batch: 12, shardCount: 4, d: 19);
+    }
+
+    [Fact]
+    public void Gemm_equals_a_scalar_chain_of_fused_multiply_adds()
+    {
+        // Each output element must be fma(a_K−1, b_K−1, … fma(a_0, b_0, c)): this is what makes the result
+        // independent of vector width, tiling and cache blocking (K > 256 crosses a cache block).
+        Check<float>(M: 7, N: Gemm<float>.NR * 2, K: 300, transposed: false);
+        Check<float>(M: 9, N: Gemm<float>.NR, K: 5, transposed: true);
+        Check<double>(M: 70, N: Gemm<double>.NR * 3, K: 260, transposed: true);
+        Check<double>(M: 3, N: Gemm<double>.NR, K: 1, transposed: false);
+    }
+
+    private static void Check<T>(int M, int N, int K, bool transposed) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var rng = new Random(M * N + K);
+        T R() => T.CreateTruncating(rng.NextDouble() * 2 - 1);
+        var a = Enumerable.Range(0, M * K).Select(_ => R()).ToArray();
+        var b = Enumerable.Range(0, K * N).Select(_ => R()).ToArray();
+        var c = Enumerable.Range(0, M * N).Select(_ => R()).ToArray();
+        var expected = (T[])c.Clone();
+        int ars = transposed ? 1 : K, aks = transposed ? M : 1;
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++)
+            {
+                T acc = expected[m * N + n];
+                for (int kk = 0; kk < K; kk++) acc = T.FusedMultiplyAdd(a[m * ars + kk * aks], b[kk * N + n], acc);
+                expected[m * N + n] = acc;
+            }
+        Gemm<T>.Run(a, ars, aks, b, N, c, N, M, N, K);
+        Assert.True(expected.AsSpan().SequenceEqual(c), $"{typeof(T).Name} {M}×{K}·{K}×{N} (transposed {transposed})");
+    }
+}
