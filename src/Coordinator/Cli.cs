@@ -21,6 +21,7 @@ public static class Cli
         root.Subcommands.Add(CompleteCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
         HelpNames.Apply(root);
         return root;
     }

@@ -1,0 +1,118 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Numerics;
+using System.Text.Json;
+using DistRnn.Data;
+using DistRnn.Model;
+using DistRnn.Training;
+
+namespace DistRnn.Cli.Commands;
+
+/// <summary>
+/// `bench`: training throughput on the embedded corpus after a warm-up. Each measured step is a whole
+/// training step — the gradient of the global batch from the gradient source, then clip and update —
+/// like the PyTorch peer (../shared/bench/torch_rnn.py), which also uses plain SGD with clip 5.
+/// `--workers 0` measures the kernel loop alone (this process's cores); `--workers N` the local cluster.
+/// </summary>
+internal static class BenchCommand
+{
+    private static readonly Option<int> Hidden = Options.Make("--hidden", "State size d", 256);
+    private static readonly Option<int> Seq = Options.Make("--seq", "Characters per sequence T", 64);
+    private static readonly Option<int> Batch = Options.Make("--batch", "Sequences per step (global)", 32);
+    private static readonly Option<int> Steps = Options.Make("--steps", "Measured steps (after the warm-up)", 30);
+    private static readonly Option<int> Warmup = Options.Make("--warmup", "Steps run before measuring (JIT, caches, buffers)", 5);
+    private static readonly Option<int> Workers = Options.Make("--workers", "0 = the kernel loop in this process; N = N local worker nodes (the cluster path)", 0);
+    private static readonly Option<string> PrecisionOpt = Options.Make("--precision", "Arithmetic: float32 or float64", "float32");
+    private static readonly Option<string> ActivationOpt = Options.Make("--activation", "σ: tanh or sigmoid", "tanh");
+    private static readonly Option<int> Shards = Options.Make("--shards", "Shards per step, a power of two ≤ batch (0 = the training default)", 0);
+    private static readonly Option<int> Threads = Options.Make("--threads", "Cores used by the kernel loop with --workers 0 (0 = all)", 0);
+    private static readonly Option<bool> Json = new("--json") { Description = "One JSON line: chars_per_s, step_ms_median, gflops, …" };
+
+    public static Command Create()
+    {
+        var cmd = new Command("bench", "Training throughput (characters per second) on the embedded corpus")
+        {
+            Hidden, Seq, Batch, Steps, Warmup, Workers, PrecisionOpt, ActivationOpt, Shards, Threads, Json, Options.Verbose,
+        };
+        cmd.SetAction((parse, ct) => RunAsync(parse, ct));
+        return cmd;
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
+    {
+        int steps = parse.GetValue(Steps), warmup = parse.GetValue(Warmup), workers = parse.GetValue(Workers), threads = parse.GetValue(Threads);
+        if (steps <= 0) throw new InputException($"--steps {steps}: must be positive");
+        if (warmup < 0) throw new InputException($"--warmup {warmup}: must not be negative");
+        if (workers < 0) throw new InputException($"--workers {workers}: must not be negative");
+        if (threads < 0) throw new InputException($"--threads {threads}: must not be negative");
+        var config = new TrainConfig
+        {
+            Hidden = parse.GetValue(Hidden),
+            Seq = parse.GetValue(Seq),
+            Batch = parse.GetValue(Batch),
+            Steps = warmup + steps,
+            Optimizer = "sgd",
+            Lr = 0.01,
+            Clip = 5,
+            Activation = parse.GetValue(ActivationOpt)!,
+            Precision = parse.GetValue(PrecisionOpt)!,
+            Shards = parse.GetValue(Shards),
+        };
+        config.Validate();
+        var corpus = Corpus.Load(null);
+        var result = config.PrecisionKind == Precision.Float32
+            ? await MeasureAsync<float>(config, corpus, warmup, steps, workers, threads > 0 ? threads : Environment.ProcessorCount, ct)
+            : await MeasureAsync<double>(config, corpus, warmup, steps, workers, threads > 0 ? threads : Environment.ProcessorCount, ct);
+
+        if (parse.GetValue(Json))
+            Console.WriteLine(JsonSerializer.Serialize(result));
+        else
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{result.chars_per_s:F0} chars/s  step {result.step_ms_median:F2} ms (median of {result.steps}, min {result.step_ms_min:F2})  " +
+                $"{result.gflops:F1} GFLOP/s  hidden {result.hidden} seq {result.seq} batch {result.batch} shards {result.shards}  " +
+                $"{result.precision}  workers {result.workers}  threads {result.threads}  peak RSS {result.peak_rss_mb:F0} MB"));
+        return Cli.Ok;
+    }
+
+    /// <summary>The JSON line (snake_case names as the contract shows).</summary>
+    internal sealed record Result(
+        double chars_per_s, double step_ms_median, double step_ms_min, double gflops, int hidden, int seq, int batch,
+        int vocab, int shards, int steps, int warmup, int workers, int threads, string precision, string activation,
+        double peak_rss_mb, long gc_count);
+
+    private static async Task<Result> MeasureAsync<T>(TrainConfig config, Corpus corpus, int warmup, int steps, int workers, int threads, CancellationToken ct)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var session = new TrainingSession<T>(config, corpus);
+        IGradientSource<T> source = workers == 0
+            ? new LocalGradientSource<T>(new SubtreeComputer<T>(Kernels.Default<T>(), threads), session.Activation, corpus.Tokens, session.ShardCount)
+            : throw new InputException($"--workers {workers}: the cluster path is not available in this build yet; use --workers 0");
+
+        var times = new double[steps];
+        long chars = 0;
+        int gcBefore = 0;
+        var total = new Stopwatch();
+        for (int i = 0; i < warmup + steps; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (i == warmup) { gcBefore = GC.CollectionCount(0); total.Start(); }
+            long step = session.Step + 1;
+            var clock = Stopwatch.StartNew();
+            var sum = await source.ComputeAsync(step, session.Params, session.BatchFor(step), ct).ConfigureAwait(false);
+            var outcome = session.Apply(sum);
+            if (i >= warmup) { times[i - warmup] = clock.Elapsed.TotalMilliseconds; chars += outcome.Chars; }
+        }
+        total.Stop();
+        Array.Sort(times);
+        double median = steps % 2 == 1 ? times[steps / 2] : (times[steps / 2 - 1] + times[steps / 2]) / 2;
+        double cps = chars / total.Elapsed.TotalSeconds;
+        double d = config.Hidden, k = corpus.Vocabulary.Size;
+        double flopsPerChar = 6 * (d * d + d * k);
+        using var self = Process.GetCurrentProcess();
+        return new Result(Math.Round(cps, 1), Math.Round(median, 3), Math.Round(times[0], 3), Math.Round(cps * flopsPerChar / 1e9, 2),
+            config.Hidden, config.Seq, config.Batch, corpus.Vocabulary.Size, session.ShardCount, steps, warmup, workers,
+            workers == 0 ? threads : Environment.ProcessorCount, config.Precision, config.Activation,
+            Math.Round(self.PeakWorkingSet64 / 1048576.0, 1), GC.CollectionCount(0) - gcBefore);
+    }
+}
