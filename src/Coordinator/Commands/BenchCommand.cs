@@ -20,7 +20,7 @@ internal static class BenchCommand
     private static readonly Option<int> Hidden = Options.Make("--hidden", "State size d", 256);
     private static readonly Option<int> Seq = Options.Make("--seq", "Characters per sequence T", 64);
     private static readonly Option<int> Batch = Options.Make("--batch", "Sequences per step (global)", 32);
-    private static readonly Option<int> Steps = Options.Make("--steps", "Measured steps (after the warm-up)", 30);
+    private static readonly Option<long> Steps = Options.Make("--steps", "Measured steps (after the warm-up)", 30L);
     private static readonly Option<int> Warmup = Options.Make("--warmup", "Steps run before measuring (JIT, caches, buffers)", 5);
     private static readonly Option<int> Workers = Options.Make("--workers", "0 = the kernel loop in this process; N = N local worker nodes (the cluster path)", 0);
     private static readonly Option<string> PrecisionOpt = Options.Make("--precision", "Arithmetic: float32 or float64", "float32");
@@ -41,8 +41,10 @@ internal static class BenchCommand
 
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
-        int steps = parse.GetValue(Steps), warmup = parse.GetValue(Warmup), workers = parse.GetValue(Workers), threads = parse.GetValue(Threads);
-        if (steps <= 0) throw new InputException($"--steps {steps}: must be positive");
+        long stepsGiven = parse.GetValue(Steps);
+        int warmup = parse.GetValue(Warmup), workers = parse.GetValue(Workers), threads = parse.GetValue(Threads);
+        if (stepsGiven <= 0 || stepsGiven > 1_000_000) throw new InputException($"--steps {stepsGiven}: must be between 1 and 1000000");
+        int steps = (int)stepsGiven;
         if (warmup < 0) throw new InputException($"--warmup {warmup}: must not be negative");
         if (workers < 0) throw new InputException($"--workers {workers}: must not be negative");
         if (threads < 0) throw new InputException($"--threads {threads}: must not be negative");
