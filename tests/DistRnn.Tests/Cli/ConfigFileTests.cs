@@ -95,3 +95,22 @@ public sealed class ConfigFileTests : IDisposable
         Assert.NotEmpty(File.ReadAllLines(Path.Combine(outDir, "metrics.jsonl")));
     }
 }
+
+/// <summary>The example configuration shipped in deploy/ stays valid as options change.</summary>
+public sealed class DeployExampleTests
+{
+    [Fact]
+    public void Deploy_run_example_json_has_only_known_keys_and_parses()
+    {
+        var dir = AppContext.BaseDirectory;
+        while (dir is not null && !File.Exists(Path.Combine(dir, "DistRnn.sln"))) dir = Path.GetDirectoryName(dir);
+        Assert.NotNull(dir);
+        var file = Path.Combine(dir!, "deploy", "run.example.json");
+        var root = DistRnn.Cli.Cli.Build();
+        var expansion = DistRnn.Cli.Commands.ConfigFile.Expand(root, ["train", "--config", file]);
+        Assert.NotNull(expansion);
+        var parse = root.Parse(expansion!.Args);
+        Assert.Empty(parse.Errors);
+        Assert.Equal(256, parse.GetValue<int>("--hidden"));
+    }
+}
