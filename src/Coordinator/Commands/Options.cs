@@ -18,5 +18,5 @@ internal static class Options
     /// <summary>True when the user typed the option (not its default).</summary>
     public static bool Given(this ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
 
-    public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show Akka logs, warnings in full and stack traces of failures" };
+    public static readonly Option<bool> Verbose = new("--verbose") { Description = "More detail: Akka logs (cluster runs) and the stack trace of a failure" };
 }
