@@ -23,9 +23,14 @@ public sealed class SubtreeComputer<T>(IShardKernel<T> kernel, int maxParallelis
 
     private readonly ConcurrentBag<Tensors<T>> pool = new();
 
-    public ShardSum<T> Compute(Tensors<T> p, Activation act, int[] tokens, SequenceRef[] batch, int shardCount, Subtree node)
+    /// <param name="into">
+    /// where to put the sum's gradient (its old content is overwritten); null = a new gradient. A caller that
+    /// consumes each result before asking for the next (the single-process loop) passes the same buffer every step.
+    /// </param>
+    public ShardSum<T> Compute(Tensors<T> p, Activation act, int[] tokens, SequenceRef[] batch, int shardCount, Subtree node, Tensors<T>? into = null)
     {
-        if (kernel is FastKernel<T> fast) return ComputeBatched(fast, p, act, tokens, batch, shardCount, node);
+        if (into is not null && into.Shape != p.Shape) throw new ArgumentException("the result buffer has another shape than the parameters");
+        if (kernel is FastKernel<T> fast) return ComputeBatched(fast, p, act, tokens, batch, shardCount, node, into);
         var leaves = new ShardSum<T>[node.Count];
         var options = new ParallelOptions { MaxDegreeOfParallelism = MaxParallelism };
         Parallel.For(0, node.Count, options, i =>
@@ -38,10 +43,13 @@ public sealed class SubtreeComputer<T>(IShardKernel<T> kernel, int maxParallelis
             foreach (var s in seqs) chars += s.Length;
             leaves[i] = new ShardSum<T>(grad, loss, chars);
         });
-        return Reduce(leaves, 0, leaves.Length);
+        var sum = Reduce(leaves, 0, leaves.Length);
+        if (into is null) return sum;
+        sum.Grad.Data.AsSpan().CopyTo(into.Data);
+        return new ShardSum<T>(into, sum.Loss, sum.Chars);
     }
 
-    private ShardSum<T> ComputeBatched(FastKernel<T> fast, Tensors<T> p, Activation act, int[] tokens, SequenceRef[] batch, int shardCount, Subtree node)
+    private ShardSum<T> ComputeBatched(FastKernel<T> fast, Tensors<T> p, Activation act, int[] tokens, SequenceRef[] batch, int shardCount, Subtree node, Tensors<T>? into)
     {
         int groups = 1;
         while (groups < MaxParallelism && groups < node.Count) groups *= 2;
@@ -53,7 +61,7 @@ public sealed class SubtreeComputer<T>(IShardKernel<T> kernel, int maxParallelis
             int from = ShardStart(batch.Length, first, shardCount);
             Span<int> bounds = stackalloc int[perGroup + 1];
             for (int j = 0; j <= perGroup; j++) bounds[j] = ShardStart(batch.Length, first + j, shardCount) - from;
-            var sink = new TreeSink(this, p.Shape, freshBottom: g == 0);
+            var sink = new TreeSink(this, p.Shape, g == 0 ? into ?? new Tensors<T>(p.Shape) : null);
             fast.Run(p, act, tokens, batch.AsSpan(from, bounds[perGroup]), bounds, gradients: true, ref sink);
             results[g] = sink.Result();
         }
@@ -73,7 +81,7 @@ public sealed class SubtreeComputer<T>(IShardKernel<T> kernel, int maxParallelis
     }
 
     /// <summary>Folds leaves, arriving left to right, into the tree: a stack of completed left siblings.</summary>
-    private struct TreeSink(SubtreeComputer<T> owner, ModelShape shape, bool freshBottom) : IShardSink<T>
+    private struct TreeSink(SubtreeComputer<T> owner, ModelShape shape, Tensors<T>? bottom) : IShardSink<T>
     {
         private readonly ShardSum<T>?[] stack = new ShardSum<T>?[32];
         private readonly int[] level = new int[32];
@@ -91,7 +99,7 @@ public sealed class SubtreeComputer<T>(IShardKernel<T> kernel, int maxParallelis
             }
             else
             {
-                var buf = depth == 0 && freshBottom ? new Tensors<T>(shape) : owner.Rent(shape);
+                var buf = depth == 0 && bottom is not null ? bottom : owner.Rent(shape);
                 grad!.Data.AsSpan().CopyTo(buf.Data);
                 stack[depth] = new ShardSum<T>(buf, loss, chars);
                 level[depth] = 0;

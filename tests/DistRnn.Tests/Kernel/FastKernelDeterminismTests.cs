@@ -103,9 +103,12 @@ public class FastKernelDeterminismTests
         foreach (int threads in new[] { 1, 2, 3, 4 })
         {
             var computer = new SubtreeComputer<T>(FastKernel<T>.Instance, threads);
-            for (int rep = 0; rep < 2; rep++)   // the second time with pooled buffers
+            var into = new Tensors<T>(shape);
+            into.Data.AsSpan().Fill(T.CreateTruncating(123.0));
+            for (int rep = 0; rep < 3; rep++)   // again with pooled scratch, then into a dirty caller buffer
             {
-                var sum = computer.Compute(p, Activation.Tanh, tokens, seqs, shardCount, root);
+                var sum = computer.Compute(p, Activation.Tanh, tokens, seqs, shardCount, root, rep == 2 ? into : null);
+                if (rep == 2) Assert.Same(into, sum.Grad);
                 Assert.True(SameBits(expected.Grad, sum.Grad), $"{threads} threads, repetition {rep}: the root differs");
                 Assert.Equal(expected.Loss, sum.Loss);
                 Assert.Equal(expected.Chars, sum.Chars);
