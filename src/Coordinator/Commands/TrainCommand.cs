@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Numerics;
 using DistRnn.Checkpoints;
+using DistRnn.Cluster;
 using DistRnn.Cli.Output;
 using DistRnn.Data;
 using DistRnn.Model;
@@ -34,14 +35,17 @@ internal static class TrainCommand
     internal static readonly Option<int> LogEvery = Options.Make("--log-every", "Print a progress line every K steps", 10);
     internal static readonly Option<string?> Resume = Options.Optional<string>("--resume", "Continue from a checkpoint file, or the newest valid one in a folder");
     internal static readonly Option<bool> Json = new("--json") { Description = "Progress as JSON lines on stdout, one per step; the last line is the \"done\" event" };
-    internal static readonly Option<int> Threads = Options.Make("--threads", "Cores used by the single-process loop (0 = all)", 0);
+    internal static readonly Option<int> Threads = Options.Make("--threads", "Cores used by the single-process loop, or by each local worker (0 = all cores, shared among the local workers)", 0);
+    internal static readonly Option<string?> Listen = Options.Optional<string>("--listen", "HOST:PORT where the coordinator accepts remote workers (src/Worker --join HOST:PORT)");
+    internal static readonly Option<int?> MinWorkers = Options.Optional<int?>("--min-workers", "Workers (local + remote) that must be registered before step 1 (default: --workers, at least 1 with --listen)");
+    internal static readonly Option<int> WaitTimeout = Options.Make("--wait-timeout", "Seconds to wait for --min-workers (and for any worker when all are lost) before giving up with exit 1", 300);
 
     public static Command Create()
     {
         var cmd = new Command("train", "Train a model (single process, local cluster, or coordinator of a multi-node run)")
         {
             Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards,
-            Workers, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, Options.Verbose,
+            Workers, Listen, MinWorkers, WaitTimeout, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, Options.Verbose,
             ConfigFile.Option,
         };
         cmd.SetAction((parse, ct) => RunAsync(parse, ct));
@@ -86,6 +90,9 @@ internal static class TrainCommand
         if (parse.GetValue(CheckpointEvery) <= 0) throw new InputException($"--checkpoint-every {parse.GetValue(CheckpointEvery)}: must be positive");
         if (parse.GetValue(EvalEvery) < 0) throw new InputException($"--eval-every {parse.GetValue(EvalEvery)}: must not be negative");
         if (parse.GetValue(Workers) < 0) throw new InputException($"--workers {parse.GetValue(Workers)}: must not be negative");
+        if (parse.GetValue(MinWorkers) is int mw && mw < 0) throw new InputException($"--min-workers {mw}: must not be negative");
+        if (parse.GetValue(WaitTimeout) <= 0) throw new InputException($"--wait-timeout {parse.GetValue(WaitTimeout)}: must be a positive number of seconds");
+        if (parse.GetValue(Listen) is string listen) AkkaConfig.ParseEndpoint(listen, "--listen");
         if (parse.GetValue(LogEvery) <= 0) throw new InputException($"--log-every {parse.GetValue(LogEvery)}: must be positive");
 
         Checkpoint? resume = null;
@@ -145,22 +152,71 @@ internal static class TrainCommand
             Parallelism = threads,
         };
         int workers = parse.GetValue(Workers);
+        string? listen = parse.GetValue(Listen);
+        bool cluster = workers > 0 || listen is not null;
         reporter.Info($"training on {corpus.Name}: {corpus.Tokens.Length} characters, vocabulary {corpus.Vocabulary.Size}, hidden {config.Hidden}, " +
-                      $"{config.Precision}, {(workers == 0 ? "single process" : $"{workers} local workers")}, steps {session.Step + 1}..{config.Steps}, out {outDir}");
+                      $"{config.Precision}, {(cluster ? $"cluster of {workers} local worker{(workers == 1 ? "" : "s")}{(listen is null ? "" : $" + remote workers at {listen}")}" : "single process")}, steps {session.Step + 1}..{config.Steps}, out {outDir}");
 
-        IGradientSource<T> source = workers == 0
-            ? new LocalGradientSource<T>(new SubtreeComputer<T>(kernel, threads), session.Activation, corpus.Tokens, session.ShardCount)
-            : throw new InputException($"--workers {workers}: the cluster path is not available in this build; use --workers 0");
-
-        var trainer = new Trainer<T>(session, source, kernel, options, reporter);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, Cli.Shutdown);
-        TrainResult result;
-        try { result = await trainer.RunAsync(stop.Token); }
+        if (!cluster)
+        {
+            var local = new LocalGradientSource<T>(new SubtreeComputer<T>(kernel, threads), session.Activation, corpus.Tokens, session.ShardCount);
+            return Finish(parse, session, corpus, outDir, reporter, await RunTrainerAsync(new Trainer<T>(session, local, kernel, options, reporter), outDir, stop.Token));
+        }
+
+        var (host, port) = listen is null ? ("127.0.0.1", 0) : AkkaConfig.ParseEndpoint(listen, "--listen");
+        int minWorkers = parse.GetValue(MinWorkers) ?? Math.Max(workers, 1);
+        var settings = CoordinatorSettings.For(config, corpus) with
+        {
+            NoWorkerTimeout = TimeSpan.FromSeconds(parse.GetValue(WaitTimeout)),
+            Info = m => { if (parse.GetValue(Options.Verbose) || listen is not null) reporter.Info(m); },
+            Warn = reporter.OnWarning,
+        };
+        var clusterHost = ClusterHost<T>.Start(settings, corpus, new ClusterHostOptions
+        {
+            LocalWorkers = workers,
+            ThreadsPerWorker = parse.GetValue(Threads),
+            Host = host,
+            Port = port,
+            Verbose = parse.GetValue(Options.Verbose),
+            Log = reporter.Info,
+        });
+        TrainResult? result = null;
+        try
+        {
+            if (minWorkers > 0)
+                await clusterHost.WaitForWorkersAsync(minWorkers, TimeSpan.FromSeconds(parse.GetValue(WaitTimeout)), reporter.Info, stop.Token);
+            result = await RunTrainerAsync(new Trainer<T>(session, clusterHost.Source, kernel, options, reporter), outDir, stop.Token);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            Console.Error.WriteLine("interrupted before step 1");
+            return Cli.Failure;
+        }
+        finally
+        {
+            bool completed = result is { Interrupted: false };
+            await clusterHost.EndRunAsync(completed, completed ? "training finished" : "the coordinator stopped");
+            await clusterHost.DisposeAsync();
+        }
+        return Finish(parse, session, corpus, outDir, reporter, result);
+    }
+
+    private static async Task<TrainResult> RunTrainerAsync<T>(Trainer<T> trainer, string outDir, CancellationToken ct)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        try { return await trainer.RunAsync(ct); }
         catch (DivergedException e)
         {
             var last = CheckpointStore.List(outDir).FirstOrDefault().Path;
             throw new DivergedException($"{e.Message}; stopped, the last good checkpoint is {last ?? "none (no checkpoint was written yet)"}");
         }
+    }
+
+    private static int Finish<T>(ParseResult parse, TrainingSession<T> session, Corpus corpus, string outDir, TrainingReporter reporter, TrainResult result)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var config = session.Config;
         reporter.Done(result);
         if (result.Interrupted)
         {

@@ -45,10 +45,14 @@ public sealed class TrainingSession<T> where T : unmanaged, IFloatingPointIeee75
         Params = parameters ?? Initializer.Uniform<T>(shape, config.Seed);
         Optimizer = optimizer ?? Optimizer<T>.Create(config.Optimizer, config.Lr, shape.Count);
         TrainLength = corpus.SplitIndex(config.ValFrac);
-        Plan = new BatchPlan(config.Seed, TrainLength, config.Seq, config.Batch);
+        Plan = PlanFor(config, corpus);
         ShardCount = config.ShardCount;
         Step = step;
     }
+
+    /// <summary>The batch plan of a run: a cluster worker builds the same one from the configuration and its own corpus.</summary>
+    public static BatchPlan PlanFor(TrainConfig config, Corpus corpus) =>
+        new(config.Seed, corpus.SplitIndex(config.ValFrac), config.Seq, config.Batch);
 
     public void RestoreCounters(int skipped, int consecutiveBad, double bestVal)
     {

@@ -1,0 +1,89 @@
+using System.Numerics;
+using System.Diagnostics;
+using System.Net.Sockets;
+using Akka.Actor;
+using DistRnn.Model;
+
+namespace DistRnn.Cluster;
+
+/// <summary>
+/// The coordinator's actor system: binds HOST:PORT (port 0 = any), forms the cluster as its first member,
+/// and runs the <see cref="CoordinatorActor{T}"/>. The training loop talks to it through <see cref="Source"/>.
+/// </summary>
+public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly IActorRef _actor;
+    private readonly ClusterStatus _status = new();
+
+    private CoordinatorNode(ActorSystem system, CoordinatorSettings settings)
+    {
+        System = system;
+        _actor = system.ActorOf(Props.Create(() => new CoordinatorActor<T>(settings, _status)), AkkaConfig.CoordinatorActorName);
+        Source = new ClusterGradientSource<T>(_actor, _status);
+        Address = AkkaConfig.BoundAddress(system);
+        Akka.Cluster.Cluster.Get(system).Join(Address);
+    }
+
+    public ActorSystem System { get; }
+    public Address Address { get; }
+    public ClusterGradientSource<T> Source { get; }
+    public int Workers => _status.Workers;
+    public IActorRef Actor => _actor;
+
+    /// <summary>Throws <see cref="InputException"/> when one message of this model would not fit a frame.</summary>
+    public static void CheckFits(ModelShape shape)
+    {
+        long bytes = (long)shape.Count * Protocol.TensorPayload.PrecisionBytes<T>() + AkkaConfig.FrameOverheadBytes;
+        if (bytes > AkkaConfig.MaxFrameBytes)
+            throw new InputException($"--hidden {shape.Hidden}: one {typeof(T).Name} parameter message ({bytes / 1048576.0:F0} MiB) exceeds the cluster's frame limit of {AkkaConfig.MaxFrameBytes / 1048576} MiB; use a smaller model or --workers 0");
+    }
+
+    public static CoordinatorNode<T> Start(CoordinatorSettings settings, string host, int port, bool verbose, bool serializeMessages = false)
+    {
+        CheckFits(new ModelShape(settings.VocabSize, settings.Config.Hidden));
+        ActorSystem system;
+        try { system = ActorSystem.Create(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.CoordinatorRole, host, port, verbose, serializeMessages)); }
+        catch (Exception e) when (port != 0 && e.GetBaseException() is SocketException or Akka.Remote.RemoteTransportException)
+        {
+            throw new InputException($"--listen {host}:{port}: cannot listen there ({e.GetBaseException().Message})");
+        }
+        return new CoordinatorNode<T>(system, settings);
+    }
+
+    /// <summary>Waits until <paramref name="minimum"/> workers are registered; <paramref name="progress"/> hears every few seconds how many there are.</summary>
+    public async Task<int> WaitForWorkersAsync(int minimum, TimeSpan timeout, Action<string> progress, CancellationToken ct)
+    {
+        var ready = _actor.Ask<WorkersReady>(new AwaitWorkers(minimum), null, ct);
+        var clock = Stopwatch.StartNew();
+        var sincePrint = Stopwatch.StartNew();
+        int printed = -1;
+        while (!ready.IsCompleted)
+        {
+            if (clock.Elapsed >= timeout)
+                throw new ClusterException($"only {_status.Workers} of {minimum} workers registered within {timeout.TotalSeconds:F0} s (--wait-timeout); start workers with --join {Address.Host}:{Address.Port}");
+            if (_status.Workers != printed || sincePrint.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                printed = _status.Workers;
+                sincePrint.Restart();
+                progress($"waiting for workers: {printed} of {minimum} registered (workers join with --join {Address.Host}:{Address.Port})");
+            }
+            await Task.WhenAny(ready, Task.Delay(250, ct)).ConfigureAwait(false);
+            ct.ThrowIfCancellationRequested();
+        }
+        return (await ready.ConfigureAwait(false)).Workers;
+    }
+
+    /// <summary>Tells every worker the run is over and waits (briefly) until they left.</summary>
+    public async Task EndRunAsync(bool completed, string reason)
+    {
+        try { await _actor.Ask<RunEndAcknowledged>(new EndRun(completed, reason), TimeSpan.FromSeconds(15)).ConfigureAwait(false); }
+        catch (Exception) { /* shutting down anyway */ }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        var leave = CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
+        await Task.WhenAny(leave, Task.Delay(TimeSpan.FromSeconds(10))).ConfigureAwait(false);
+        await System.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+    }
+}

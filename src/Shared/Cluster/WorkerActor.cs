@@ -1,0 +1,187 @@
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Cluster;
+using DistRnn.Data;
+using DistRnn.Model;
+using DistRnn.Protocol;
+using DistRnn.Training;
+
+namespace DistRnn.Cluster;
+
+/// <summary>What a worker node's actor reports to the program hosting it.</summary>
+public abstract record WorkerEvent
+{
+    public sealed record Registered(int Workers) : WorkerEvent;
+    public sealed record Refused(string Reason) : WorkerEvent;
+    public sealed record RunEnded(bool Completed, string Reason) : WorkerEvent;
+    public sealed record CoordinatorLost(string Why) : WorkerEvent;
+    public sealed record Note(string Message) : WorkerEvent;
+}
+
+public sealed record WorkerSettings(Corpus Corpus, int Threads, string Node);
+
+/// <summary>Local: hand back the work and tell the coordinator this worker leaves (Ctrl+C / SIGTERM). Answered with <see cref="Left"/>.</summary>
+public sealed record LeaveRun(string Reason) : INoSerializationVerificationNeeded;
+public sealed record Left : INoSerializationVerificationNeeded { public static readonly Left Instance = new(); }
+
+/// <summary>
+/// A worker (role worker): finds the coordinator among the cluster's members, proves its corpus and
+/// configuration, then computes the subtrees it is sent. The maths runs on dedicated threads
+/// (<see cref="IWorkerCompute"/>), its results go straight to the coordinator as each subtree is done,
+/// and completion comes back here with PipeTo. A job for a newer step cancels an older one.
+/// </summary>
+public sealed class WorkerActor : ReceiveActor, IWithTimers
+{
+    private sealed record RetryJoin;
+    private sealed record JobDone(long Step, Exception? Error);
+
+    private readonly WorkerSettings _s;
+    private readonly Action<WorkerEvent> _notify;
+    private ActorSelection? _coordinatorSelection;
+    private Address? _coordinatorAddress;
+    private IActorRef? _coordinator;
+    private string? _runId;
+    private IWorkerCompute? _compute;
+    private bool _registered;
+    private long _step = -1;
+    private readonly Queue<ComputeSubtrees> _queue = new();
+    private CancellationTokenSource? _running;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public WorkerActor(WorkerSettings settings, Action<WorkerEvent> notify)
+    {
+        _s = settings;
+        _notify = notify;
+
+        Receive<ClusterEvent.MemberUp>(m => { if (m.Member.HasRole(AkkaConfig.CoordinatorRole)) FoundCoordinator(m.Member.Address); });
+        Receive<ClusterEvent.MemberRemoved>(m => CoordinatorGone(m.Member.Address, "the coordinator left the cluster"));
+        Receive<ClusterEvent.MemberExited>(m => CoordinatorGone(m.Member.Address, "the coordinator left the cluster"));
+        Receive<ClusterEvent.UnreachableMember>(m =>
+        {
+            if (m.Member.Address == _coordinatorAddress) _notify(new WorkerEvent.Note("the coordinator is unreachable; waiting for it"));
+        });
+        Receive<ClusterEvent.IClusterDomainEvent>(_ => { });
+        Receive<RetryJoin>(_ => SendJoin());
+        Receive<RunSpec>(OnRunSpec);
+        Receive<Registered>(m =>
+        {
+            if (m.RunId != _runId || _registered) return;
+            _registered = true;
+            Timers.Cancel("join");
+            _notify(new WorkerEvent.Registered(m.Workers));
+        });
+        Receive<Refused>(m => { Timers.Cancel("join"); _notify(new WorkerEvent.Refused(m.Reason)); });
+        Receive<ComputeSubtrees>(OnCompute);
+        Receive<JobDone>(OnJobDone);
+        Receive<RunEnded>(m =>
+        {
+            Cancel();
+            _coordinator?.Tell(new WorkerLeaving(m.Completed ? "run ended" : "run stopped"), Self);
+            _notify(new WorkerEvent.RunEnded(m.Completed, m.Reason));
+        });
+        Receive<LeaveRun>(m =>
+        {
+            Cancel();
+            _coordinator?.Tell(new WorkerLeaving(m.Reason), Self);
+            Sender.Tell(Left.Instance);
+        });
+    }
+
+    protected override void PreStart() =>
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+            typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
+
+    protected override void PostStop()
+    {
+        Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+        Cancel();
+    }
+
+    private void FoundCoordinator(Address address)
+    {
+        if (_coordinatorAddress == address) return;
+        _coordinatorAddress = address;
+        _coordinatorSelection = Context.ActorSelection(new RootActorPath(address) / "user" / AkkaConfig.CoordinatorActorName);
+        SendJoin();
+    }
+
+    private void SendJoin()
+    {
+        if (_registered || _coordinatorSelection is null) return;
+        _coordinatorSelection.Tell(new JoinRequest(ProtocolInfo.Version, _s.Node, _s.Threads), Self);
+        Timers.StartSingleTimer("join", new RetryJoin(), TimeSpan.FromSeconds(3));
+    }
+
+    private void CoordinatorGone(Address address, string why)
+    {
+        if (address != _coordinatorAddress) return;
+        Cancel();
+        _notify(new WorkerEvent.CoordinatorLost(why));
+    }
+
+    private void OnRunSpec(RunSpec m)
+    {
+        if (_registered) return;
+        _coordinator = Sender;
+        _runId = m.RunId;
+        string fingerprint;
+        try
+        {
+            var config = JsonSerializer.Deserialize<TrainConfig>(m.ConfigJson, TrainConfig.Json)
+                ?? throw new JsonException("empty configuration");
+            fingerprint = config.Fingerprint();
+            // Nothing is computed for a corpus that differs: the registration below is refused and says why.
+            if (m.CorpusSha256 == _s.Corpus.Sha256)
+                _compute = config.PrecisionKind == Precision.Float32
+                    ? new WorkerCompute<float>(config, _s.Corpus, _s.Threads)
+                    : new WorkerCompute<double>(config, _s.Corpus, _s.Threads);
+        }
+        catch (Exception e) when (e is JsonException or InputException or NotSupportedException)
+        {
+            fingerprint = $"unreadable configuration: {e.Message}";
+        }
+        Sender.Tell(new Register(ProtocolInfo.Version, m.RunId, _s.Node, _s.Corpus.Sha256, fingerprint, _s.Corpus.Vocabulary.Size, _s.Threads));
+    }
+
+    private void OnCompute(ComputeSubtrees m)
+    {
+        if (m.RunId != _runId || _compute is null || m.Step < _step) return; // another run, or an old step
+        _coordinator = Sender;
+        if (m.Step > _step)
+        {
+            Cancel(); // whatever runs now belongs to an older step: its results would be dropped anyway
+            _queue.Clear();
+            _step = m.Step;
+        }
+        _queue.Enqueue(m);
+        if (_running is null) StartNext();
+    }
+
+    private void StartNext()
+    {
+        if (!_queue.TryDequeue(out var job)) return;
+        var cts = new CancellationTokenSource();
+        _running = cts;
+        var compute = _compute!;
+        var coordinator = _coordinator!;
+        var self = Self;
+        Task.Factory.StartNew(() => compute.Run(job, r => coordinator.Tell(r, self), cts.Token),
+                cts.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default)
+            .PipeTo(Self, success: () => new JobDone(job.Step, null), failure: e => new JobDone(job.Step, e));
+    }
+
+    private void OnJobDone(JobDone m)
+    {
+        if (m.Error is not null and not TaskCanceledException and not OperationCanceledException)
+            _notify(new WorkerEvent.Note($"step {m.Step}: computing failed: {m.Error.GetBaseException().Message}"));
+        _running?.Dispose();
+        _running = null;
+        StartNext();
+    }
+
+    private void Cancel()
+    {
+        _running?.Cancel();
+    }
+}

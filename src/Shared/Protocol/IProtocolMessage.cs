@@ -1,0 +1,13 @@
+namespace DistRnn.Protocol;
+
+/// <summary>
+/// Marker of every message that crosses the wire between coordinator and workers. One serializer binding
+/// (<see cref="ProtocolSerializer"/>) covers them all, so none ever falls back to JSON.
+/// </summary>
+public interface IProtocolMessage;
+
+public static class ProtocolInfo
+{
+    /// <summary>Bumped whenever a message's meaning or layout changes; a worker of another version is refused.</summary>
+    public const int Version = 1;
+}

@@ -1,0 +1,48 @@
+using DistRnn.Training;
+
+namespace DistRnn.Protocol;
+
+// The conversation between a worker and the coordinator (all over the wire, all binary):
+//
+//   worker                              coordinator
+//   JoinRequest(version, node, threads) ──►
+//                                      ◄── RunSpec(run, config, corpus sha, vocabulary)  | Refused(reason)
+//   Register(run, corpus sha, config fingerprint, …) ──►
+//                                      ◄── Registered(run)                               | Refused(reason)
+//                                      ◄── ComputeSubtrees(run, step, nodes, parameters)   (every step)
+//   SubtreeResult(run, step, node, Σloss, Σchars, Σgradient) ──►                          (one per node, as soon as ready)
+//                                      ◄── RunEnded(completed, reason)
+//   WorkerLeaving(reason) ──►                                                              (run ended, or Ctrl+C / SIGTERM)
+
+/// <summary>A worker asks to take part; the coordinator answers with the run it would join.</summary>
+public sealed record JoinRequest(int ProtocolVersion, string Node, int Threads) : IProtocolMessage;
+
+/// <summary>
+/// The run a worker is invited to: the configuration as JSON (a worker derives its fingerprint and the batch
+/// plan from it), the corpus it must hold, and the vocabulary size that corpus gives.
+/// </summary>
+public sealed record RunSpec(int ProtocolVersion, string RunId, string ConfigJson, string CorpusSha256, string CorpusName, int VocabSize) : IProtocolMessage;
+
+/// <summary>
+/// A worker's proof that it can compute this run's bits: the SHA-256 of the corpus it loaded, the fingerprint
+/// of the configuration as it understood it, and the vocabulary size its corpus gave.
+/// </summary>
+public sealed record Register(int ProtocolVersion, string RunId, string Node, string CorpusSha256, string ConfigFingerprint, int VocabSize, int Threads) : IProtocolMessage;
+
+/// <summary>The worker takes part from the next step on (or at once, when a step waits for workers).</summary>
+public sealed record Registered(string RunId, int Workers) : IProtocolMessage;
+
+/// <summary>A worker cannot take part; the reason names what differs.</summary>
+public sealed record Refused(string Reason) : IProtocolMessage;
+
+/// <summary>Compute these subtrees of step <see cref="Step"/> with these parameters (flat U,W,V,b,c).</summary>
+public sealed record ComputeSubtrees(string RunId, long Step, Subtree[] Nodes, TensorPayload Parameters) : IProtocolMessage;
+
+/// <summary>The sum over one subtree's shards: Σ gradient (flat U,W,V,b,c), Σ loss, Σ predicted characters.</summary>
+public sealed record SubtreeResult(string RunId, long Step, Subtree Node, double Loss, long Chars, TensorPayload Gradient) : IProtocolMessage;
+
+/// <summary>The run is over (<see cref="Completed"/>) or the coordinator stops early; workers leave.</summary>
+public sealed record RunEnded(bool Completed, string Reason) : IProtocolMessage;
+
+/// <summary>A worker leaves: its outstanding work goes to the others at once.</summary>
+public sealed record WorkerLeaving(string Reason) : IProtocolMessage;

@@ -1,0 +1,86 @@
+using System.Buffers.Binary;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using DistRnn.Model;
+
+namespace DistRnn.Protocol;
+
+/// <summary>
+/// A flat tensor on the wire: its precision, its element count and the values as raw little-endian
+/// IEEE-754 (float32 for float32 runs, float64 for float64). A sender wraps its array without copying;
+/// a receiver keeps a slice of the received frame and decodes it once, into the array it needs.
+/// </summary>
+public sealed class TensorPayload
+{
+    private readonly Array? _values;          // sender side: float[] or double[]
+    private readonly ReadOnlyMemory<byte> _bytes; // receiver side: little-endian bytes
+
+    private TensorPayload(Precision precision, int count, Array? values, ReadOnlyMemory<byte> bytes)
+    {
+        Precision = precision; Count = count; _values = values; _bytes = bytes;
+    }
+
+    public Precision Precision { get; }
+    public int Count { get; }
+    public int ByteLength => Count * Precision.Bytes();
+
+    public static Precision PrecisionOf<T>() =>
+        typeof(T) == typeof(float) ? Precision.Float32
+        : typeof(T) == typeof(double) ? Precision.Float64
+        : throw new NotSupportedException($"no wire format for {typeof(T).Name}");
+
+    public static int PrecisionBytes<T>() => PrecisionOf<T>().Bytes();
+
+    /// <summary>Wraps <paramref name="values"/> (not copied: do not change it until the message is sent).</summary>
+    public static TensorPayload Wrap<T>(T[] values) where T : unmanaged, IFloatingPointIeee754<T>
+        => new(PrecisionOf<T>(), values.Length, values, default);
+
+    /// <summary>A payload read from the wire; <paramref name="bytes"/> must hold exactly count values.</summary>
+    public static TensorPayload FromWire(Precision precision, int count, ReadOnlyMemory<byte> bytes)
+    {
+        if (count < 0 || bytes.Length != (long)count * precision.Bytes())
+            throw new ProtocolException($"tensor of {count} {precision.Name()} values cannot have {bytes.Length} bytes");
+        return new TensorPayload(precision, count, null, bytes);
+    }
+
+    /// <summary>Writes the values as little-endian bytes into <paramref name="into"/> (exactly <see cref="ByteLength"/> bytes).</summary>
+    public void WriteTo(Span<byte> into)
+    {
+        if (_values is null) { _bytes.Span.CopyTo(into); return; }
+        if (_values is float[] f) Write<float>(f, into);
+        else Write<double>((double[])_values, into);
+    }
+
+    private static void Write<T>(T[] values, Span<byte> into) where T : unmanaged
+    {
+        var raw = MemoryMarshal.AsBytes(values.AsSpan());
+        raw.CopyTo(into);
+        if (!BitConverter.IsLittleEndian) ReverseEach(into[..raw.Length], raw.Length / values.Length);
+    }
+
+    /// <summary>The values as a new T[], after checking precision and (when given) the expected count.</summary>
+    public T[] ToArray<T>(int? expectedCount = null) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (PrecisionOf<T>() != Precision)
+            throw new ProtocolException($"expected a {PrecisionOf<T>().Name()} tensor, got {Precision.Name()}");
+        if (expectedCount is int n && n != Count)
+            throw new ProtocolException($"expected a tensor of {n} values, got {Count}");
+        var result = new T[Count];
+        if (_values is T[] mine) { mine.CopyTo(result, 0); return result; }
+        var dest = MemoryMarshal.AsBytes(result.AsSpan());
+        _bytes.Span.CopyTo(dest);
+        if (!BitConverter.IsLittleEndian) ReverseEach(dest, Precision.Bytes());
+        return result;
+    }
+
+    private static void ReverseEach(Span<byte> bytes, int width)
+    {
+        for (int i = 0; i < bytes.Length; i += width) bytes.Slice(i, width).Reverse();
+    }
+
+    public override string ToString() => $"{Count}×{Precision.Name()}";
+
+}
+
+/// <summary>A message could not be read or does not fit the run (bad length, wrong precision or shape).</summary>
+public sealed class ProtocolException(string message) : Exception(message);

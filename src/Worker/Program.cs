@@ -1,0 +1,93 @@
+using System.CommandLine;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using DistRnn;
+using DistRnn.Cluster;
+using DistRnn.Data;
+
+// The worker node: `distrnn-worker --join HOST:PORT [--corpus FILE] [--threads N]`.
+// Exit codes: 0 the run ended (or stopped with Ctrl+C / SIGTERM), 2 bad input or refused by the coordinator,
+// 1 gave up (--give-up-after) or failed.
+
+var join = new Option<string>("--join") { Description = "The coordinator's HOST:PORT (its train --listen address)", Required = true };
+var corpusOpt = new Option<string?>("--corpus") { Description = "The run's corpus file (default: the embedded tiny-shakespeare); must be the coordinator's file, byte for byte" };
+var threadsOpt = new Option<int>("--threads") { Description = "Cores this node computes on (0 = all)", DefaultValueFactory = _ => 0 };
+var hostOpt = new Option<string?>("--host") { Description = "Address of this node that the coordinator can reach (default: the local address that routes to the coordinator)" };
+var portOpt = new Option<int>("--port") { Description = "Port this node listens on (0 = any free port)", DefaultValueFactory = _ => 0 };
+var giveUpOpt = new Option<int>("--give-up-after") { Description = "Seconds without a coordinator after which to give up with exit code 1 (0 = keep retrying)", DefaultValueFactory = _ => 0 };
+var verboseOpt = new Option<bool>("--verbose") { Description = "Show Akka's logs and stack traces of failures" };
+
+var root = new RootCommand("DistRnn worker node: joins a coordinator's cluster and computes gradients until the run ends.")
+{
+    join, corpusOpt, threadsOpt, hostOpt, portOpt, giveUpOpt, verboseOpt,
+};
+
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
+{
+    Console.Error.WriteLine($"error: {parse.Errors[0].Message}");
+    return 2;
+}
+if (args.Contains("--help") || args.Contains("-h")) return await parse.InvokeAsync();
+
+bool verbose = parse.GetValue(verboseOpt);
+try
+{
+    var (host, port) = AkkaConfig.ParseEndpoint(parse.GetValue(join)!, "--join");
+    int threads = parse.GetValue(threadsOpt);
+    if (threads < 0) throw new InputException($"--threads {threads}: must not be negative");
+    int ownPort = parse.GetValue(portOpt);
+    if (ownPort is < 0 or > 65535) throw new InputException($"--port {ownPort}: must be from 0 to 65535");
+    int giveUp = parse.GetValue(giveUpOpt);
+    if (giveUp < 0) throw new InputException($"--give-up-after {giveUp}: must not be negative");
+    var corpus = Corpus.Load(parse.GetValue(corpusOpt));
+    string ownHost = parse.GetValue(hostOpt) ?? LocalAddressTowards(host);
+
+    using var stop = new CancellationTokenSource();
+    void OnSignal(PosixSignalContext c) { c.Cancel = true; Console.Error.WriteLine("stopping: leaving the cluster"); stop.Cancel(); }
+    using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+    using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+
+    Console.Error.WriteLine($"worker: corpus {corpus.Name} (sha256 {corpus.Sha256[..12]}…), {(threads > 0 ? threads : Environment.ProcessorCount)} threads, joining {host}:{port} from {ownHost}");
+    return await WorkerNode.RunAsync(new WorkerNodeOptions
+    {
+        Coordinator = AkkaConfig.CoordinatorAddress(host, port),
+        Corpus = corpus,
+        Threads = threads > 0 ? threads : Environment.ProcessorCount,
+        Host = ownHost,
+        Port = ownPort,
+        Verbose = verbose,
+        GiveUpAfter = giveUp > 0 ? TimeSpan.FromSeconds(giveUp) : null,
+        Log = m => Console.Error.WriteLine($"worker: {m}"),
+    }, stop.Token);
+}
+catch (InputException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}
+catch (Exception e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    if (verbose) Console.Error.WriteLine(e);
+    return 1;
+}
+
+// The local address the OS would use to reach the coordinator (no packet is sent: UDP connect only picks a route).
+static string LocalAddressTowards(string host)
+{
+    try
+    {
+        var target = Dns.GetHostAddresses(host).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork)
+            ?? throw new InputException($"--join {host}: cannot resolve the host");
+        if (IPAddress.IsLoopback(target)) return "127.0.0.1";
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        probe.Connect(target, 9);
+        return ((IPEndPoint)probe.LocalEndPoint!).Address.ToString();
+    }
+    catch (SocketException e)
+    {
+        throw new InputException($"--join {host}: cannot find a route to the host ({e.Message}); pass --host with this node's address");
+    }
+}
