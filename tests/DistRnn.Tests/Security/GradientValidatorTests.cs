@@ -1,0 +1,83 @@
+using DistRnn.Model;
+using DistRnn.Security;
+using DistRnn.Training;
+
+namespace DistRnn.Tests.Security;
+
+public class GradientValidatorTests
+{
+    private static readonly ModelShape Shape = new(5, 3); // k=5, d=3: U 15, W 9, V 15, b 3, c 5 = 47 values
+    private const int Shards = 8;                          // root L3#0
+    private static readonly SequenceRef[] Batch = Enumerable.Range(0, 16).Select(i => new SequenceRef(i * 10, 7)).ToArray();
+
+    private static float[] Good() => Enumerable.Range(0, Shape.Count).Select(i => 0.01f * i - 0.2f).ToArray();
+
+    [Fact]
+    public void Expected_chars_follow_the_shard_plan()
+    {
+        Assert.Equal(16 * 7, GradientValidator<float>.ExpectedChars(Batch, Shards, Subtree.Root(Shards)));
+        Assert.Equal(2 * 7, GradientValidator<float>.ExpectedChars(Batch, Shards, new Subtree(0, 5)));
+        Assert.Equal(8 * 7, GradientValidator<float>.ExpectedChars(Batch, Shards, new Subtree(2, 1)));
+    }
+
+    [Fact]
+    public void A_well_formed_result_is_accepted()
+    {
+        var v = new GradientValidator<float>(Shape, Shards);
+        var node = new Subtree(1, 2);
+        Assert.True(v.Check(7, 7, node, true, 28, 12.5, 28, Good()).IsAccepted);
+        Assert.True(v.Check(7, 7, Subtree.Root(Shards), true, 112, 0, 112, Good()).IsAccepted);
+    }
+
+    [Fact]
+    public void Each_defect_is_rejected_with_a_reason()
+    {
+        var v = new GradientValidator<float>(Shape, Shards);
+        var node = new Subtree(1, 2);
+        GradientVerdict Check(long step = 7, Subtree? n = null, bool assigned = true, double loss = 1, long chars = 28, float[]? g = null) =>
+            v.Check(7, step, n ?? node, assigned, 28, loss, chars, g ?? Good());
+
+        var stale = Check(step: 6);
+        Assert.Equal(GradientVerdictKind.Stale, stale.Kind);
+
+        AssertRejected(Check(step: 8), "has not started");
+        AssertRejected(Check(n: new Subtree(4, 0)), "not a node");
+        AssertRejected(Check(n: new Subtree(1, 4)), "not a node");
+        AssertRejected(Check(n: new Subtree(-1, 0)), "not a node");
+        AssertRejected(Check(assigned: false), "not given to this worker");
+        AssertRejected(Check(g: new float[Shape.Count - 1]), "has 46 values, the model has 47");
+        AssertRejected(Check(g: new float[Shape.Count + 3]), "has 50 values");
+        AssertRejected(Check(g: []), "has 0 values");
+        AssertRejected(Check(loss: double.NaN), "loss");
+        AssertRejected(Check(loss: double.PositiveInfinity), "loss");
+        AssertRejected(Check(loss: -0.5), "negative");
+        AssertRejected(Check(chars: 27), "claims 27 predicted characters, its shards hold 28");
+
+        var nan = Good(); nan[Shape.WOffset + 4] = float.NaN;              // W[1,1]
+        AssertRejected(Check(g: nan), "NaN at dW[1,1]");
+        var inf = Good(); inf[Shape.COffset + 2] = float.NegativeInfinity;
+        AssertRejected(Check(g: inf), "at dc[2]");
+        var huge = Good(); huge[Shape.VOffset + 6] = float.PositiveInfinity; // V is d×k: [1,1]
+        AssertRejected(Check(g: huge), "dV[1,1]");
+        var u = Good(); u[7] = float.NaN;
+        AssertRejected(Check(g: u), "dU[2,1]");
+        var b = Good(); b[Shape.BOffset] = float.NaN;
+        AssertRejected(Check(g: b), "db[0]");
+    }
+
+    [Fact]
+    public void Float64_values_are_checked_too()
+    {
+        var v = new GradientValidator<double>(Shape, Shards);
+        var g = new double[Shape.Count];
+        Assert.True(v.CheckValues(new Subtree(0, 0), g).IsAccepted);
+        g[^1] = double.NaN;
+        AssertRejected(v.CheckValues(new Subtree(0, 0), g), "dc[4]");
+    }
+
+    private static void AssertRejected(GradientVerdict verdict, string reason)
+    {
+        Assert.Equal(GradientVerdictKind.Reject, verdict.Kind);
+        Assert.Contains(reason, verdict.Reason);
+    }
+}
