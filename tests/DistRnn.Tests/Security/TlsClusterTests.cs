@@ -52,7 +52,7 @@ public class TlsClusterTests(ITestOutputHelper output)
         return condition();
     }
 
-    private static int UpMembers(ActorSystem s) => Cluster.Get(s).State.Members.Count(m => m.Status == MemberStatus.Up);
+    private static int UpMembers(ActorSystem s) => Akka.Cluster.Cluster.Get(s).State.Members.Count(m => m.Status == MemberStatus.Up);
 
     private static async Task Stop(params ActorSystem?[] systems)
     {
@@ -65,7 +65,7 @@ public class TlsClusterTests(ITestOutputHelper output)
         var seed = TlsCredentials.CreateSystem(SystemName, NodeConfig(), tls);
         var address = Bound(seed);
         Assert.Equal(TlsCredentials.Scheme, address.Protocol);
-        Cluster.Get(seed).Join(address);
+        Akka.Cluster.Cluster.Get(seed).Join(address);
         seed.ActorOf(Props.Create(() => new Echo()), "echo");
         output.WriteLine($"seed at {address}");
         return (seed, address);
@@ -82,7 +82,7 @@ public class TlsClusterTests(ITestOutputHelper output)
         {
             (a, var seedAddress) = Seed(tlsA);
             b = TlsCredentials.CreateSystem(SystemName, NodeConfig(), tlsB);
-            Cluster.Get(b).Join(seedAddress);
+            Akka.Cluster.Cluster.Get(b).Join(seedAddress);
             Assert.True(await Eventually(() => UpMembers(a) == 2 && UpMembers(b) == 2, TimeSpan.FromSeconds(30)), "the TLS node did not join");
 
             var echo = await b.ActorSelection(new RootActorPath(seedAddress) / "user" / "echo").ResolveOne(TimeSpan.FromSeconds(10));
@@ -110,14 +110,14 @@ public class TlsClusterTests(ITestOutputHelper output)
         {
             (a, var seedAddress) = Seed(tlsA);
             x = TlsCredentials.CreateSystem(SystemName, NodeConfig(), intruder);
-            Cluster.Get(x).Join(seedAddress);
+            Akka.Cluster.Cluster.Get(x).Join(seedAddress);
             Assert.True(await Eventually(() => tlsA.Rejections > 0, TimeSpan.FromSeconds(20)), "the seed never saw (and refused) the intruder's handshake");
             output.WriteLine(tlsA.LastRejection);
             Assert.Contains("does not chain to the run's CA", tlsA.LastRejection);
             // give it time to retry: it never becomes a member, and no message reaches the seed's actors
             await Task.Delay(TimeSpan.FromSeconds(4));
-            Assert.Equal(1, Cluster.Get(a).State.Members.Count);
-            Assert.False(Cluster.Get(x).State.Members.Any(m => m.Status == MemberStatus.Up));
+            Assert.Equal(1, Akka.Cluster.Cluster.Get(a).State.Members.Count);
+            Assert.False(Akka.Cluster.Cluster.Get(x).State.Members.Any(m => m.Status == MemberStatus.Up));
             var probe = x.ActorSelection(new RootActorPath(seedAddress) / "user" / "echo").Ask<string>("let me in", TimeSpan.FromSeconds(3));
             await Assert.ThrowsAnyAsync<Exception>(() => probe);
         }
@@ -137,12 +137,12 @@ public class TlsClusterTests(ITestOutputHelper output)
             Assert.Equal(TlsCredentials.PlainScheme, Bound(p).Protocol);
             // plain TCP speaks "akka.tcp" to the TLS port (it has no transport for akka.ssl.tcp at all)
             var plainTarget = new Address(TlsCredentials.PlainScheme, SystemName, seedAddress.Host, seedAddress.Port);
-            Cluster.Get(p).Join(plainTarget);
+            Akka.Cluster.Cluster.Get(p).Join(plainTarget);
             var probe = p.ActorSelection(new RootActorPath(plainTarget) / "user" / "echo").Ask<string>("let me in", TimeSpan.FromSeconds(3));
             await Assert.ThrowsAnyAsync<Exception>(() => probe);
             await Task.Delay(TimeSpan.FromSeconds(4));
-            Assert.Equal(1, Cluster.Get(a).State.Members.Count);
-            Assert.False(Cluster.Get(p).State.Members.Any(m => m.Status == MemberStatus.Up));
+            Assert.Equal(1, Akka.Cluster.Cluster.Get(a).State.Members.Count);
+            Assert.False(Akka.Cluster.Cluster.Get(p).State.Members.Any(m => m.Status == MemberStatus.Up));
         }
         finally { await Stop(p, a); }
     }
