@@ -90,7 +90,7 @@ public sealed class ConfigFileTests : IDisposable
         var r = await CliRunner.Run("train", "--workers", "0", "--corpus", Path.Combine(_dir, "corpus.txt"), "--hidden", "8", "--seq", "8",
             "--batch", "4", "--steps", "6", "--checkpoint-every", "2", "--out", outDir);
         Assert.True(r.Code == 0, r.ToString());
-        Assert.Single(r.Err.Split('\n').Where(l => l.Contains("loss.png not drawn")));
+        Assert.Single(r.Err.Split('\n'), l => l.Contains("loss.png not drawn"));
         Assert.True(File.Exists(Path.Combine(outDir, "ckpt-00000006.bin")));
         Assert.NotEmpty(File.ReadAllLines(Path.Combine(outDir, "metrics.jsonl")));
     }
