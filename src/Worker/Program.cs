@@ -23,10 +23,21 @@ var root = new RootCommand("DistRnn worker node: joins a coordinator's cluster a
     join, corpusOpt, threadsOpt, hostOpt, portOpt, giveUpOpt, verboseOpt,
 };
 
-var parse = root.Parse(args);
+// --config FILE (keys = option names without dashes, the command line overrides) and the help placeholders:
+// the same code as distrnn's, linked from src/Coordinator/Commands.
+root.Options.Add(DistRnn.Cli.Commands.ConfigFile.Option);
+DistRnn.Cli.Commands.HelpNames.Apply(root);
+DistRnn.Cli.Commands.ConfigFile.Expansion? config;
+try { config = args.Contains("--help") || args.Contains("-h") ? null : DistRnn.Cli.Commands.ConfigFile.Expand(root, args); }
+catch (InputException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}
+var parse = root.Parse(config?.Args ?? args);
 if (parse.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
 {
-    Console.Error.WriteLine($"error: {parse.Errors[0].Message}");
+    Console.Error.WriteLine($"error: {config?.Attribute(parse.Errors[0]) ?? parse.Errors[0].Message}");
     return 2;
 }
 if (args.Contains("--help") || args.Contains("-h")) return await parse.InvokeAsync();
@@ -64,7 +75,7 @@ try
 }
 catch (InputException e)
 {
-    Console.Error.WriteLine($"error: {e.Message}");
+    Console.Error.WriteLine($"error: {config?.Attribute(e.Message) ?? e.Message}");
     return 2;
 }
 catch (Exception e)
