@@ -5,29 +5,39 @@ namespace DistRnn.Protocol;
 // The conversation between a worker and the coordinator (all over the wire, all binary):
 //
 //   worker                              coordinator
-//   JoinRequest(version, node, threads) ──►
-//                                      ◄── RunSpec(run, config, corpus sha, vocabulary)  | Refused(reason)
-//   Register(run, corpus sha, config fingerprint, …) ──►
+//   JoinRequest(version, node, threads, nonce_w) ──►
+//                                      ◄── RunSpec(run, config, corpus sha, vocabulary, nonce_c, proof_c)  | Refused(reason)
+//   Register(run, corpus sha, config fingerprint, …, proof_w) ──►
 //                                      ◄── Registered(run)                               | Refused(reason)
 //                                      ◄── ComputeSubtrees(run, step, nodes, parameters)   (every step)
 //   SubtreeResult(run, step, node, Σloss, Σchars, Σgradient) ──►                          (one per node, as soon as ready)
 //                                      ◄── RunEnded(completed, reason)
 //   WorkerLeaving(reason) ──►                                                              (run ended, or Ctrl+C / SIGTERM)
+//
+// With a shared secret (--secret-file) registration is a challenge–response both ways (Security/ChallengeResponse):
+// proof_w = HMAC(secret, worker role ‖ context ‖ nonce_c), proof_c = HMAC(secret, coordinator role ‖ context ‖ nonce_w),
+// context = protocol version, run id, corpus sha, config fingerprint, the worker's address. Without one the
+// nonce and proof fields are empty.
 
-/// <summary>A worker asks to take part; the coordinator answers with the run it would join.</summary>
-public sealed record JoinRequest(int ProtocolVersion, string Node, int Threads) : IProtocolMessage;
+/// <summary>A worker asks to take part; the coordinator answers with the run it would join. <see cref="Nonce"/>: the worker's challenge to the coordinator (empty without a secret).</summary>
+public sealed record JoinRequest(int ProtocolVersion, string Node, int Threads, byte[]? Nonce = null) : IProtocolMessage;
 
 /// <summary>
 /// The run a worker is invited to: the configuration as JSON (a worker derives its fingerprint and the batch
 /// plan from it), the corpus it must hold, and the vocabulary size that corpus gives.
 /// </summary>
-public sealed record RunSpec(int ProtocolVersion, string RunId, string ConfigJson, string CorpusSha256, string CorpusName, int VocabSize) : IProtocolMessage;
+/// <see cref="Challenge"/>: the nonce the worker must answer; <see cref="CoordinatorProof"/>: the coordinator's answer to
+/// the worker's nonce (both empty without a secret).
+public sealed record RunSpec(int ProtocolVersion, string RunId, string ConfigJson, string CorpusSha256, string CorpusName, int VocabSize,
+    byte[]? Challenge = null, byte[]? CoordinatorProof = null) : IProtocolMessage;
 
 /// <summary>
 /// A worker's proof that it can compute this run's bits: the SHA-256 of the corpus it loaded, the fingerprint
-/// of the configuration as it understood it, and the vocabulary size its corpus gave.
+/// of the configuration as it understood it, and the vocabulary size its corpus gave; <see cref="Proof"/> answers
+/// the coordinator's challenge (empty without a secret).
 /// </summary>
-public sealed record Register(int ProtocolVersion, string RunId, string Node, string CorpusSha256, string ConfigFingerprint, int VocabSize, int Threads) : IProtocolMessage;
+public sealed record Register(int ProtocolVersion, string RunId, string Node, string CorpusSha256, string ConfigFingerprint, int VocabSize, int Threads,
+    byte[]? Proof = null) : IProtocolMessage;
 
 /// <summary>The worker takes part from the next step on (or at once, when a step waits for workers).</summary>
 public sealed record Registered(string RunId, int Workers) : IProtocolMessage;

@@ -1,3 +1,4 @@
+using System.Runtime.Serialization;
 using Akka.Actor;
 using Akka.Serialization;
 
@@ -7,12 +8,29 @@ namespace DistRnn.Protocol;
 /// Binary serializer of every <see cref="IProtocolMessage"/>: little-endian fields, UTF-8 strings with a
 /// length, tensors as raw IEEE-754 bytes. The manifest is a short fixed code per message type, so a new
 /// message (say, a challenge for authentication) is one more case here and one more code. Every length read
-/// is checked, so a truncated or forged frame is an error, never an out-of-range read.
+/// is checked — against the bytes left and against <see cref="WireLimits"/> (the tensor bound is the configured
+/// model size, <c>distrnn.wire.max-tensor-values</c>) — so a truncated, random or forged frame raises a
+/// <see cref="SerializationException"/> (Akka's transport logs it and drops that one message; the association
+/// stays up), never an out-of-range read, a crash or an allocation larger than the frame or the model.
 /// </summary>
-public sealed class ProtocolSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
+public sealed class ProtocolSerializer : SerializerWithStringManifest
 {
     public const int Id = 7411;
     public override int Identifier => Id;
+
+    /// <summary>HOCON path of the largest tensor (in values) a message may carry on this node.</summary>
+    public const string MaxTensorValuesPath = "distrnn.wire.max-tensor-values";
+
+    public ProtocolSerializer(ExtendedActorSystem system) : base(system)
+    {
+        long max = system.Settings.Config.GetLong(MaxTensorValuesPath, 0);
+        Limits = new WireLimits(max > 0 ? (int)Math.Min(max, int.MaxValue) : DefaultMaxTensorValues);
+    }
+
+    /// <summary>Without a configured model size: whatever fits the largest frame.</summary>
+    public static int DefaultMaxTensorValues => Cluster.AkkaConfig.MaxFrameBytes / 4;
+
+    public WireLimits Limits { get; }
 
     private const string JoinRequestCode = "J", RunSpecCode = "S", RegisterCode = "R", RegisteredCode = "OK",
         RefusedCode = "NO", ComputeCode = "C", ResultCode = "G", RunEndedCode = "E", LeavingCode = "L";
@@ -45,9 +63,9 @@ public sealed class ProtocolSerializer(ExtendedActorSystem system) : SerializerW
     {
         switch (obj)
         {
-            case JoinRequest m: w.Int(m.ProtocolVersion); w.String(m.Node); w.Int(m.Threads); break;
-            case RunSpec m: w.Int(m.ProtocolVersion); w.String(m.RunId); w.String(m.ConfigJson); w.String(m.CorpusSha256); w.String(m.CorpusName); w.Int(m.VocabSize); break;
-            case Register m: w.Int(m.ProtocolVersion); w.String(m.RunId); w.String(m.Node); w.String(m.CorpusSha256); w.String(m.ConfigFingerprint); w.Int(m.VocabSize); w.Int(m.Threads); break;
+            case JoinRequest m: w.Int(m.ProtocolVersion); w.String(m.Node); w.Int(m.Threads); w.Bytes(m.Nonce); break;
+            case RunSpec m: w.Int(m.ProtocolVersion); w.String(m.RunId); w.String(m.ConfigJson); w.String(m.CorpusSha256); w.String(m.CorpusName); w.Int(m.VocabSize); w.Bytes(m.Challenge); w.Bytes(m.CoordinatorProof); break;
+            case Register m: w.Int(m.ProtocolVersion); w.String(m.RunId); w.String(m.Node); w.String(m.CorpusSha256); w.String(m.ConfigFingerprint); w.Int(m.VocabSize); w.Int(m.Threads); w.Bytes(m.Proof); break;
             case Registered m: w.String(m.RunId); w.Int(m.Workers); break;
             case Refused m: w.String(m.Reason); break;
             case ComputeSubtrees m: w.String(m.RunId); w.Long(m.Step); w.Subtrees(m.Nodes); w.Tensor(m.Parameters); break;
@@ -60,12 +78,26 @@ public sealed class ProtocolSerializer(ExtendedActorSystem system) : SerializerW
 
     public override object FromBinary(byte[] bytes, string manifest)
     {
-        var r = new WireReader(bytes);
+        try { return Read(bytes, manifest, Limits); }
+        catch (Exception e) when (e is not SerializationException and not OutOfMemoryException)
+        {
+            throw new SerializationException($"dropped a malformed distrnn message (manifest '{Printable(manifest)}', {bytes?.Length ?? 0} bytes): {e.Message}", e);
+        }
+    }
+
+    private static string Printable(string? s) =>
+        s is null ? "null" : new string(s.Take(16).Select(c => char.IsControl(c) ? '?' : c).ToArray());
+
+    internal static object Read(byte[] bytes, string manifest, WireLimits limits)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        var r = new WireReader(bytes, limits);
         object msg = manifest switch
         {
-            JoinRequestCode => new JoinRequest(r.Int(), r.String(), r.Int()),
-            RunSpecCode => new RunSpec(r.Int(), r.String(), r.String(), r.String(), r.String(), r.Int()),
-            RegisterCode => new Register(r.Int(), r.String(), r.String(), r.String(), r.String(), r.Int(), r.Int()),
+            // a version-1 worker sends no nonce: it still gets a clear "protocol version" refusal
+            JoinRequestCode => new JoinRequest(r.Int(), r.String(), r.Int(), r.AtEnd ? [] : r.Bytes()),
+            RunSpecCode => new RunSpec(r.Int(), r.String(), r.String(), r.String(), r.String(), r.Int(), r.Bytes(), r.Bytes()),
+            RegisterCode => new Register(r.Int(), r.String(), r.String(), r.String(), r.String(), r.Int(), r.Int(), r.Bytes()),
             RegisteredCode => new Registered(r.String(), r.Int()),
             RefusedCode => new Refused(r.String()),
             ComputeCode => new ComputeSubtrees(r.String(), r.Long(), r.Subtrees(), r.Tensor()),

@@ -27,6 +27,15 @@ internal struct WireWriter(byte[]? buffer)
         _pos += n;
     }
 
+    /// <summary>A short opaque byte field (nonce, proof): its length, then the bytes; null is written as empty.</summary>
+    public void Bytes(byte[]? b)
+    {
+        b ??= [];
+        Int(b.Length);
+        if (buffer is not null) b.CopyTo(buffer.AsSpan(_pos));
+        _pos += b.Length;
+    }
+
     public void Subtree(Subtree node) { Int(node.Level); Int(node.Index); }
 
     public void Subtrees(Subtree[] nodes) { Int(nodes.Length); foreach (var n in nodes) Subtree(n); }
@@ -40,10 +49,29 @@ internal struct WireWriter(byte[]? buffer)
     }
 }
 
-/// <summary>Reads what <see cref="WireWriter"/> wrote; every length is checked against the bytes left.</summary>
-internal sealed class WireReader(byte[] buffer)
+/// <summary>
+/// Upper bounds of what one message may hold, besides the bytes it actually has: a forged length can neither
+/// read past the frame nor make the receiver allocate more than these (the tensor bound is the configured model
+/// size, so a gradient larger than the model is refused before any array is made).
+/// </summary>
+public sealed record WireLimits(int MaxTensorValues, int MaxStringBytes = WireLimits.DefaultMaxStringBytes,
+    int MaxSubtrees = WireLimits.DefaultMaxSubtrees, int MaxBytesField = WireLimits.DefaultMaxBytesField)
 {
+    public const int DefaultMaxStringBytes = 1 << 20;  // the run's configuration JSON is a few hundred bytes
+    public const int DefaultMaxSubtrees = 1 << 16;     // a step has at most as many shards as sequences
+    public const int DefaultMaxBytesField = 256;       // nonces and proofs are 32 bytes
+    public const int MaxLevel = 30;
+
+    public static readonly WireLimits Default = new(int.MaxValue);
+}
+
+/// <summary>Reads what <see cref="WireWriter"/> wrote; every length is checked against the bytes left and the limits.</summary>
+internal sealed class WireReader(byte[] buffer, WireLimits? limits = null)
+{
+    private readonly WireLimits _limits = limits ?? WireLimits.Default;
     private int _pos;
+
+    public bool AtEnd => _pos == buffer.Length;
 
     private ReadOnlySpan<byte> Take(int n)
     {
@@ -57,19 +85,31 @@ internal sealed class WireReader(byte[] buffer)
     public long Long() => BinaryPrimitives.ReadInt64LittleEndian(Take(8));
     public double Double() => BinaryPrimitives.ReadDoubleLittleEndian(Take(8));
     public bool Bool() => Take(1)[0] != 0;
-    public string String() => Encoding.UTF8.GetString(Take(Int()));
+    public string String()
+    {
+        int n = Int();
+        if (n > _limits.MaxStringBytes) throw new ProtocolException($"string of {n} bytes exceeds the limit of {_limits.MaxStringBytes}");
+        return Encoding.UTF8.GetString(Take(n));
+    }
+
+    public byte[] Bytes()
+    {
+        int n = Int();
+        if (n > _limits.MaxBytesField) throw new ProtocolException($"byte field of {n} bytes exceeds the limit of {_limits.MaxBytesField}");
+        return Take(n).ToArray();
+    }
 
     public Subtree Subtree()
     {
         int level = Int(), index = Int();
-        if (level < 0 || level > 30 || index < 0) throw new ProtocolException($"invalid subtree L{level}#{index}");
+        if (level < 0 || level > WireLimits.MaxLevel || index < 0 || (long)index << level > int.MaxValue) throw new ProtocolException($"invalid subtree L{level}#{index}");
         return new Subtree(level, index);
     }
 
     public Subtree[] Subtrees()
     {
         int n = Int();
-        if (n < 0 || n > (buffer.Length - _pos) / 8) throw new ProtocolException($"invalid subtree count {n}");
+        if (n < 0 || n > _limits.MaxSubtrees || n > (buffer.Length - _pos) / 8) throw new ProtocolException($"invalid subtree count {n}");
         var nodes = new Subtree[n];
         for (int i = 0; i < n; i++) nodes[i] = Subtree();
         return nodes;
@@ -81,6 +121,8 @@ internal sealed class WireReader(byte[] buffer)
         if (p != (int)Precision.Float32 && p != (int)Precision.Float64) throw new ProtocolException($"unknown tensor precision {p}");
         var precision = (Precision)p;
         int count = Int();
+        if (count > _limits.MaxTensorValues)
+            throw new ProtocolException($"tensor of {count} values exceeds the configured model size of {_limits.MaxTensorValues} values");
         if (count < 0 || (long)count * precision.Bytes() > buffer.Length - _pos)
             throw new ProtocolException($"tensor of {count} values does not fit the {buffer.Length - _pos} bytes left");
         int bytes = count * precision.Bytes();
