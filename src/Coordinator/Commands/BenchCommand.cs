@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Numerics;
 using System.Text.Json;
+using DistRnn.Cluster;
 using DistRnn.Data;
 using DistRnn.Model;
 using DistRnn.Training;
@@ -26,7 +27,7 @@ internal static class BenchCommand
     private static readonly Option<string> PrecisionOpt = Options.Make("--precision", "Arithmetic: float32 or float64", "float32");
     private static readonly Option<string> ActivationOpt = Options.Make("--activation", "σ: tanh or sigmoid", "tanh");
     private static readonly Option<int> Shards = Options.Make("--shards", "Shards per step, a power of two ≤ batch (0 = the training default)", 0);
-    private static readonly Option<int> Threads = Options.Make("--threads", "Cores used by the kernel loop with --workers 0 (0 = all)", 0);
+    private static readonly Option<int> Threads = Options.Make("--threads", "Cores used by the kernel loop (--workers 0) or by each local worker (0 = all, shared among the workers)", 0);
     private static readonly Option<bool> Json = new("--json") { Description = "One JSON line: chars_per_s, step_ms_median, gflops, …" };
 
     public static Command Create()
@@ -64,8 +65,8 @@ internal static class BenchCommand
         config.Validate();
         var corpus = Corpus.Load(null);
         var result = config.PrecisionKind == Precision.Float32
-            ? await MeasureAsync<float>(config, corpus, warmup, steps, workers, threads > 0 ? threads : Environment.ProcessorCount, ct)
-            : await MeasureAsync<double>(config, corpus, warmup, steps, workers, threads > 0 ? threads : Environment.ProcessorCount, ct);
+            ? await MeasureAsync<float>(config, corpus, warmup, steps, workers, threads > 0 ? threads : Environment.ProcessorCount, threads, ct)
+            : await MeasureAsync<double>(config, corpus, warmup, steps, workers, threads > 0 ? threads : Environment.ProcessorCount, threads, ct);
 
         if (parse.GetValue(Json))
             Console.WriteLine(JsonSerializer.Serialize(result));
@@ -83,14 +84,40 @@ internal static class BenchCommand
         int vocab, int shards, int steps, int warmup, int workers, int threads, string precision, string activation,
         double peak_rss_mb, long gc_count);
 
-    private static async Task<Result> MeasureAsync<T>(TrainConfig config, Corpus corpus, int warmup, int steps, int workers, int threads, CancellationToken ct)
+    private static async Task<Result> MeasureAsync<T>(TrainConfig config, Corpus corpus, int warmup, int steps, int workers, int threads, int threadsGiven, CancellationToken ct)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var session = new TrainingSession<T>(config, corpus);
-        IGradientSource<T> source = workers == 0
-            ? new LocalGradientSource<T>(new SubtreeComputer<T>(Kernels.Default<T>(), threads), session.Activation, corpus.Tokens, session.ShardCount)
-            : throw new InputException($"--workers {workers}: the cluster path is not available in this build yet; use --workers 0");
+        if (workers == 0)
+        {
+            var local = new LocalGradientSource<T>(new SubtreeComputer<T>(Kernels.Default<T>(), threads), session.Activation, corpus.Tokens, session.ShardCount);
+            return await LoopAsync(session, local, warmup, steps, workers, threads, ct);
+        }
+        // The local cluster exactly as `train --workers N` builds it: a coordinator node and N worker nodes,
+        // each its own actor system in this process, joined over loopback; cores split among the workers.
+        var clusterHost = ClusterHost<T>.Start(CoordinatorSettings.For(config, corpus), corpus, new ClusterHostOptions
+        {
+            LocalWorkers = workers,
+            ThreadsPerWorker = threadsGiven,
+        });
+        try
+        {
+            await clusterHost.WaitForWorkersAsync(workers, TimeSpan.FromSeconds(60), _ => { }, ct);
+            var result = await LoopAsync(session, clusterHost.Source, warmup, steps, workers, threadsGiven, ct);
+            await clusterHost.EndRunAsync(true, "benchmark finished");
+            return result;
+        }
+        finally
+        {
+            await clusterHost.DisposeAsync();
+        }
+    }
 
+    private static async Task<Result> LoopAsync<T>(TrainingSession<T> session, IGradientSource<T> source, int warmup, int steps, int workers, int threads, CancellationToken ct)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var config = session.Config;
+        var corpus = session.Corpus;
         var times = new double[steps];
         long chars = 0;
         int gcBefore = 0;
@@ -114,7 +141,7 @@ internal static class BenchCommand
         using var self = Process.GetCurrentProcess();
         return new Result(Math.Round(cps, 1), Math.Round(median, 3), Math.Round(times[0], 3), Math.Round(cps * flopsPerChar / 1e9, 2),
             config.Hidden, config.Seq, config.Batch, corpus.Vocabulary.Size, session.ShardCount, steps, warmup, workers,
-            workers == 0 ? threads : Environment.ProcessorCount, config.Precision, config.Activation,
+            workers == 0 ? threads : threads > 0 ? threads : Math.Max(1, Environment.ProcessorCount / workers), config.Precision, config.Activation,
             Math.Round(self.PeakWorkingSet64 / 1048576.0, 1), GC.CollectionCount(0) - gcBefore);
     }
 }
