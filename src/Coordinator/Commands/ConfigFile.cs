@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace DistRnn.Cli.Commands;
 
 /// <summary>
-/// `--config FILE`: a JSON object whose keys are the command's option names without the dashes
+/// `--config FILE`: a JSON object (or HOCON, for FILE.conf / FILE.hocon) whose keys are the command's option names without the dashes
 /// (<c>{"hidden": 256, "val-frac": 0.05, "corpus": "data/input.txt"}</c>: the kebab-case of
 /// TrainConfig.Json, so a checkpoint's saved "config" works as a file). The file's values become
 /// command-line tokens for every option not typed on the command line, so the command line overrides
@@ -68,7 +68,10 @@ public static class ConfigFile
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            var bytes = File.ReadAllBytes(path);
+            doc = IsHocon(path)
+                ? HoconToJson(path, bytes)
+                : JsonDocument.Parse(bytes, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new InputException($"--config {path}: file not found"); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new InputException($"--config {path}: cannot read ({e.Message})"); }
@@ -100,6 +103,37 @@ public static class ConfigFile
             }
             return new Expansion(path, [.. args, .. extra], keyOfOption);
         }
+    }
+
+    /// <summary>FILE.conf or FILE.hocon is HOCON (Akka's configuration syntax: <c>hidden = 256</c>); anything else is JSON.</summary>
+    private static bool IsHocon(string path) =>
+        path.EndsWith(".conf", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".hocon", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// HOCON through Akka's parser, turned into the JSON object the rest of this class reads. HOCON values are
+    /// text (256, true and tanh alike); the option parser gives them their types, as it does on the command line.
+    /// </summary>
+    private static JsonDocument HoconToJson(string path, byte[] bytes)
+    {
+        Akka.Configuration.Hocon.HoconObject root;
+        try
+        {
+            var text = System.Text.Encoding.UTF8.GetString(bytes).TrimStart('\uFEFF');
+            root = Akka.Configuration.ConfigurationFactory.ParseString(text).Root.GetObject();
+        }
+        catch (Exception e) when (e is not InputException)
+        {
+            throw new InputException($"--config {path}: not valid HOCON ({FirstSentence(e.Message.Replace('\r', ' ').Replace('\n', ' '))})");
+        }
+        var json = new System.Text.Json.Nodes.JsonObject();
+        foreach (var (key, value) in root.Items)
+        {
+            json[key] = value.IsObject() ? new System.Text.Json.Nodes.JsonObject()
+                : value.IsArray() ? new System.Text.Json.Nodes.JsonArray(value.GetArray().Select(v => (System.Text.Json.Nodes.JsonNode?)v.GetString()).ToArray())
+                : value.GetString() is string text ? text
+                : null;
+        }
+        return JsonDocument.Parse(json.ToJsonString());
     }
 
     private static Option? Find(Command command, string key) =>

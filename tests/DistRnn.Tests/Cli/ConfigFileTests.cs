@@ -74,6 +74,33 @@ public sealed class ConfigFileTests : IDisposable
     }
 
     [Fact]
+    public async Task A_hocon_file_works_the_same_way()
+    {
+        var file = Write("run.conf", """
+            # HOCON: Akka's configuration syntax
+            corpus = corpus.txt
+            hidden = 9
+            seq = 8, batch = 4, steps = 4
+            workers = 0
+            val-frac = 0.2
+            """);
+        var outDir = Path.Combine(_dir, "hocon-out");
+        var r = await CliRunner.Run("train", "--config", file, "--steps", "5", "--out", outDir, "--json");
+        Assert.True(r.Code == 0, r.ToString());
+        var inspect = await CliRunner.Run("inspect", "--checkpoint", outDir);
+        using var doc = JsonDocument.Parse(inspect.Out);
+        var config = doc.RootElement.GetProperty("config");
+        Assert.Equal(9, config.GetProperty("hidden").GetInt32());
+        Assert.Equal(0.2, config.GetProperty("val-frac").GetDouble());
+        Assert.Equal(5, config.GetProperty("steps").GetInt64());
+
+        var bad = Write("bad.conf", "hidden = 9\nseqq = 3\n");
+        var b = await CliRunner.Run("train", "--config", bad);
+        Assert.Equal(2, b.Code);
+        Assert.Contains("unknown key \"seqq\"", b.Err);
+    }
+
+    [Fact]
     public async Task A_missing_file_is_exit_2()
     {
         var r = await CliRunner.Run("train", "--config", Path.Combine(_dir, "nope.json"));
