@@ -84,6 +84,19 @@ public static class AkkaConfig
         return config;
     }
 
+    /// <summary>
+    /// Only the serializer binding (any provider): for actor tests of the protocol without a cluster,
+    /// with serialize-messages on so every message makes the round trip through the wire format.
+    /// </summary>
+    public static Config SerializationOnly(bool serializeMessages) => ConfigurationFactory.ParseString($$"""
+        akka.actor {
+          serialize-messages = {{(serializeMessages ? "on" : "off")}}
+          serializers { distrnn = "{{ProtocolSerializerType}}" }
+          serialization-bindings { "{{ProtocolMarkerType}}" = distrnn }
+          serialization-identifiers { "{{ProtocolSerializerType}}" = {{Protocol.ProtocolSerializer.Id}} }
+        }
+        """);
+
     /// <summary>The address a system actually bound (port 0 resolved).</summary>
     public static Address BoundAddress(ActorSystem system) => ((ExtendedActorSystem)system).Provider.DefaultAddress;
 

@@ -120,9 +120,10 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
             Context.Watch(Sender);
             Published();
             _s.Info($"worker {m.Node} registered ({m.Threads} threads; {_workers.Count} worker{(_workers.Count == 1 ? "" : "s")})");
-            if (_step is not null) Send(_step.WorkerJoined(Sender));
+            Sender.Tell(new Registered(_s.RunId, _workers.Count));
+            if (_step is not null && !_step.IsComplete) Send(_step.WorkerJoined(Sender)); // work that waits for a worker
         }
-        Sender.Tell(new Registered(_s.RunId, _workers.Count));
+        else Sender.Tell(new Registered(_s.RunId, _workers.Count));
         ReplyToWaiters();
     }
 

@@ -1,0 +1,96 @@
+using Akka.Serialization;
+using DistRnn.Cluster;
+using DistRnn.Model;
+using DistRnn.Protocol;
+using DistRnn.Training;
+
+namespace DistRnn.Tests.Cluster;
+
+public sealed class ProtocolSerializerTests : Akka.TestKit.Xunit2.TestKit
+{
+    public ProtocolSerializerTests() : base(AkkaConfig.SerializationOnly(serializeMessages: true)) { }
+
+    private static readonly float[] Floats = [0f, -0f, 1.5f, float.Epsilon, -3.25e-20f, float.MaxValue, float.NaN, float.NegativeInfinity];
+    private static readonly double[] Doubles = [0d, -0d, Math.PI, double.Epsilon, -1e300, double.NaN, double.PositiveInfinity];
+
+    public static IEnumerable<object[]> Messages() =>
+    [
+        [new JoinRequest(ProtocolInfo.Version, "host/123@4567", 8)],
+        [new RunSpec(ProtocolInfo.Version, "run-1", "{\"hidden\":16}", new string('a', 64), "corpus: ü ✓", 65)],
+        [new Register(ProtocolInfo.Version, "run-1", "node-é", new string('b', 64), "{\"x\":1}", 65, 3)],
+        [new Registered("run-1", 4)],
+        [new Refused("corpus sha256 differs")],
+        [new ComputeSubtrees("run-1", 42, [new Subtree(2, 1), new Subtree(0, 15)], TensorPayload.Wrap(Floats))],
+        [new ComputeSubtrees("run-1", long.MaxValue, [], TensorPayload.Wrap(Doubles))],
+        [new SubtreeResult("run-1", 7, new Subtree(3, 0), 123.456, 4096, TensorPayload.Wrap(Doubles))],
+        [new SubtreeResult("r", 1, new Subtree(0, 0), double.NaN, 0, TensorPayload.Wrap(Array.Empty<float>()))],
+        [new RunEnded(true, "training finished")],
+        [new WorkerLeaving("stopped by the user")],
+    ];
+
+    private SerializerWithStringManifest SerializerFor(object msg)
+    {
+        var s = Sys.Serialization.FindSerializerFor(msg);
+        return Assert.IsType<ProtocolSerializer>(s);
+    }
+
+    [Theory]
+    [MemberData(nameof(Messages))]
+    public void Every_message_is_bound_to_the_binary_serializer_and_survives_a_round_trip(object msg)
+    {
+        var serializer = SerializerFor(msg);
+        var bytes = serializer.ToBinary(msg);
+        var back = serializer.FromBinary(bytes, serializer.Manifest(msg));
+        Assert.IsType(msg.GetType(), back);
+        Assert.Equal(bytes, serializer.ToBinary(back));
+        // records without tensors compare by value
+        if (msg is not ComputeSubtrees and not SubtreeResult) Assert.Equal(msg, back);
+    }
+
+    [Fact]
+    public void Tensors_travel_as_raw_little_endian_bits()
+    {
+        var msg = new ComputeSubtrees("run", 3, [new Subtree(1, 1)], TensorPayload.Wrap(Floats));
+        var serializer = SerializerFor(msg);
+        var bytes = serializer.ToBinary(msg);
+        var back = (ComputeSubtrees)serializer.FromBinary(bytes, serializer.Manifest(msg));
+        Assert.Equal(Precision.Float32, back.Parameters.Precision);
+        var values = back.Parameters.ToArray<float>(Floats.Length);
+        Assert.Equal(Floats.Select(BitConverter.SingleToInt32Bits), values.Select(BitConverter.SingleToInt32Bits));
+        Assert.Equal(new[] { new Subtree(1, 1) }, back.Nodes);
+        // the tensor is the bulk of the frame: 4 bytes a value, no text
+        Assert.InRange(bytes.Length, Floats.Length * 4, Floats.Length * 4 + 64);
+
+        var result = new SubtreeResult("run", 9, new Subtree(2, 3), 1.25, 77, TensorPayload.Wrap(Doubles));
+        var r = (SubtreeResult)serializer.FromBinary(serializer.ToBinary(result), serializer.Manifest(result));
+        Assert.Equal((9L, new Subtree(2, 3), 1.25, 77L), (r.Step, r.Node, r.Loss, r.Chars));
+        Assert.Equal(Doubles.Select(BitConverter.DoubleToInt64Bits), r.Gradient.ToArray<double>().Select(BitConverter.DoubleToInt64Bits));
+    }
+
+    [Fact]
+    public void A_hidden_1024_float64_model_fits_one_frame()
+    {
+        var shape = new ModelShape(256, 1024);
+        var msg = new ComputeSubtrees("run", 1, [new Subtree(4, 0)], TensorPayload.Wrap(new double[shape.Count]));
+        int size = SerializerFor(msg).ToBinary(msg).Length;
+        Assert.InRange(size, shape.Count * 8, AkkaConfig.MaxFrameBytes - AkkaConfig.FrameOverheadBytes);
+        CoordinatorNode<double>.CheckFits(shape); // does not throw
+        Assert.Throws<InputException>(() => CoordinatorNode<double>.CheckFits(new ModelShape(65, 4096)));
+    }
+
+    [Fact]
+    public void Truncated_or_padded_frames_and_wrong_precisions_are_errors_not_garbage()
+    {
+        var msg = new SubtreeResult("run", 9, new Subtree(2, 3), 1.25, 77, TensorPayload.Wrap(Doubles));
+        var serializer = SerializerFor(msg);
+        var bytes = serializer.ToBinary(msg);
+        string manifest = serializer.Manifest(msg);
+        Assert.Throws<ProtocolException>(() => serializer.FromBinary(bytes[..^1], manifest));
+        Assert.Throws<ProtocolException>(() => serializer.FromBinary(bytes[..10], manifest));
+        Assert.Throws<ProtocolException>(() => serializer.FromBinary([.. bytes, 0], manifest));
+        Assert.Throws<ProtocolException>(() => serializer.FromBinary(bytes, "no such manifest"));
+        var back = (SubtreeResult)serializer.FromBinary(bytes, manifest);
+        Assert.Throws<ProtocolException>(() => back.Gradient.ToArray<float>());
+        Assert.Throws<ProtocolException>(() => back.Gradient.ToArray<double>(Doubles.Length + 1));
+    }
+}
