@@ -12,6 +12,8 @@ public class GemmBenchmarks
 {
     [Params(256, 1024)] public int D;
     [Params(2, 16)] public int B;
+    /// <summary>512-bit vectors (AVX-512 hosts only; same bits as 256-bit).</summary>
+    [ParamsAllValues] public bool Wide;
 
     private float[] a = [], w = [], c = [], x = [], y = [], g = [];
     private int dp;
@@ -21,7 +23,8 @@ public class GemmBenchmarks
     public void Setup()
     {
         var rng = new Random(1);
-        dp = Gemm<float>.Pad(D);
+        Wide &= Gemm<float>.Wide;
+        dp = Gemm<float>.Pad(D, Wide);
         float R_() => (float)(rng.NextDouble() - 0.5);
         a = Enumerable.Range(0, B * dp).Select(_ => R_()).ToArray();
         w = Enumerable.Range(0, D * dp).Select(_ => R_()).ToArray();
@@ -33,9 +36,9 @@ public class GemmBenchmarks
 
     /// <summary>a_t += s_{t−1} W for B sequences: 2·B·d² flops.</summary>
     [Benchmark]
-    public void Recurrence() => Gemm<float>.Run(a, dp, 1, w, dp, c, dp, B, dp, D);
+    public void Recurrence() => Gemm<float>.Run(a, dp, 1, w, dp, c, dp, B, dp, D, Wide);
 
     /// <summary>dW += Σ_r s_{t−1}ᵀ da_t over 128 rows: 2·128·d² flops.</summary>
     [Benchmark]
-    public void WeightGradient() => Gemm<float>.Run(x, 1, dp, y, dp, g, dp, D, dp, R);
+    public void WeightGradient() => Gemm<float>.Run(x, 1, dp, y, dp, g, dp, D, dp, R, Wide);
 }

@@ -36,7 +36,12 @@ public interface IShardSink<T> where T : unmanaged, IFloatingPointIeee754<T>
 /// </summary>
 public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    public static readonly FastKernel<T> Instance = new();
+    public static readonly FastKernel<T> Instance = new(Gemm<T>.Wide);
+
+    private readonly bool wide;
+
+    /// <param name="wide">512-bit products (AVX-512 hosts); the bits are the same either way, tests compare both</param>
+    internal FastKernel(bool wide) => this.wide = wide && Vector512.IsHardwareAccelerated;
 
     static FastKernel()
     {
@@ -83,7 +88,7 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
         if (shards < 1 || bounds[0] != 0 || bounds[shards] != seqs.Length) throw new ArgumentException("bounds must run from 0 to the number of sequences");
         var ws = Workspace<T>.Current;
         int d = p.Shape.D, k = p.Shape.K, B = seqs.Length;
-        int dp = Gemm<T>.Pad(d), kp = Gemm<T>.Pad(k);
+        int dp = Gemm<T>.Pad(d, wide), kp = Gemm<T>.Pad(k, wide);
 
         // Order: longest first, stable, so the rows still running at step t are a prefix.
         var order = Workspace<T>.Ensure(ref ws.Order, B);
@@ -153,7 +158,7 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
             int n = count[t];
             T* st = S + (long)(n1 + offset[t]) * dp;
             for (int r = 0; r < n; r++) AddRows(Up + (long)rowX[offset[t] + r] * dp, bp, st + (long)r * dp, dp);   // a_t = x_t U + b
-            if (t > 1) Gemm<T>.Run(S + (long)(n1 + offset[t - 1]) * dp, dp, 1, Wp, dp, st, dp, n, dp, d);    // a_t += s_{t−1} W
+            if (t > 1) Gemm<T>.Run(S + (long)(n1 + offset[t - 1]) * dp, dp, 1, Wp, dp, st, dp, n, dp, d, wide);    // a_t += s_{t−1} W
             DetVec.Activate(new Span<T>(st, n * dp), act);                                                   // s_t = σ(a_t)
         }
 
@@ -161,7 +166,7 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
         T* Z = Workspace<T>.Ptr(ref ws.Z, (long)rows * kp);
         for (int r = 0; r < rows; r++) new Span<T>(cp, kp).CopyTo(new Span<T>(Z + (long)r * kp, kp));
         T* S1 = S + (long)n1 * dp;
-        Gemm<T>.Run(S1, dp, 1, Vp, kp, Z, kp, rows, kp, d);
+        Gemm<T>.Run(S1, dp, 1, Vp, kp, Z, kp, rows, kp, d, wide);
         var e = Workspace<T>.Ensure(ref ws.E, k);
         for (int r = 0; r < rows; r++)
             losses[shardOf[rowSeq[r]]] += SoftmaxRow(new Span<T>(Z + (long)r * kp, kp), k, rowTarget[r], e);
@@ -179,11 +184,11 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
         PackTransposed(p.V, d, k, Vt, dp);
         T* dS = Workspace<T>.Ptr(ref ws.DS, (long)rows * dp);
         new Span<T>(dS, rows * dp).Clear();
-        Gemm<T>.Run(Z, kp, 1, Vt, dp, dS, dp, rows, dp, k);
+        Gemm<T>.Run(Z, kp, 1, Vt, dp, dS, dp, rows, dp, k, wide);
         for (int t = tMax; t >= 1; t--)
         {
             T* dst = dS + (long)offset[t] * dp;
-            if (t < tMax && count[t + 1] > 0) Gemm<T>.Run(dS + (long)offset[t + 1] * dp, dp, 1, Wt, dp, dst, dp, count[t + 1], dp, d);
+            if (t < tMax && count[t + 1] > 0) Gemm<T>.Run(dS + (long)offset[t + 1] * dp, dp, 1, Wt, dp, dst, dp, count[t + 1], dp, d, wide);
             ActivationGrad(dst, S + (long)(n1 + offset[t]) * dp, count[t] * dp, act);
         }
 
@@ -232,8 +237,8 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
             {
                 new Span<T>(dW, d * dp).Clear();
                 new Span<T>(dV, d * kp).Clear();
-                Gemm<T>.Run(gPrev, 1, dp, gA, dp, dW, dp, d, dp, rs);   // dW = Σ s_{t−1}ᵀ da_t
-                Gemm<T>.Run(gS, 1, dp, gZ, kp, dV, kp, d, kp, rs);      // dV = Σ s_tᵀ dz_t
+                Gemm<T>.Run(gPrev, 1, dp, gA, dp, dW, dp, d, dp, rs, wide);   // dW = Σ s_{t−1}ᵀ da_t
+                Gemm<T>.Run(gS, 1, dp, gZ, kp, dV, kp, d, kp, rs, wide);      // dV = Σ s_tᵀ dz_t
                 UnpackRows(dW, dp, g.W, d, d);
                 UnpackRows(dV, kp, g.V, d, k);
                 var gU = g.U; var gb = g.B; var gc = g.C;

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using DistRnn.Model;
 using DistRnn.Model.Fast;
 using DistRnn.Training;
@@ -137,13 +138,18 @@ public class FastKernelDeterminismTests
     {
         // Each output element must be fma(a_K−1, b_K−1, … fma(a_0, b_0, c)): this is what makes the result
         // independent of vector width, tiling and cache blocking (K > 256 crosses a cache block).
-        Check<float>(M: 7, N: Gemm<float>.NR * 2, K: 300, transposed: false);
-        Check<float>(M: 9, N: Gemm<float>.NR, K: 5, transposed: true);
-        Check<double>(M: 70, N: Gemm<double>.NR * 3, K: 260, transposed: true);
-        Check<double>(M: 3, N: Gemm<double>.NR, K: 1, transposed: false);
+        // Both paths: 256-bit everywhere, 512-bit where the host has AVX-512.
+        foreach (bool wide in Vector512.IsHardwareAccelerated ? new[] { false, true } : new[] { false })
+        {
+            Check<float>(M: 7, N: Gemm<float>.Nr(wide) * 2, K: 300, transposed: false, wide);
+            Check<float>(M: 13, N: Gemm<float>.Nr(wide), K: 5, transposed: true, wide);
+            Check<float>(M: 16, N: Gemm<float>.Nr(wide) * 3, K: 70, transposed: false, wide);
+            Check<double>(M: 70, N: Gemm<double>.Nr(wide) * 3, K: 260, transposed: true, wide);
+            Check<double>(M: 3, N: Gemm<double>.Nr(wide), K: 1, transposed: false, wide);
+        }
     }
 
-    private static void Check<T>(int M, int N, int K, bool transposed) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void Check<T>(int M, int N, int K, bool transposed, bool wide) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rng = new Random(M * N + K);
         T R() => T.CreateTruncating(rng.NextDouble() * 2 - 1);
@@ -159,7 +165,28 @@ public class FastKernelDeterminismTests
                 for (int kk = 0; kk < K; kk++) acc = T.FusedMultiplyAdd(a[m * ars + kk * aks], b[kk * N + n], acc);
                 expected[m * N + n] = acc;
             }
-        Gemm<T>.Run(a, ars, aks, b, N, c, N, M, N, K);
-        Assert.True(expected.AsSpan().SequenceEqual(c), $"{typeof(T).Name} {M}×{K}·{K}×{N} (transposed {transposed})");
+        Gemm<T>.Run(a, ars, aks, b, N, c, N, M, N, K, wide);
+        Assert.True(expected.AsSpan().SequenceEqual(c), $"{typeof(T).Name} {M}×{K}·{K}×{N} (transposed {transposed}, 512-bit {wide})");
+    }
+
+    [Fact]
+    public void The_256_and_512_bit_kernels_give_the_same_bits()
+    {
+        if (!Vector512.IsHardwareAccelerated) return; // nothing to compare on this host: only the 256-bit path exists here
+        Both<float>(Activation.Tanh);
+        Both<double>(Activation.Sigmoid);
+
+        static void Both<T>(Activation act) where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            var shape = new ModelShape(65, 37);
+            var p = RandomParams<T>(shape, 41, 0.4);
+            var tokens = RandomTokens(3000, 65, 42);
+            var seqs = RandomSeqs([30, 30, 11, 30, 29], tokens.Length, 43);
+            var narrow = new Tensors<T>(shape); var wide = new Tensors<T>(shape);
+            double l1 = new FastKernel<T>(wide: false).Accumulate(p, act, tokens, seqs, narrow);
+            double l2 = new FastKernel<T>(wide: true).Accumulate(p, act, tokens, seqs, wide);
+            Assert.True(SameBits(narrow, wide));
+            Assert.Equal(l1, l2);
+        }
     }
 }

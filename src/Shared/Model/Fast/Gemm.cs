@@ -15,7 +15,8 @@ namespace DistRnn.Model.Fast;
 /// with Math.FusedMultiplyAdd gives the same result. FMA is exactly rounded by IEEE 754 (one rounding),
 /// and Vector256.FusedMultiplyAdd is documented as "(left * right) + addend, rounded as one ternary
 /// operation" on every platform — also where it falls back to software — so the bits hold on AVX2,
-/// AVX-512, Arm and hosts without SIMD alike. (Vector256.MultiplyAddEstimate would not.)
+/// AVX-512, Arm and hosts without SIMD alike. (Vector256.MultiplyAddEstimate would not.) For the same
+/// reason the 512-bit path taken on AVX-512 hosts gives exactly the bits of the 256-bit one.
 ///
 /// A(m, kk) = a[m·ars + kk·aks]: (ars, aks) = (lda, 1) reads A row-major, (1, lda) reads Aᵀ, so the same
 /// kernel computes X·Y and Xᵀ·Y. N must be a multiple of <see cref="NR"/> (callers pad their leading
@@ -23,28 +24,41 @@ namespace DistRnn.Model.Fast;
 /// </summary>
 internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    /// <summary>Columns of one micro-tile: three 256-bit vectors (24 floats or 12 doubles).</summary>
-    public static int NR => 3 * Vector256<T>.Count;
+    /// <summary>
+    /// Use 512-bit vectors where the hardware has them (AVX-512). The bits are the same either way — lanes
+    /// are independent outputs — only the speed and the padding differ (tests switch it to prove that).
+    /// </summary>
+    public static readonly bool Wide = Vector512.IsHardwareAccelerated;
+
+    /// <summary>Columns of one micro-tile: two 512-bit vectors (32 floats / 16 doubles) or three 256-bit ones (24 / 12).</summary>
+    public static int Nr(bool wide) => wide ? 2 * Vector512<T>.Count : 3 * Vector256<T>.Count;
+
+    /// <summary>Columns of one micro-tile on this host.</summary>
+    public static int NR => Nr(Wide);
 
     private const int KC = 256;  // depth of one cache block: a KC×NR panel of B stays in L1
     private const int MC = 64;   // rows of A per cache block (MC×KC stays in L2)
 
     /// <summary>Rounds n up to a multiple of <see cref="NR"/>.</summary>
-    public static int Pad(int n) => (n + NR - 1) / NR * NR;
+    public static int Pad(int n, bool wide) => (n + Nr(wide) - 1) / Nr(wide) * Nr(wide);
 
-    /// <summary>Span form of <see cref="Run(T*, int, int, T*, int, T*, int, int, int, int)"/> (tests, benchmarks).</summary>
-    public static void Run(ReadOnlySpan<T> a, int ars, int aks, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, int M, int N, int K)
+    public static int Pad(int n) => Pad(n, Wide);
+
+    /// <summary>Span form of <see cref="Run(T*, int, int, T*, int, T*, int, int, int, int, bool)"/> (tests, benchmarks).</summary>
+    public static void Run(ReadOnlySpan<T> a, int ars, int aks, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, int M, int N, int K, bool wide)
     {
         if (M <= 0 || K <= 0) return;
-        if ((long)(M - 1) * ars + (long)(K - 1) * aks >= a.Length || (long)(K - 1) * ldb + N > b.Length || (long)(M - 1) * ldc + N > c.Length || N % NR != 0)
+        if ((long)(M - 1) * ars + (long)(K - 1) * aks >= a.Length || (long)(K - 1) * ldb + N > b.Length || (long)(M - 1) * ldc + N > c.Length || N % Nr(wide) != 0)
             throw new ArgumentException("matrix shapes do not fit the spans");
-        fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c) Run(pa, ars, aks, pb, ldb, pc, ldc, M, N, K);
+        fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c) Run(pa, ars, aks, pb, ldb, pc, ldc, M, N, K, wide);
     }
 
-    public static void Run(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int M, int N, int K)
+    /// <param name="wide">the 512-bit path (needs N a multiple of Nr(true)); false: the 256-bit one</param>
+    public static void Run(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int M, int N, int K, bool wide)
     {
         if (M <= 0 || K <= 0) return;
-        int nr = NR;
+        if (wide) { Run512(a, ars, aks, b, ldb, c, ldc, M, N, K); return; }
+        int nr = Nr(false);
         for (int k0 = 0; k0 < K; k0 += KC)
         {
             int kc = Math.Min(KC, K - k0);
@@ -61,6 +75,123 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
                 }
             }
         }
+    }
+
+    private static void Run512(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int M, int N, int K)
+    {
+        int nr = 2 * Vector512<T>.Count;
+        for (int k0 = 0; k0 < K; k0 += KC)
+        {
+            int kc = Math.Min(KC, K - k0);
+            for (int m0 = 0; m0 < M; m0 += MC)
+            {
+                int mEnd = Math.Min(M, m0 + MC);
+                for (int n0 = 0; n0 < N; n0 += nr)
+                {
+                    T* bp = b + (long)k0 * ldb + n0;
+                    int m = m0;
+                    for (; m + 8 <= mEnd; m += 8) Tile8x512(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc);
+                    if (m + 4 <= mEnd) { Tile4x512(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc); m += 4; }
+                    if (m + 2 <= mEnd) { Tile2x512(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc); m += 2; }
+                    if (m < mEnd) Tile1x512(a + (long)m * ars + (long)k0 * aks, aks, bp, ldb, c + (long)m * ldc + n0, kc);
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> Fma(Vector512<T> x, Vector512<T> y, Vector512<T> acc)
+    {
+        if (typeof(T) == typeof(float))
+            return Vector512.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), acc.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(double))
+            return Vector512.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), acc.AsDouble()).As<double, T>();
+        throw new NotSupportedException(typeof(T).Name);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile8x512(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int kc)
+    {
+        int v = Vector512<T>.Count;
+        T* c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc, c6 = c5 + ldc, c7 = c6 + ldc;
+        var c00 = Vector512.Load(c); var c01 = Vector512.Load(c + v);
+        var c10 = Vector512.Load(c1); var c11 = Vector512.Load(c1 + v);
+        var c20 = Vector512.Load(c2); var c21 = Vector512.Load(c2 + v);
+        var c30 = Vector512.Load(c3); var c31 = Vector512.Load(c3 + v);
+        var c40 = Vector512.Load(c4); var c41 = Vector512.Load(c4 + v);
+        var c50 = Vector512.Load(c5); var c51 = Vector512.Load(c5 + v);
+        var c60 = Vector512.Load(c6); var c61 = Vector512.Load(c6 + v);
+        var c70 = Vector512.Load(c7); var c71 = Vector512.Load(c7 + v);
+        for (int kk = 0; kk < kc; kk++)
+        {
+            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + v);
+            var x = Vector512.Create(a[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01);
+            x = Vector512.Create(a[ars]); c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11);
+            x = Vector512.Create(a[2 * ars]); c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21);
+            x = Vector512.Create(a[3 * ars]); c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31);
+            x = Vector512.Create(a[4 * ars]); c40 = Fma(x, b0, c40); c41 = Fma(x, b1, c41);
+            x = Vector512.Create(a[5 * ars]); c50 = Fma(x, b0, c50); c51 = Fma(x, b1, c51);
+            x = Vector512.Create(a[6 * ars]); c60 = Fma(x, b0, c60); c61 = Fma(x, b1, c61);
+            x = Vector512.Create(a[7 * ars]); c70 = Fma(x, b0, c70); c71 = Fma(x, b1, c71);
+            a += aks; b += ldb;
+        }
+        c00.Store(c); c01.Store(c + v); c10.Store(c1); c11.Store(c1 + v);
+        c20.Store(c2); c21.Store(c2 + v); c30.Store(c3); c31.Store(c3 + v);
+        c40.Store(c4); c41.Store(c4 + v); c50.Store(c5); c51.Store(c5 + v);
+        c60.Store(c6); c61.Store(c6 + v); c70.Store(c7); c71.Store(c7 + v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile4x512(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int kc)
+    {
+        int v = Vector512<T>.Count;
+        T* c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
+        var c00 = Vector512.Load(c); var c01 = Vector512.Load(c + v);
+        var c10 = Vector512.Load(c1); var c11 = Vector512.Load(c1 + v);
+        var c20 = Vector512.Load(c2); var c21 = Vector512.Load(c2 + v);
+        var c30 = Vector512.Load(c3); var c31 = Vector512.Load(c3 + v);
+        for (int kk = 0; kk < kc; kk++)
+        {
+            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + v);
+            var x = Vector512.Create(a[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01);
+            x = Vector512.Create(a[ars]); c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11);
+            x = Vector512.Create(a[2 * ars]); c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21);
+            x = Vector512.Create(a[3 * ars]); c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31);
+            a += aks; b += ldb;
+        }
+        c00.Store(c); c01.Store(c + v); c10.Store(c1); c11.Store(c1 + v);
+        c20.Store(c2); c21.Store(c2 + v); c30.Store(c3); c31.Store(c3 + v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile2x512(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int kc)
+    {
+        int v = Vector512<T>.Count;
+        T* c1 = c + ldc;
+        var c00 = Vector512.Load(c); var c01 = Vector512.Load(c + v);
+        var c10 = Vector512.Load(c1); var c11 = Vector512.Load(c1 + v);
+        for (int kk = 0; kk < kc; kk++)
+        {
+            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + v);
+            var x = Vector512.Create(a[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01);
+            x = Vector512.Create(a[ars]); c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11);
+            a += aks; b += ldb;
+        }
+        c00.Store(c); c01.Store(c + v); c10.Store(c1); c11.Store(c1 + v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile1x512(T* a, int aks, T* b, int ldb, T* c, int kc)
+    {
+        int v = Vector512<T>.Count;
+        var c00 = Vector512.Load(c); var c01 = Vector512.Load(c + v);
+        for (int kk = 0; kk < kc; kk++)
+        {
+            var x = Vector512.Create(a[0]);
+            c00 = Fma(x, Vector512.Load(b), c00); c01 = Fma(x, Vector512.Load(b + v), c01);
+            a += aks; b += ldb;
+        }
+        c00.Store(c); c01.Store(c + v);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
