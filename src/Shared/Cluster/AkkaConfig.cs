@@ -51,6 +51,8 @@ public static class AkkaConfig
               }
               remote {
                 log-remote-lifecycle-events = {{(verbose ? "on" : "off")}}
+                # a worker started before its coordinator retries soon (Akka's default gate is 5 s)
+                retry-gate-closed-for = 2s
                 dot-netty.tcp {
                   hostname = "{{host}}"
                   public-hostname = "{{host}}"
@@ -62,6 +64,7 @@ public static class AkkaConfig
               }
               cluster {
                 roles = [{{role}}]
+                seed-node-timeout = 3s
                 log-info = {{(verbose ? "on" : "off")}}
                 # The coordinator is the oldest member; a partitioned worker side downs itself and its
                 # node reconnects with a fresh actor system. The coordinator never downs itself when alone.

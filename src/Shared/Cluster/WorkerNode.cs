@@ -17,8 +17,8 @@ public sealed record WorkerNodeOptions
     public string? Node { get; init; }
     public bool Verbose { get; init; }
     public bool SerializeMessages { get; init; }
-    /// <summary>How long to wait for registration in one attempt before starting over.</summary>
-    public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>How long the first attempt waits for registration before starting over (later ones wait longer, up to <see cref="MaxBackoff"/>).</summary>
+    public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(5);
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>Give up (exit 1) after this long without a coordinator; null = keep trying.</summary>
     public TimeSpan? GiveUpAfter { get; init; }
@@ -42,6 +42,7 @@ public static class WorkerNode
     public static async Task<int> RunAsync(WorkerNodeOptions o, CancellationToken ct)
     {
         var backoff = TimeSpan.FromSeconds(1);
+        var attemptTimeout = o.AttemptTimeout;
         var withoutCoordinator = Stopwatch.StartNew();
         string target = $"{o.Coordinator.Host}:{o.Coordinator.Port}";
         for (int attempt = 1; ; attempt++)
@@ -63,7 +64,10 @@ public static class WorkerNode
             {
                 while (retryReason is null)
                 {
-                    var wait = registered ? Timeout.InfiniteTimeSpan : o.AttemptTimeout - attemptClock.Elapsed;
+                    var attemptLimit = attemptTimeout;
+                    if (o.GiveUpAfter is TimeSpan g && g - withoutCoordinator.Elapsed < attemptLimit - attemptClock.Elapsed)
+                        attemptLimit = g - withoutCoordinator.Elapsed + attemptClock.Elapsed;
+                    var wait = registered ? Timeout.InfiniteTimeSpan : attemptLimit - attemptClock.Elapsed;
                     if (!registered && wait <= TimeSpan.Zero)
                     {
                         retryReason = $"cannot reach the coordinator at {target} (attempt {attempt})";
@@ -79,6 +83,7 @@ public static class WorkerNode
                         case WorkerEvent.Registered r:
                             registered = true;
                             backoff = TimeSpan.FromSeconds(1);
+                            attemptTimeout = o.AttemptTimeout;
                             o.Log($"registered with the coordinator at {target} as {node} ({r.Workers} worker{(r.Workers == 1 ? "" : "s")})");
                             break;
                         case WorkerEvent.Refused r:
@@ -123,6 +128,7 @@ public static class WorkerNode
             o.Log($"{retryReason}; retrying in {backoff.TotalSeconds:F0} s");
             try { await Task.Delay(backoff, ct).ConfigureAwait(false); } catch (OperationCanceledException) { return Ok; }
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, o.MaxBackoff.Ticks));
+            attemptTimeout = TimeSpan.FromTicks(Math.Min(attemptTimeout.Ticks * 2, Math.Max(o.AttemptTimeout.Ticks, o.MaxBackoff.Ticks)));
         }
     }
 
