@@ -5,6 +5,7 @@ using System.Runtime.InteropServices;
 using DistRnn;
 using DistRnn.Cluster;
 using DistRnn.Data;
+using DistRnn.Security;
 
 // The worker node: `distrnn-worker --join HOST:PORT [--corpus FILE] [--threads N]`.
 // Exit codes: 0 the run ended (or stopped with Ctrl+C / SIGTERM), 2 bad input or refused by the coordinator,
@@ -16,11 +17,14 @@ var threadsOpt = new Option<int>("--threads") { Description = "Cores this node c
 var hostOpt = new Option<string?>("--host") { Description = "Address of this node that the coordinator can reach (default: the local address that routes to the coordinator)" };
 var portOpt = new Option<int>("--port") { Description = "Port this node listens on (0 = any free port)", DefaultValueFactory = _ => 0 };
 var giveUpOpt = new Option<int>("--give-up-after") { Description = "Seconds without a coordinator after which to give up with exit code 1 (0 = keep retrying)", DefaultValueFactory = _ => 0 };
+var secretOpt = new Option<string?>("--secret-file") { Description = "The run's shared secret (the coordinator's --secret-file): proven at registration, never sent" };
+var tlsCertOpt = new Option<string?>("--tls-cert") { Description = "This node's certificate with its key (.pfx; password from DISTRNN_TLS_PASSWORD): mutual TLS, as the coordinator (needs --tls-ca)" };
+var tlsCaOpt = new Option<string?>("--tls-ca") { Description = "The CA (PEM or DER) that the coordinator's and other nodes' certificates must chain to" };
 var verboseOpt = new Option<bool>("--verbose") { Description = "Show Akka's logs and stack traces of failures" };
 
 var root = new RootCommand("DistRnn worker node: joins a coordinator's cluster and computes gradients until the run ends.")
 {
-    join, corpusOpt, threadsOpt, hostOpt, portOpt, giveUpOpt, verboseOpt,
+    join, corpusOpt, threadsOpt, hostOpt, portOpt, giveUpOpt, secretOpt, tlsCertOpt, tlsCaOpt, verboseOpt,
 };
 
 // --config FILE (keys = option names without dashes, the command line overrides) and the help placeholders:
@@ -52,6 +56,7 @@ try
     if (ownPort is < 0 or > 65535) throw new InputException($"--port {ownPort}: must be from 0 to 65535");
     int giveUp = parse.GetValue(giveUpOpt);
     if (giveUp < 0) throw new InputException($"--give-up-after {giveUp}: must not be negative");
+    var security = NodeSecurity.FromOptions(parse.GetValue(secretOpt), parse.GetValue(tlsCertOpt), parse.GetValue(tlsCaOpt), w => Console.Error.WriteLine(w));
     var corpus = Corpus.Load(parse.GetValue(corpusOpt));
     string ownHost = parse.GetValue(hostOpt) ?? LocalAddressTowards(host);
 
@@ -60,10 +65,11 @@ try
     using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
     using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 
-    Console.Error.WriteLine($"worker: corpus {corpus.Name} (sha256 {corpus.Sha256[..12]}…), {(threads > 0 ? threads : Environment.ProcessorCount)} threads, joining {host}:{port} from {ownHost}");
+    Console.Error.WriteLine($"worker: corpus {corpus.Name} (sha256 {corpus.Sha256[..12]}…), {(threads > 0 ? threads : Environment.ProcessorCount)} threads, joining {host}:{port} from {ownHost}; {security.Describe()}");
     return await WorkerNode.RunAsync(new WorkerNodeOptions
     {
-        Coordinator = AkkaConfig.CoordinatorAddress(host, port),
+        Coordinator = AkkaConfig.CoordinatorAddress(host, port, security.Scheme),
+        Security = security,
         Corpus = corpus,
         Threads = threads > 0 ? threads : Environment.ProcessorCount,
         Host = ownHost,

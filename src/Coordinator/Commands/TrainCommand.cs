@@ -5,6 +5,7 @@ using DistRnn.Cluster;
 using DistRnn.Cli.Output;
 using DistRnn.Data;
 using DistRnn.Model;
+using DistRnn.Security;
 using DistRnn.Training;
 
 namespace DistRnn.Cli.Commands;
@@ -38,6 +39,9 @@ internal static class TrainCommand
     internal static readonly Option<int> Threads = Options.Make("--threads", "Cores used by the single-process loop, or by each local worker (0 = all cores, shared among the local workers)", 0);
     internal static readonly Option<string?> Listen = Options.Optional<string>("--listen", "HOST:PORT where the coordinator accepts remote workers (src/Worker --join HOST:PORT)");
     internal static readonly Option<int?> MinWorkers = Options.Optional<int?>("--min-workers", "Workers (local + remote) that must be registered before step 1 (default: --workers, at least 1 with --listen)");
+    internal static readonly Option<string?> SecretFile = Options.Optional<string>("--secret-file", "Shared secret of the run: a worker that does not prove the same secret (HMAC challenge–response; the secret never crosses the wire) is refused");
+    internal static readonly Option<string?> TlsCert = Options.Optional<string>("--tls-cert", "This node's certificate with its key (.pfx; password from DISTRNN_TLS_PASSWORD): mutual TLS on the cluster transport (needs --tls-ca)");
+    internal static readonly Option<string?> TlsCa = Options.Optional<string>("--tls-ca", "The CA (PEM or DER) that every peer's certificate must chain to (with --tls-cert)");
     internal static readonly Option<int> WaitTimeout = Options.Make("--wait-timeout", "Seconds to wait for --min-workers (and for any worker when all are lost) before giving up with exit 1", 300);
 
     public static Command Create()
@@ -45,7 +49,7 @@ internal static class TrainCommand
         var cmd = new Command("train", "Train a model (single process, local cluster, or coordinator of a multi-node run)")
         {
             Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards,
-            Workers, Listen, MinWorkers, WaitTimeout, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, Options.Verbose,
+            Workers, Listen, MinWorkers, WaitTimeout, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, Options.Verbose,
             ConfigFile.Option,
         };
         cmd.SetAction((parse, ct) => RunAsync(parse, ct));
@@ -94,6 +98,8 @@ internal static class TrainCommand
         if (parse.GetValue(WaitTimeout) <= 0) throw new InputException($"--wait-timeout {parse.GetValue(WaitTimeout)}: must be a positive number of seconds");
         if (parse.GetValue(Listen) is string listen) AkkaConfig.ParseEndpoint(listen, "--listen");
         if (parse.GetValue(LogEvery) <= 0) throw new InputException($"--log-every {parse.GetValue(LogEvery)}: must be positive");
+        // The security files are read before anything is written, so a bad one leaves no half-made run behind.
+        var security = NodeSecurity.FromOptions(parse.GetValue(SecretFile), parse.GetValue(TlsCert), parse.GetValue(TlsCa), w => Console.Error.WriteLine(w));
 
         Checkpoint? resume = null;
         TrainConfig config;
@@ -125,11 +131,11 @@ internal static class TrainCommand
         var corpus = Data.Corpus.Load(config.Corpus);
 
         return config.PrecisionKind == Precision.Float32
-            ? await RunTypedAsync<float>(parse, config, corpus, resume, outDir, ct)
-            : await RunTypedAsync<double>(parse, config, corpus, resume, outDir, ct);
+            ? await RunTypedAsync<float>(parse, config, corpus, resume, outDir, security, ct)
+            : await RunTypedAsync<double>(parse, config, corpus, resume, outDir, security, ct);
     }
 
-    private static async Task<int> RunTypedAsync<T>(ParseResult parse, TrainConfig config, Corpus corpus, Checkpoint? resume, string outDir, CancellationToken ct)
+    private static async Task<int> RunTypedAsync<T>(ParseResult parse, TrainConfig config, Corpus corpus, Checkpoint? resume, string outDir, NodeSecurity security, CancellationToken ct)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var session = resume is null ? new TrainingSession<T>(config, corpus) : resume.ToSession<T>(corpus, config);
@@ -158,6 +164,9 @@ internal static class TrainCommand
                       $"{config.Precision}, {(cluster ? $"cluster of {workers} local worker{(workers == 1 ? "" : "s")}{(listen is null ? "" : $" + remote workers at {listen}")}" : "single process")}, steps {session.Step + 1}..{config.Steps}, out {outDir}");
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, Cli.Shutdown);
+        if (!cluster && security != NodeSecurity.None)
+            reporter.OnWarning("--secret-file / --tls-cert have no effect on the single-process loop (--workers 0 without --listen)");
+        if (cluster) reporter.Info($"cluster security: {security.Describe()}");
         if (!cluster)
         {
             var local = new LocalGradientSource<T>(new SubtreeComputer<T>(kernel, threads), session.Activation, corpus.Tokens, session.ShardCount);
@@ -180,6 +189,7 @@ internal static class TrainCommand
             Port = port,
             Verbose = parse.GetValue(Options.Verbose),
             Log = reporter.Info,
+            Security = security,
         });
         TrainResult? result = null;
         try

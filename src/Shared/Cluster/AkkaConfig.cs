@@ -103,7 +103,11 @@ public static class AkkaConfig
     /// <summary>The address a system actually bound (port 0 resolved).</summary>
     public static Address BoundAddress(ActorSystem system) => ((ExtendedActorSystem)system).Provider.DefaultAddress;
 
-    public static Address CoordinatorAddress(string host, int port) => new("akka.tcp", SystemName, host, port);
+    /// <param name="scheme">akka.tcp, or akka.ssl.tcp when the cluster runs over TLS (<see cref="Security.NodeSecurity.Scheme"/>)</param>
+    public static Address CoordinatorAddress(string host, int port, string scheme = "akka.tcp") => new(scheme, SystemName, host, port);
+
+    /// <summary>Bounds every tensor a message may carry to the model's size (see <see cref="Protocol.ProtocolSerializer"/>).</summary>
+    public static string TensorLimit(int values) => $"{Protocol.ProtocolSerializer.MaxTensorValuesPath} = {values}";
 
     /// <summary>Parses HOST:PORT (IPv6 as [addr]:port); throws <see cref="InputException"/> naming the option.</summary>
     public static (string Host, int Port) ParseEndpoint(string text, string option, bool allowPortZero = false)

@@ -17,6 +17,8 @@ public sealed record ClusterHostOptions
     public bool SerializeMessages { get; init; }
     public Action<string> Log { get; init; } = _ => { };
     public Action<ActorSystem>? OnSystem { get; init; }
+    /// <summary>TLS of every node (local workers use this process's certificate) and the shared secret they prove.</summary>
+    public Security.NodeSecurity Security { get; init; } = DistRnn.Security.NodeSecurity.None;
 }
 
 /// <summary>
@@ -37,11 +39,12 @@ public sealed class ClusterHost<T> : IAsyncDisposable where T : unmanaged, IFloa
 
     public static ClusterHost<T> Start(CoordinatorSettings settings, Corpus corpus, ClusterHostOptions o)
     {
-        var coordinator = CoordinatorNode<T>.Start(settings, o.Host, o.Port, o.Verbose, o.SerializeMessages);
+        var coordinator = CoordinatorNode<T>.Start(settings with { Secret = settings.Secret ?? o.Security.Secret }, o.Host, o.Port, o.Verbose, o.SerializeMessages, o.Security);
         o.OnSystem?.Invoke(coordinator.System);
         var host = new ClusterHost<T>(coordinator);
         int threads = o.ThreadsPerWorker > 0 ? o.ThreadsPerWorker : Math.Max(1, Environment.ProcessorCount / Math.Max(1, o.LocalWorkers));
-        var seed = AkkaConfig.CoordinatorAddress(coordinator.Address.Host!, coordinator.Address.Port!.Value);
+        var seed = AkkaConfig.CoordinatorAddress(coordinator.Address.Host!, coordinator.Address.Port!.Value, o.Security.Scheme);
+        int modelValues = new Model.ModelShape(settings.VocabSize, settings.Config.Hidden).Count;
         for (int i = 0; i < o.LocalWorkers; i++)
         {
             var options = new WorkerNodeOptions
@@ -57,6 +60,8 @@ public sealed class ClusterHost<T> : IAsyncDisposable where T : unmanaged, IFloa
                 GiveUpAfter = TimeSpan.FromMinutes(2),
                 Log = o.Verbose ? o.Log : _ => { },
                 OnSystem = o.OnSystem,
+                Security = o.Security,
+                MaxTensorValues = modelValues,
             };
             host._workers.Add(Task.Run(() => WorkerNode.RunAsync(options, host._stopWorkers.Token)));
         }

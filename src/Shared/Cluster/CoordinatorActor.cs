@@ -5,6 +5,7 @@ using Akka.Cluster;
 using DistRnn.Cluster.Scheduling;
 using DistRnn.Model;
 using DistRnn.Protocol;
+using DistRnn.Security;
 using DistRnn.Training;
 
 namespace DistRnn.Cluster;
@@ -32,6 +33,15 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     private readonly ModelShape _shape;
     private readonly Subtree _root;
     private readonly DeadlinePolicy _deadlines;
+    private readonly RegistrationGate _gate;
+    private readonly GradientValidator<T> _validator;
+    /// <summary>Every step's sequences have T predicted characters each: the validator's character counts come from this.</summary>
+    private readonly SequenceRef[] _uniformBatch;
+    /// <summary>What each worker was given in the step in flight (a result for anything else is refused).</summary>
+    private readonly Dictionary<IActorRef, HashSet<Subtree>> _given = new();
+    /// <summary>Nodes excluded for a malformed result, and why: never registered again in this run.</summary>
+    private readonly Dictionary<string, string> _excluded = new();
+    private readonly HashSet<Address> _strangers = new();
     private readonly Dictionary<IActorRef, WorkerInfo> _workers = new();
     private readonly List<IActorRef> _order = new();
     private readonly Dictionary<IActorRef, WorkerInfo> _unreachable = new();
@@ -56,6 +66,9 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         _shape = new ModelShape(settings.VocabSize, settings.Config.Hidden);
         _root = Subtree.Root(settings.Config.ShardCount);
         _deadlines = settings.Deadline();
+        _gate = new RegistrationGate(settings.Secret);
+        _validator = new GradientValidator<T>(_shape, settings.Config.ShardCount);
+        _uniformBatch = Enumerable.Repeat(new SequenceRef(0, settings.Config.Seq), settings.Config.Batch).ToArray();
 
         Receive<JoinRequest>(OnJoinRequest);
         Receive<Register>(OnRegister);
@@ -93,6 +106,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
 
     private void OnJoinRequest(JoinRequest m)
     {
+        if (_excluded.TryGetValue(BanKey(Sender), out var why)) { Sender.Tell(new Refused($"excluded from this run: {why}")); return; }
         if (m.ProtocolVersion != ProtocolInfo.Version)
         {
             var reason = $"protocol version {m.ProtocolVersion} differs from the coordinator's {ProtocolInfo.Version}";
@@ -100,16 +114,47 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
             Sender.Tell(new Refused(reason));
             return;
         }
-        Sender.Tell(_s.Spec);
+        SendSpec(m.Nonce);
     }
+
+    /// <summary>The run's spec with a fresh challenge for the sender, and (when it sent a nonce) the coordinator's own proof.</summary>
+    private void SendSpec(byte[]? workerNonce)
+    {
+        var context = _s.ProofContext(WorkerAddress(Sender));
+        Sender.Tell(_s.Spec with
+        {
+            Challenge = _gate.Challenge(context.WorkerAddress) ?? [],
+            CoordinatorProof = workerNonce is { Length: > 0 } ? _gate.ProveSelf(workerNonce, context) ?? [] : [],
+        });
+    }
+
+    /// <summary>
+    /// The address a message came from, as the proof must name it: the sender's remote address, or this
+    /// node's own for a sender in this actor system (tests with probes).
+    /// </summary>
+    private string WorkerAddress(IActorRef sender) =>
+        (sender.Path.Address.HasGlobalScope ? sender.Path.Address : AkkaConfig.BoundAddress(Context.System)).ToString();
 
     private void OnRegister(Register m)
     {
         if (_endReplyTo is not null) { Sender.Tell(new Refused("the run is over")); return; }
+        if (_excluded.TryGetValue(BanKey(Sender), out var why)) { Sender.Tell(new Refused($"excluded from this run: {why}")); return; }
         if (_s.RefusalReason(m) is string reason)
         {
             _s.Warn($"refused worker {m.Node}: {reason}");
             Sender.Tell(new Refused(reason));
+            return;
+        }
+        var gate = _gate.Check(_s.ProofContext(WorkerAddress(Sender)), m.Proof ?? []);
+        if (gate.Outcome == GateOutcome.Rechallenge)
+        {
+            if (!_workers.ContainsKey(Sender)) SendSpec(null); // a late answer to a replaced or expired challenge: ask again
+            return;
+        }
+        if (gate.Outcome == GateOutcome.Refuse)
+        {
+            _s.Warn($"refused worker {m.Node} at {WorkerAddress(Sender)}: {gate.Reason}");
+            Sender.Tell(new Refused(gate.Reason!));
             return;
         }
         if (!_workers.ContainsKey(Sender))
@@ -154,6 +199,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         _stepReplyTo = Sender;
         _stepParams = TensorPayload.Wrap(m.Parameters.Data);
         _step = new StepState<IActorRef, ShardSum<T>>(m.Step, _root, ShardSum<T>.Combine);
+        _given.Clear();
         _stepClock.Restart();
         Send(_step.Start(_order));
         if (_workers.Count == 0)
@@ -171,23 +217,58 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     {
         if (_step is null || _stepParams is null) return;
         foreach (var a in assignments)
+        {
+            if (!_given.TryGetValue(a.Worker, out var given)) _given[a.Worker] = given = new HashSet<Subtree>();
+            given.UnionWith(a.Nodes);
             a.Worker.Tell(new ComputeSubtrees(_s.RunId, _step.Step, a.Nodes.ToArray(), _stepParams), Self);
+        }
+    }
+
+    /// <summary>An excluded worker's node (its remote address), or the actor itself when it lives in this system (tests).</summary>
+    private static string BanKey(IActorRef a) => a.Path.Address.HasGlobalScope ? a.Path.Address.ToString() : a.Path.ToString();
+
+    private bool WasGiven(IActorRef worker, Subtree node) => _given.TryGetValue(worker, out var given) && given.Contains(node);
+
+    /// <summary>
+    /// A worker sent a malformed result or one it was not asked for: it takes no further part (its node is
+    /// refused from now on, and told why), and its outstanding shards go to the others. Results of it that
+    /// passed every check before are kept: a recomputed subtree would have the same bits.
+    /// </summary>
+    private void Exclude(IActorRef worker, string reason)
+    {
+        string name = Name(worker);
+        if (_excluded.Count < 1024) _excluded[BanKey(worker)] = reason;
+        _s.Warn($"refused a result from worker {name} ({worker.Path.Address}) and excluded it from the run: {reason}");
+        worker.Tell(new Refused($"excluded from the run: {reason}"), Self);
+        Lose(worker, "was excluded", graceful: false);
+        _given.Remove(worker);
     }
 
     private void OnResult(SubtreeResult m)
     {
         if (m.RunId != _s.RunId || _step is null) return; // another run's, or between steps: stale
-        var verdict = _step.Check(m.Step, m.Node);
-        if (verdict == ResultVerdict.Invalid)
-            _s.Warn($"ignored a result for subtree {m.Node} of step {m.Step} from {Sender.Path.Address}: not a node of this step's tree");
-        if (verdict != ResultVerdict.Accepted) return; // stale or duplicate: the first copy won
-        T[] grad;
-        try { grad = m.Gradient.ToArray<T>(_shape.Count); }
-        catch (ProtocolException e)
+        if (_excluded.ContainsKey(BanKey(Sender))) return; // nothing from an excluded node is used
+        if (!_given.ContainsKey(Sender) && !_workers.ContainsKey(Sender) && !_unreachable.ContainsKey(Sender))
         {
-            _s.Warn($"ignored a malformed result for subtree {m.Node} of step {m.Step} from {Sender.Path.Address}: {e.Message}");
+            if (_strangers.Count < 64 && _strangers.Add(Sender.Path.Address))
+                _s.Warn($"ignored a result from {Sender.Path.Address}: not a registered worker");
             return;
         }
+        // Every result is checked before the model may see it (Security/GradientValidator): a malformed one,
+        // or one not asked of this worker, excludes the worker and its shards go to the others.
+        var header = _validator.CheckHeader(_step.Step, m.Step, m.Node, WasGiven(Sender, m.Node),
+            GradientValidator<T>.ExpectedChars(_uniformBatch, _s.Config.ShardCount, m.Node), m.Loss, m.Chars, m.Gradient.Count);
+        if (header.Kind == GradientVerdictKind.Stale) return; // a late answer for an earlier step
+        if (header.Kind == GradientVerdictKind.Reject) { Exclude(Sender, header.Reason!); return; }
+        if (m.Gradient.Precision != TensorPayload.PrecisionOf<T>())
+        {
+            Exclude(Sender, $"gradient of subtree {m.Node} is {m.Gradient.Precision.Name()}, this run is {TensorPayload.PrecisionOf<T>().Name()}");
+            return;
+        }
+        if (_step.Check(m.Step, m.Node) != ResultVerdict.Accepted) return; // duplicate: the first copy won
+        var grad = m.Gradient.ToArray<T>(_shape.Count);
+        var values = _validator.CheckValues(m.Node, grad);
+        if (!values.IsAccepted) { Exclude(Sender, values.Reason!); return; }
         _step.Offer(m.Step, m.Node, new ShardSum<T>(new Tensors<T>(_shape, grad), m.Loss, m.Chars));
         if (!_step.IsComplete) return;
 
@@ -250,6 +331,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     {
         foreach (var (w, info) in _unreachable.Where(kv => kv.Key.Path.Address == address).ToList())
         {
+            if (_excluded.ContainsKey(BanKey(w))) { _unreachable.Remove(w); continue; }
             _unreachable.Remove(w);
             if (_endReplyTo is not null) continue;
             _workers[w] = info;

@@ -38,11 +38,15 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
             throw new InputException($"--hidden {shape.Hidden}: one {typeof(T).Name} parameter message ({bytes / 1048576.0:F0} MiB) exceeds the cluster's frame limit of {AkkaConfig.MaxFrameBytes / 1048576} MiB; use a smaller model or --workers 0");
     }
 
-    public static CoordinatorNode<T> Start(CoordinatorSettings settings, string host, int port, bool verbose, bool serializeMessages = false)
+    /// <param name="security">TLS for the transport (the shared secret travels in <paramref name="settings"/>); null = plain TCP</param>
+    public static CoordinatorNode<T> Start(CoordinatorSettings settings, string host, int port, bool verbose, bool serializeMessages = false,
+        Security.NodeSecurity? security = null)
     {
-        CheckFits(new ModelShape(settings.VocabSize, settings.Config.Hidden));
+        var shape = new ModelShape(settings.VocabSize, settings.Config.Hidden);
+        CheckFits(shape);
         ActorSystem system;
-        try { system = ActorSystem.Create(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.CoordinatorRole, host, port, verbose, serializeMessages)); }
+        var config = AkkaConfig.Node(AkkaConfig.CoordinatorRole, host, port, verbose, serializeMessages, extra: AkkaConfig.TensorLimit(shape.Count));
+        try { system = (security ?? Security.NodeSecurity.None).CreateSystem(AkkaConfig.SystemName, config); }
         catch (Exception e) when (port != 0 && e.GetBaseException() is SocketException or Akka.Remote.RemoteTransportException)
         {
             throw new InputException($"--listen {host}:{port}: cannot listen there ({e.GetBaseException().Message})");

@@ -2,6 +2,7 @@ using System.Text.Json;
 using DistRnn.Cluster.Scheduling;
 using DistRnn.Data;
 using DistRnn.Protocol;
+using DistRnn.Security;
 using DistRnn.Training;
 
 namespace DistRnn.Cluster;
@@ -20,6 +21,8 @@ public sealed record CoordinatorSettings
     public TimeSpan NoWorkerTimeout { get; init; } = TimeSpan.FromMinutes(2);
     /// <summary>How long <see cref="EndRun"/> waits for workers to say goodbye.</summary>
     public TimeSpan EndGrace { get; init; } = TimeSpan.FromSeconds(3);
+    /// <summary>The run's shared secret (--secret-file): workers must prove it when they register; null = an open run.</summary>
+    public SharedSecret? Secret { get; init; }
     public Action<string> Info { get; init; } = _ => { };
     public Action<string> Warn { get; init; } = _ => { };
 
@@ -34,6 +37,10 @@ public sealed record CoordinatorSettings
     public string ConfigJson => JsonSerializer.Serialize(Config with { Corpus = null }, TrainConfig.Json);
 
     public RunSpec Spec => new(ProtocolInfo.Version, RunId, ConfigJson, CorpusSha256, CorpusName, VocabSize);
+
+    /// <summary>What a registration proof is bound to for the worker at <paramref name="workerAddress"/>.</summary>
+    public RegistrationContext ProofContext(string workerAddress) =>
+        new(ProtocolInfo.Version, RunId, CorpusSha256, Config.Fingerprint(), workerAddress);
 
     /// <summary>Why a registration cannot be accepted, or null when it can.</summary>
     public string? RefusalReason(Register r)

@@ -4,6 +4,7 @@ using Akka.Cluster;
 using DistRnn.Data;
 using DistRnn.Model;
 using DistRnn.Protocol;
+using DistRnn.Security;
 using DistRnn.Training;
 
 namespace DistRnn.Cluster;
@@ -18,7 +19,8 @@ public abstract record WorkerEvent
     public sealed record Note(string Message) : WorkerEvent;
 }
 
-public sealed record WorkerSettings(Corpus Corpus, int Threads, string Node);
+/// <param name="Secret">the run's shared secret (--secret-file), proven at registration; null = none</param>
+public sealed record WorkerSettings(Corpus Corpus, int Threads, string Node, SharedSecret? Secret = null);
 
 /// <summary>Local: hand back the work and tell the coordinator this worker leaves (Ctrl+C / SIGTERM). Answered with <see cref="Left"/>.</summary>
 public sealed record LeaveRun(string Reason) : INoSerializationVerificationNeeded;
@@ -37,6 +39,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
 
     private readonly WorkerSettings _s;
     private readonly Action<WorkerEvent> _notify;
+    private readonly WorkerCredentials _credentials;
     private ActorSelection? _coordinatorSelection;
     private Address? _coordinatorAddress;
     private IActorRef? _coordinator;
@@ -53,6 +56,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     {
         _s = settings;
         _notify = notify;
+        _credentials = new WorkerCredentials(settings.Secret);
 
         Receive<ClusterEvent.MemberUp>(m => { if (m.Member.HasRole(AkkaConfig.CoordinatorRole)) FoundCoordinator(m.Member.Address); });
         Receive<ClusterEvent.MemberRemoved>(m => CoordinatorGone(m.Member.Address, "the coordinator left the cluster"));
@@ -109,7 +113,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private void SendJoin()
     {
         if (_registered || _coordinatorSelection is null) return;
-        _coordinatorSelection.Tell(new JoinRequest(ProtocolInfo.Version, _s.Node, _s.Threads), Self);
+        _coordinatorSelection.Tell(new JoinRequest(ProtocolInfo.Version, _s.Node, _s.Threads, _credentials.Nonce), Self);
         Timers.StartSingleTimer("join", new RetryJoin(), TimeSpan.FromSeconds(3));
     }
 
@@ -141,7 +145,18 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         {
             fingerprint = $"unreadable configuration: {e.Message}";
         }
-        Sender.Tell(new Register(ProtocolInfo.Version, m.RunId, _s.Node, _s.Corpus.Sha256, fingerprint, _s.Corpus.Vocabulary.Size, _s.Threads));
+        // The proof binds what this worker holds and where it is; the coordinator checks it against its own.
+        var context = new RegistrationContext(ProtocolInfo.Version, m.RunId, _s.Corpus.Sha256, fingerprint, AkkaConfig.BoundAddress(Context.System).ToString());
+        Sender.Tell(new Register(ProtocolInfo.Version, m.RunId, _s.Node, _s.Corpus.Sha256, fingerprint, _s.Corpus.Vocabulary.Size, _s.Threads,
+            _credentials.Answer(m.Challenge ?? [], context)));
+        // A coordinator that cannot prove the secret gets no work from this worker (it still got the
+        // registration above, so the real coordinator, if this is one with another secret, logs the refusal).
+        if (_credentials.CoordinatorRefusal(m.Challenge ?? [], m.CoordinatorProof ?? [], context) is string refusal)
+        {
+            _compute = null;
+            Timers.Cancel("join");
+            _notify(new WorkerEvent.Refused(refusal));
+        }
     }
 
     private void OnCompute(ComputeSubtrees m)

@@ -24,6 +24,10 @@ public sealed record WorkerNodeOptions
     public TimeSpan? GiveUpAfter { get; init; }
     /// <summary>Where the node says what it does (registered, retrying, refused, run over).</summary>
     public Action<string> Log { get; init; } = _ => { };
+    /// <summary>Shared secret and TLS of this node (the coordinator's must match).</summary>
+    public Security.NodeSecurity Security { get; init; } = DistRnn.Security.NodeSecurity.None;
+    /// <summary>Largest tensor a message may carry, when the model size is known beforehand (local workers); null = the frame limit.</summary>
+    public int? MaxTensorValues { get; init; }
     /// <summary>Called with every actor system the node creates (tests attach log listeners).</summary>
     public Action<ActorSystem>? OnSystem { get; init; }
 }
@@ -49,10 +53,11 @@ public static class WorkerNode
         {
             if (ct.IsCancellationRequested) return Ok;
             var events = Channel.CreateUnbounded<WorkerEvent>();
-            var system = ActorSystem.Create(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, o.Host, o.Port, o.Verbose, o.SerializeMessages));
+            var system = o.Security.CreateSystem(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, o.Host, o.Port, o.Verbose, o.SerializeMessages,
+                extra: o.MaxTensorValues is int max ? AkkaConfig.TensorLimit(max) : null));
             o.OnSystem?.Invoke(system);
             string node = o.Node ?? $"{Environment.MachineName}/{Environment.ProcessId}@{AkkaConfig.BoundAddress(system).Port}";
-            var actor = system.ActorOf(Props.Create(() => new WorkerActor(new WorkerSettings(o.Corpus, o.Threads, node), e => events.Writer.TryWrite(e))),
+            var actor = system.ActorOf(Props.Create(() => new WorkerActor(new WorkerSettings(o.Corpus, o.Threads, node, o.Security.Secret), e => events.Writer.TryWrite(e))),
                 AkkaConfig.WorkerActorName);
             var cluster = Akka.Cluster.Cluster.Get(system);
             cluster.JoinSeedNodes([o.Coordinator]);

@@ -19,15 +19,23 @@ public sealed class WorkerCredentials(SharedSecret? secret)
             ? []
             : ChallengeResponse.Prove(secret, ProofRole.Worker, challenge, context);
 
-    /// <summary>Null when the coordinator's side checks out; otherwise why this worker must not take part.</summary>
+    /// <summary>The coordinator has proven the secret once (a later re-challenge need not carry a proof again).</summary>
+    public bool CoordinatorProven { get; private set; }
+
+    /// <summary>
+    /// Null when the coordinator's side checks out (or this worker has no secret: then the coordinator decides,
+    /// and says why it refuses); otherwise why this worker must not take part.
+    /// </summary>
     public string? CoordinatorRefusal(ReadOnlySpan<byte> challenge, ReadOnlySpan<byte> coordinatorProof, RegistrationContext context)
     {
-        if (secret is null)
-            return challenge.IsEmpty ? null : "the coordinator requires a shared secret: start the worker with --secret-file (the same secret as the coordinator)";
-        if (challenge.IsEmpty || coordinatorProof.IsEmpty)
+        if (secret is null) return null;
+        if (challenge.IsEmpty)
             return "this worker has --secret-file but the coordinator does not use a shared secret; refusing to compute for it";
+        if (coordinatorProof.IsEmpty)
+            return CoordinatorProven ? null : "the coordinator did not prove the shared secret; refusing to compute for it";
         if (!ChallengeResponse.Verify(secret, ProofRole.Coordinator, Nonce, context, coordinatorProof))
             return "wrong shared secret: the coordinator's proof does not match this worker's (check --secret-file on both sides)";
+        CoordinatorProven = true;
         return null;
     }
 }

@@ -71,28 +71,45 @@ public class ChallengeResponseTests
         var worker = new WorkerCredentials(Secret);
         var nonce = gate.Challenge(Ctx.WorkerAddress)!;
         var proof = worker.Answer(nonce, Ctx);
-        Assert.Null(gate.Refusal(Ctx, proof));
-        Assert.Contains("no registration challenge", gate.Refusal(Ctx, proof)); // replay of a used nonce
+        Assert.Equal(GateVerdict.Admit, gate.Check(Ctx, proof));
+        Assert.Equal(GateOutcome.Rechallenge, gate.Check(Ctx, proof).Outcome); // replay of a used nonce: not admitted
 
         var liar = new WorkerCredentials(Other);
         nonce = gate.Challenge(Ctx.WorkerAddress)!;
-        Assert.Contains("wrong shared secret", gate.Refusal(Ctx, liar.Answer(nonce, Ctx)));
-        Assert.Contains("no registration challenge", gate.Refusal(Ctx, worker.Answer(nonce, Ctx))); // no second guess on one nonce
+        AssertRefused(gate.Check(Ctx, liar.Answer(nonce, Ctx)), "wrong shared secret");
+        Assert.NotEqual(GateOutcome.Admit, gate.Check(Ctx, worker.Answer(nonce, Ctx)).Outcome); // no second guess on one nonce
 
         var noSecret = new WorkerCredentials(null);
         nonce = gate.Challenge(Ctx.WorkerAddress)!;
         Assert.Empty(noSecret.Answer(nonce, Ctx));
-        Assert.Contains("requires a shared secret", gate.Refusal(Ctx, noSecret.Answer(nonce, Ctx)));
+        AssertRefused(gate.Check(Ctx, noSecret.Answer(nonce, Ctx)), "requires a shared secret");
 
         // a proof presented from another address (a relay) does not match
-        nonce = gate.Challenge("akka.tcp://distrnn@10.0.0.9:4100")!;
-        var relayed = worker.Answer(nonce, Ctx);
-        Assert.Contains("wrong shared secret", gate.Refusal(Ctx with { WorkerAddress = "akka.tcp://distrnn@10.0.0.9:4100" }, relayed));
+        var relay = Ctx with { WorkerAddress = "akka.tcp://distrnn@10.0.0.9:4100" };
+        nonce = gate.Challenge(relay.WorkerAddress)!;
+        AssertRefused(gate.Check(relay, worker.Answer(nonce, Ctx)), "wrong shared secret");
 
         nonce = gate.Challenge(Ctx.WorkerAddress)!;
         now += TimeSpan.FromSeconds(61);
-        Assert.Contains("expired", gate.Refusal(Ctx, worker.Answer(nonce, Ctx)));
+        Assert.Equal(GateOutcome.Rechallenge, gate.Check(Ctx, worker.Answer(nonce, Ctx)).Outcome);
         Assert.Equal(0, gate.Outstanding);
+    }
+
+    [Fact]
+    public void Gate_accepts_an_answer_to_an_earlier_challenge_of_the_same_worker()
+    {
+        // a worker that retried its join may answer the first of several challenges
+        var gate = new RegistrationGate(Secret);
+        var first = gate.Challenge(Ctx.WorkerAddress)!;
+        gate.Challenge(Ctx.WorkerAddress);
+        gate.Challenge(Ctx.WorkerAddress);
+        Assert.Equal(GateVerdict.Admit, gate.Check(Ctx, new WorkerCredentials(Secret).Answer(first, Ctx)));
+    }
+
+    private static void AssertRefused(GateVerdict v, string reason)
+    {
+        Assert.Equal(GateOutcome.Refuse, v.Outcome);
+        Assert.Contains(reason, v.Reason);
     }
 
     [Fact]
@@ -100,11 +117,12 @@ public class ChallengeResponseTests
     {
         var gate = new RegistrationGate(Secret, capacity: 8);
         for (int i = 0; i < 10_000; i++) gate.Challenge($"akka.tcp://distrnn@10.0.{i / 256}.{i % 256}:1");
+        for (int i = 0; i < 100; i++) gate.Challenge("akka.tcp://distrnn@10.0.0.1:1");
         Assert.Equal(8, gate.Outstanding);
         // the newest ones are still good
         var ctx = Ctx with { WorkerAddress = "akka.tcp://distrnn@10.0.39.15:1" };
         var nonce = gate.Challenge(ctx.WorkerAddress)!;
-        Assert.Null(gate.Refusal(ctx, new WorkerCredentials(Secret).Answer(nonce, ctx)));
+        Assert.Equal(GateVerdict.Admit, gate.Check(ctx, new WorkerCredentials(Secret).Answer(nonce, ctx)));
     }
 
     [Fact]
@@ -113,7 +131,7 @@ public class ChallengeResponseTests
         var gate = new RegistrationGate(null);
         Assert.False(gate.RequiresProof);
         Assert.Null(gate.Challenge(Ctx.WorkerAddress));
-        Assert.Null(gate.Refusal(Ctx, ReadOnlySpan<byte>.Empty));
+        Assert.Equal(GateVerdict.Admit, gate.Check(Ctx, ReadOnlySpan<byte>.Empty));
         Assert.Null(gate.ProveSelf(ChallengeResponse.NewNonce(), Ctx));
     }
 
@@ -129,6 +147,9 @@ public class ChallengeResponseTests
         var impostor = new RegistrationGate(Other);
         Assert.Contains("wrong shared secret", worker.CoordinatorRefusal(impostor.Challenge(Ctx.WorkerAddress)!, impostor.ProveSelf(worker.Nonce, Ctx)!, Ctx));
         Assert.Contains("does not use a shared secret", worker.CoordinatorRefusal([], [], Ctx));
+        Assert.Contains("did not prove", new WorkerCredentials(Secret).CoordinatorRefusal(challenge, [], Ctx));
+        Assert.True(worker.CoordinatorProven);
+        Assert.Null(worker.CoordinatorRefusal(gate.Challenge(Ctx.WorkerAddress)!, [], Ctx)); // a re-challenge after the proof
         // the coordinator's proof cannot be turned into a worker's proof (roles are bound)
         var coordinatorProof = gate.ProveSelf(worker.Nonce, Ctx)!;
         Assert.False(ChallengeResponse.Verify(Secret, ProofRole.Worker, worker.Nonce, Ctx, coordinatorProof));
@@ -136,6 +157,6 @@ public class ChallengeResponseTests
         var open = new WorkerCredentials(null);
         Assert.Empty(open.Nonce);
         Assert.Null(open.CoordinatorRefusal([], [], Ctx));
-        Assert.Contains("requires a shared secret", open.CoordinatorRefusal(challenge, [], Ctx));
+        Assert.Null(open.CoordinatorRefusal(challenge, [], Ctx)); // the coordinator refuses it, and logs why
     }
 }
