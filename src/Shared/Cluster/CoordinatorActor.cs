@@ -37,7 +37,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     private readonly GradientValidator<T> _validator;
     /// <summary>Every step's sequences have T predicted characters each: the validator's character counts come from this.</summary>
     private readonly SequenceRef[] _uniformBatch;
-    /// <summary>What each worker was given in the step in flight (a result for anything else is refused).</summary>
+    /// <summary>What each worker was given in the step in flight (a result for anything outside it is refused).</summary>
     private readonly Dictionary<IActorRef, HashSet<Subtree>> _given = new();
     /// <summary>Nodes excluded for a malformed result, and why: never registered again in this run.</summary>
     private readonly Dictionary<string, string> _excluded = new();
@@ -227,7 +227,8 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     /// <summary>An excluded worker's node (its remote address), or the actor itself when it lives in this system (tests).</summary>
     private static string BanKey(IActorRef a) => a.Path.Address.HasGlobalScope ? a.Path.Address.ToString() : a.Path.ToString();
 
-    private bool WasGiven(IActorRef worker, Subtree node) => _given.TryGetValue(worker, out var given) && given.Contains(node);
+    /// <summary>The node, or a node containing it, was sent to this worker in this step (a part of an assigned subtree is as good as the whole).</summary>
+    private bool WasGiven(IActorRef worker, Subtree node) => _given.TryGetValue(worker, out var given) && given.Any(g => g.Contains(node));
 
     /// <summary>
     /// A worker sent a malformed result or one it was not asked for: it takes no further part (its node is

@@ -41,9 +41,13 @@ public sealed class GradientValidator<T> where T : unmanaged, IFloatingPointIeee
         _root = Subtree.Root(shardCount);
     }
 
-    /// <summary>Predicted characters of <paramref name="node"/>'s shards in <paramref name="batch"/> (the step's sequences).</summary>
+    /// <summary>
+    /// Predicted characters of <paramref name="node"/>'s shards in <paramref name="batch"/> (the step's sequences);
+    /// −1 for a node outside the tree of <paramref name="shardCount"/> shards (safe to call on hostile input).
+    /// </summary>
     public static long ExpectedChars(ReadOnlySpan<SequenceRef> batch, int shardCount, Subtree node)
     {
+        if (node.Level < 0 || node.Level > 30 || node.Index < 0 || (long)node.Index + 1 << node.Level > shardCount) return -1;
         long chars = 0;
         for (int shard = node.First; shard < node.First + node.Count; shard++)
             foreach (var s in ShardPlan.Shard(batch, shard, shardCount)) chars += s.Length;

@@ -127,17 +127,35 @@ public sealed class CoordinatorActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public void A_malformed_result_is_dropped_with_a_warning()
+    public void A_malformed_result_excludes_its_sender_and_its_subtrees_go_to_the_others()
     {
         var coordinator = StartCoordinator();
         var a = Register(coordinator, "a");
-        coordinator.Tell(new RunStep<double>(1, Params()), TestActor);
-        var job = a.ExpectMsg<ComputeSubtrees>(Wait);
-        a.Send(coordinator, new SubtreeResult(job.RunId, 1, Subtree.Root(4), 1, 1, TensorPayload.Wrap(new float[3])));
-        a.Send(coordinator, new SubtreeResult(job.RunId, 1, new Subtree(0, 9), 1, 1, TensorPayload.Wrap(new double[3])));
-        ExpectNoMsg(TimeSpan.FromMilliseconds(300));
-        Assert.Contains(_warnings, w => w.Contains("malformed"));
-        Assert.Contains(_warnings, w => w.Contains("not a node of this step's tree"));
+        var b = Register(coordinator, "b");
+        var c = Register(coordinator, "c");
+        var p = Params();
+        coordinator.Tell(new RunStep<double>(1, p.Clone()), TestActor);
+        var jobA = a.ExpectMsg<ComputeSubtrees>(Wait);
+        var jobB = b.ExpectMsg<ComputeSubtrees>(Wait);
+        var jobC = c.ExpectMsg<ComputeSubtrees>(Wait);
+        // a: wrong precision and length; b: a node outside the tree
+        a.Send(coordinator, new SubtreeResult(jobA.RunId, 1, jobA.Nodes[0], 1, 1, TensorPayload.Wrap(new float[3])));
+        b.Send(coordinator, new SubtreeResult(jobB.RunId, 1, new Subtree(0, 9), 1, 1, TensorPayload.Wrap(new double[3])));
+        Assert.Contains("excluded", ((Refused)a.FishForMessage(m => m is Refused, Wait)).Reason);
+        Assert.Contains("not a node of this step's tree", ((Refused)b.FishForMessage(m => m is Refused, Wait)).Reason);
+        Assert.Contains(_warnings, w => w.Contains("excluded") && w.Contains("has 3 values"));
+        Assert.Equal(1, _status.Workers);
+
+        // c computes everything (its own part and the reassigned ones); the sum is the single-process root's
+        c.Send(coordinator, Answer(jobC, jobC.Nodes[0]));
+        for (int i = 0; i < 20 && !HasMessages; i++)
+            if (c.ReceiveOne(TimeSpan.FromSeconds(1)) is ComputeSubtrees job)
+                foreach (var node in job.Nodes) c.Send(coordinator, Answer(job, node));
+        AssertSameBits(Local(p, 1, Subtree.Root(_config.ShardCount)), ExpectMsg<StepCompleted<double>>(Wait).Sum);
+
+        // the excluded worker is refused from now on
+        a.Send(coordinator, new JoinRequest(ProtocolInfo.Version, "a", 1));
+        Assert.Contains("excluded", a.ExpectMsg<Refused>(Wait).Reason);
     }
 
     [Fact]

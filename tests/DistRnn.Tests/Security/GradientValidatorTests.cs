@@ -18,6 +18,10 @@ public class GradientValidatorTests
         Assert.Equal(16 * 7, GradientValidator<float>.ExpectedChars(Batch, Shards, Subtree.Root(Shards)));
         Assert.Equal(2 * 7, GradientValidator<float>.ExpectedChars(Batch, Shards, new Subtree(0, 5)));
         Assert.Equal(8 * 7, GradientValidator<float>.ExpectedChars(Batch, Shards, new Subtree(2, 1)));
+        Assert.Equal(-1, GradientValidator<float>.ExpectedChars(Batch, Shards, new Subtree(0, 8)));
+        Assert.Equal(-1, GradientValidator<float>.ExpectedChars(Batch, Shards, new Subtree(4, 0)));
+        Assert.Equal(-1, GradientValidator<float>.ExpectedChars(Batch, Shards, new Subtree(30, 1)));
+        Assert.Equal(-1, GradientValidator<float>.ExpectedChars(Batch, Shards, new Subtree(-1, 0)));
     }
 
     [Fact]
