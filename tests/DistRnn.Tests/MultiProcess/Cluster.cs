@@ -1,0 +1,114 @@
+using System.Collections.Concurrent;
+
+namespace DistRnn.Tests.MultiProcess;
+
+/// <summary>
+/// Starts the pieces of a multi-process run — coordinator, workers, failure-free reference runs — with the
+/// small model every fault test trains, and owns them: disposing kills whatever still runs and removes the
+/// run folders.
+/// </summary>
+internal sealed class Cluster : IDisposable
+{
+    /// <summary>
+    /// Small and quick (hidden 48, 16 shards of 4 sequences): the tests are about who computes what, not about
+    /// the model. A failure-free single-process run gives the reference bits (equal whatever the workers).
+    /// </summary>
+    public static readonly string[] Model =
+        ["--hidden", "48", "--seq", "48", "--batch", "64", "--shards", "16", "--seed", "11", "--optimizer", "adam", "--lr", "0.01"];
+
+    private static readonly ConcurrentDictionary<long, Lazy<string>> References = new();
+    private readonly List<NodeProcess> _processes = new();
+    private int _workers;
+
+    public Cluster(string host = "127.0.0.1")
+    {
+        Host = host;
+        Dir = TestUtil.TempDir();
+        Port = Ports.Free(host);
+    }
+
+    public string Host { get; }
+    public int Port { get; }
+    public string Listen => $"{Host}:{Port}";
+    public string Dir { get; }
+    public string RunDir => Path.Combine(Dir, "run");
+
+    public NodeProcess Coordinator(long steps, int minWorkers, params string[] extra)
+    {
+        var args = new List<string> { "train" };
+        args.AddRange(Model);
+        args.AddRange(["--steps", steps.ToString(), "--workers", "0", "--listen", Listen, "--min-workers", minWorkers.ToString(),
+            "--wait-timeout", "90", "--out", RunDir, "--json", "--eval-every", "100000"]);
+        args.AddRange(extra);
+        return Track(NodeProcess.Start("coordinator", Executables.Coordinator, args));
+    }
+
+    /// <summary>A coordinator continuing the run from its folder, at the same address.</summary>
+    public NodeProcess ResumedCoordinator(int minWorkers, params string[] extra)
+    {
+        var args = new List<string> { "train", "--resume", RunDir, "--listen", Listen, "--min-workers", minWorkers.ToString(),
+            "--wait-timeout", "90", "--json", "--eval-every", "100000" };
+        args.AddRange(extra);
+        return Track(NodeProcess.Start("coordinator (resumed)", Executables.Coordinator, args));
+    }
+
+    /// <param name="slowdown">the hidden test knob: each leaf takes this many times its compute time</param>
+    /// <param name="netns">run inside this network namespace, binding <paramref name="bindHost"/></param>
+    public NodeProcess Worker(double slowdown = 1, string? netns = null, string? bindHost = null, params string[] extra)
+    {
+        int n = Interlocked.Increment(ref _workers);
+        var args = new List<string> { "--join", Listen, "--threads", "1", "--give-up-after", "120" };
+        if (slowdown != 1) args.AddRange(["--slowdown", slowdown.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        if (bindHost is not null) args.AddRange(["--host", bindHost]);
+        args.AddRange(extra);
+        return Track(NodeProcess.Start($"worker {n}", Executables.Worker, args, netns: netns));
+    }
+
+    /// <summary>params_sha256 after <paramref name="steps"/> steps of <see cref="Model"/> without any cluster (computed once per step count).</summary>
+    public static string Reference(long steps) => References.GetOrAdd(steps, s => new Lazy<string>(() => RunReference(s))).Value;
+
+    private static string RunReference(long steps)
+    {
+        var dir = TestUtil.TempDir();
+        try
+        {
+            var args = new List<string> { "train" };
+            args.AddRange(Model);
+            args.AddRange(["--steps", steps.ToString(), "--workers", "0", "--threads", "1", "--out", Path.Combine(dir, "ref"), "--json",
+                "--eval-every", "100000", "--checkpoint-every", "100000"]);
+            using var p = NodeProcess.Start($"reference ({steps} steps)", Executables.Coordinator, args);
+            int code = p.WaitForExit(TimeSpan.FromMinutes(3));
+            Assert.True(code == 0, $"the reference run failed\n{p.Tail()}");
+            return TrainEvents.ParamsSha256(p);
+        }
+        finally { TryDelete(dir); }
+    }
+
+    private NodeProcess Track(NodeProcess p)
+    {
+        lock (_processes) _processes.Add(p);
+        return p;
+    }
+
+    /// <summary>Everything every process said, for a failure message.</summary>
+    public string Tails()
+    {
+        lock (_processes) return string.Join("\n", _processes.Select(p => p.Tail(25)));
+    }
+
+    public void Dispose()
+    {
+        lock (_processes)
+            foreach (var p in _processes) p.Dispose();
+        TryDelete(Dir);
+    }
+
+    private static void TryDelete(string dir)
+    {
+        try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
+
+/// <summary>Multi-process tests run one at a time: each starts several processes on a small machine.</summary>
+[CollectionDefinition("MultiProcess", DisableParallelization = true)]
+public sealed class MultiProcessCollection;
