@@ -21,10 +21,12 @@ var secretOpt = new Option<string?>("--secret-file") { Description = "The run's 
 var tlsCertOpt = new Option<string?>("--tls-cert") { Description = "This node's certificate with its key (.pfx; password from DISTRNN_TLS_PASSWORD): mutual TLS, as the coordinator (needs --tls-ca)" };
 var tlsCaOpt = new Option<string?>("--tls-ca") { Description = "The CA (PEM or DER) that the coordinator's and other nodes' certificates must chain to" };
 var verboseOpt = new Option<bool>("--verbose") { Description = "Show Akka's logs and stack traces of failures" };
+// Hidden test knob: a straggler on demand (each piece takes this many times its compute time; bits unchanged).
+var slowdownOpt = new Option<double>("--slowdown") { Hidden = true, DefaultValueFactory = _ => 1 };
 
 var root = new RootCommand("DistRnn worker node: joins a coordinator's cluster and computes gradients until the run ends.")
 {
-    join, corpusOpt, threadsOpt, hostOpt, portOpt, giveUpOpt, secretOpt, tlsCertOpt, tlsCaOpt, verboseOpt,
+    join, corpusOpt, threadsOpt, hostOpt, portOpt, giveUpOpt, secretOpt, tlsCertOpt, tlsCaOpt, verboseOpt, slowdownOpt,
 };
 
 // --config FILE (keys = option names without dashes, the command line overrides) and the help placeholders:
@@ -55,6 +57,8 @@ try
     int ownPort = parse.GetValue(portOpt);
     if (ownPort is < 0 or > 65535) throw new InputException($"--port {ownPort}: must be from 0 to 65535");
     int giveUp = parse.GetValue(giveUpOpt);
+    double slowdown = parse.GetValue(slowdownOpt);
+    if (!(slowdown >= 1 && slowdown <= 1000)) throw new InputException($"--slowdown {slowdown}: must be from 1 to 1000");
     if (giveUp < 0) throw new InputException($"--give-up-after {giveUp}: must not be negative");
     var security = NodeSecurity.FromOptions(parse.GetValue(secretOpt), parse.GetValue(tlsCertOpt), parse.GetValue(tlsCaOpt), w => Console.Error.WriteLine(w));
     var corpus = Corpus.Load(parse.GetValue(corpusOpt));
@@ -75,6 +79,7 @@ try
         Host = ownHost,
         Port = ownPort,
         Verbose = verbose,
+        Slowdown = slowdown,
         GiveUpAfter = giveUp > 0 ? TimeSpan.FromSeconds(giveUp) : null,
         Log = m => Console.Error.WriteLine($"worker: {m}"),
     }, stop.Token);

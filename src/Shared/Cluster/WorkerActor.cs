@@ -20,7 +20,8 @@ public abstract record WorkerEvent
 }
 
 /// <param name="Secret">the run's shared secret (--secret-file), proven at registration; null = none</param>
-public sealed record WorkerSettings(Corpus Corpus, int Threads, string Node, SharedSecret? Secret = null);
+/// <param name="Slowdown">test knob: each piece takes this many times its compute time (≥ 1; a straggler on demand)</param>
+public sealed record WorkerSettings(Corpus Corpus, int Threads, string Node, SharedSecret? Secret = null, double Slowdown = 1);
 
 /// <summary>Local: hand back the work and tell the coordinator this worker leaves (Ctrl+C / SIGTERM). Answered with <see cref="Left"/>.</summary>
 public sealed record LeaveRun(string Reason) : INoSerializationVerificationNeeded;
@@ -138,8 +139,8 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             // Nothing is computed for a corpus that differs: the registration below is refused and says why.
             if (m.CorpusSha256 == _s.Corpus.Sha256)
                 _compute = config.PrecisionKind == Precision.Float32
-                    ? new WorkerCompute<float>(config, _s.Corpus, _s.Threads)
-                    : new WorkerCompute<double>(config, _s.Corpus, _s.Threads);
+                    ? new WorkerCompute<float>(config, _s.Corpus, _s.Threads) { Slowdown = _s.Slowdown }
+                    : new WorkerCompute<double>(config, _s.Corpus, _s.Threads) { Slowdown = _s.Slowdown };
         }
         catch (Exception e) when (e is JsonException or InputException or NotSupportedException)
         {

@@ -49,6 +49,12 @@ public sealed class WorkerCompute<T> : IWorkerCompute where T : unmanaged, IFloa
 
     public int Threads { get; }
 
+    /// <summary>
+    /// Test knob for stragglers: every piece takes this many times its compute time, the extra as an idle wait
+    /// (so a slowed worker does not take cores from the others). Changes when results arrive, never their bits.
+    /// </summary>
+    public double Slowdown { get; init; } = 1;
+
     /// <summary>Cuts <paramref name="nodes"/> into at least <paramref name="minimum"/> aligned pieces (halving the largest), left to right.</summary>
     public static List<(Subtree Piece, int Owner)> Pieces(IReadOnlyList<Subtree> nodes, int minimum)
     {
@@ -84,7 +90,9 @@ public sealed class WorkerCompute<T> : IWorkerCompute where T : unmanaged, IFloa
                 int i = Interlocked.Increment(ref next);
                 if (i >= pieces.Count) return;
                 var (piece, owner) = pieces[i];
+                long started = System.Diagnostics.Stopwatch.GetTimestamp();
                 var sum = _computer.Compute(p, _act, _tokens, batch, _config.ShardCount, piece);
+                if (Slowdown > 1) ct.WaitHandle.WaitOne(System.Diagnostics.Stopwatch.GetElapsedTime(started) * (Slowdown - 1));
                 ShardSum<T>? done = null;
                 lock (trees[owner])
                 {

@@ -11,6 +11,8 @@ public sealed record WorkerNodeOptions
     public required Address Coordinator { get; init; }
     public required Corpus Corpus { get; init; }
     public int Threads { get; init; } = Environment.ProcessorCount;
+    /// <summary>Test knob: every leaf takes this many times its compute time (1 = full speed).</summary>
+    public double Slowdown { get; init; } = 1;
     /// <summary>Address this node binds and advertises (the coordinator must reach it there).</summary>
     public string Host { get; init; } = "127.0.0.1";
     public int Port { get; init; }
@@ -57,7 +59,7 @@ public static class WorkerNode
                 extra: o.MaxTensorValues is int max ? AkkaConfig.TensorLimit(max) : null));
             o.OnSystem?.Invoke(system);
             string node = o.Node ?? $"{Environment.MachineName}/{Environment.ProcessId}@{AkkaConfig.BoundAddress(system).Port}";
-            var actor = system.ActorOf(Props.Create(() => new WorkerActor(new WorkerSettings(o.Corpus, o.Threads, node, o.Security.Secret), e => events.Writer.TryWrite(e))),
+            var actor = system.ActorOf(Props.Create(() => new WorkerActor(new WorkerSettings(o.Corpus, o.Threads, node, o.Security.Secret, o.Slowdown), e => events.Writer.TryWrite(e))),
                 AkkaConfig.WorkerActorName);
             var cluster = Akka.Cluster.Cluster.Get(system);
             cluster.JoinSeedNodes([o.Coordinator]);

@@ -33,31 +33,51 @@ internal sealed class Cluster : IDisposable
     public string Dir { get; }
     public string RunDir => Path.Combine(Dir, "run");
 
-    public NodeProcess Coordinator(long steps, int minWorkers, params string[] extra)
+    /// <summary>Starts the coordinator and waits until it accepts connections (so workers join at once rather than after a retry).</summary>
+    public NodeProcess Coordinator(long steps, int minWorkers, int waitTimeout = 90, params string[] extra)
     {
         var args = new List<string> { "train" };
         args.AddRange(Model);
         args.AddRange(["--steps", steps.ToString(), "--workers", "0", "--listen", Listen, "--min-workers", minWorkers.ToString(),
-            "--wait-timeout", "90", "--out", RunDir, "--json", "--eval-every", "100000"]);
+            "--wait-timeout", waitTimeout.ToString(), "--out", RunDir, "--json", "--eval-every", "100000"]);
         args.AddRange(extra);
-        return Track(NodeProcess.Start("coordinator", Executables.Coordinator, args));
+        return WhenListening(Track(NodeProcess.Start("coordinator", Executables.Coordinator, args)));
     }
 
     /// <summary>A coordinator continuing the run from its folder, at the same address.</summary>
     public NodeProcess ResumedCoordinator(int minWorkers, params string[] extra)
     {
-        var args = new List<string> { "train", "--resume", RunDir, "--listen", Listen, "--min-workers", minWorkers.ToString(),
+        var args = new List<string> { "train", "--resume", RunDir, "--workers", "0", "--listen", Listen, "--min-workers", minWorkers.ToString(),
             "--wait-timeout", "90", "--json", "--eval-every", "100000" };
         args.AddRange(extra);
-        return Track(NodeProcess.Start("coordinator (resumed)", Executables.Coordinator, args));
+        return WhenListening(Track(NodeProcess.Start("coordinator (resumed)", Executables.Coordinator, args)));
+    }
+
+    private NodeProcess WhenListening(NodeProcess coordinator)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                using var probe = new System.Net.Sockets.TcpClient();
+                probe.Connect(Host, Port);
+                return coordinator;
+            }
+            catch (System.Net.Sockets.SocketException) { }
+            if (coordinator.HasExited) throw new InvalidOperationException($"the coordinator ended before it listened on {Listen}\n{coordinator.Tail()}");
+            if (clock.Elapsed > TimeSpan.FromSeconds(60)) throw new TimeoutException($"the coordinator did not listen on {Listen} within 60 s\n{coordinator.Tail()}");
+            Thread.Sleep(100);
+        }
     }
 
     /// <param name="slowdown">the hidden test knob: each leaf takes this many times its compute time</param>
     /// <param name="netns">run inside this network namespace, binding <paramref name="bindHost"/></param>
-    public NodeProcess Worker(double slowdown = 1, string? netns = null, string? bindHost = null, params string[] extra)
+    /// <param name="giveUpAfter">seconds without a coordinator before the worker gives up (exit 1)</param>
+    public NodeProcess Worker(double slowdown = 1, string? netns = null, string? bindHost = null, int giveUpAfter = 120, params string[] extra)
     {
         int n = Interlocked.Increment(ref _workers);
-        var args = new List<string> { "--join", Listen, "--threads", "1", "--give-up-after", "120" };
+        var args = new List<string> { "--join", Listen, "--threads", "1", "--give-up-after", giveUpAfter.ToString() };
         if (slowdown != 1) args.AddRange(["--slowdown", slowdown.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         if (bindHost is not null) args.AddRange(["--host", bindHost]);
         args.AddRange(extra);
@@ -90,16 +110,35 @@ internal sealed class Cluster : IDisposable
         return p;
     }
 
+    /// <summary>Runs the test body; a failure reports what every process of the run said.</summary>
+    public void Explain(Action body)
+    {
+        try { body(); }
+        catch (Exception e)
+        {
+            throw new Xunit.Sdk.XunitException($"{e.GetType().Name}: {e.Message}\n{Tails()}");
+        }
+    }
+
     /// <summary>Everything every process said, for a failure message.</summary>
     public string Tails()
     {
-        lock (_processes) return string.Join("\n", _processes.Select(p => p.Tail(25)));
+        lock (_processes) return string.Join("\n", _processes.Select(p => p.Tail(60)));
     }
 
     public void Dispose()
     {
         lock (_processes)
+        {
             foreach (var p in _processes) p.Dispose();
+            // DISTRNN_TEST_LOGS=DIR keeps every process's whole output (to look at a passing run too)
+            if (Environment.GetEnvironmentVariable("DISTRNN_TEST_LOGS") is { Length: > 0 } logs)
+            {
+                Directory.CreateDirectory(logs);
+                File.WriteAllText(Path.Combine(logs, $"{DateTime.UtcNow:HHmmss}-{Path.GetFileName(Dir)[..8]}.log"),
+                    string.Join("\n\n", _processes.Select(p => p.Tail(int.MaxValue))));
+            }
+        }
         TryDelete(Dir);
     }
 

@@ -11,23 +11,26 @@ public sealed class CoordinatorLossTests
     public void Coordinator_killed_at_step_35_of_80_resumes_and_changes_no_bit()
     {
         using var c = new Cluster();
-        var first = c.Coordinator(80, minWorkers: 2, "--checkpoint-every", "10");
-        var workers = Enumerable.Range(0, 2).Select(_ => c.Worker(slowdown: 3)).ToList();
+        c.Explain(() =>
+        {
+            var first = c.Coordinator(80, minWorkers: 2, extra: ["--checkpoint-every", "10"]);
+            var workers = Enumerable.Range(0, 2).Select(_ => c.Worker(slowdown: 3)).ToList();
 
-        first.WaitForLine(TrainEvents.StepAtLeast(35), TimeSpan.FromSeconds(90), "step 35");
-        first.Kill();
-        long reached = TrainEvents.Steps(first).Max(s => s.Number);
-        Assert.True(reached < 80, $"the run was over before the coordinator was killed (step {reached})");
+            first.WaitForLine(TrainEvents.StepAtLeast(35), TimeSpan.FromSeconds(90), "step 35");
+            first.Kill();
+            long reached = TrainEvents.Steps(first).Max(s => s.Number);
+            Assert.True(reached < 80, $"the run was over before the coordinator was killed (step {reached})");
 
-        var second = c.ResumedCoordinator(minWorkers: 2, "--checkpoint-every", "10");
-        // it continues from the newest checkpoint (step 30 or, if the kill came late, 40 …), not from the start
-        var firstStep = second.WaitForLine(TrainEvents.StepAtLeast(1), TimeSpan.FromSeconds(120), "the first step after the restart");
-        long resumedAt = TrainEvents.StepOf(firstStep.Text)!.Number;
-        Assert.InRange(resumedAt, 31, reached + 1);
+            var second = c.ResumedCoordinator(minWorkers: 2, "--checkpoint-every", "10");
+            // it continues from the newest checkpoint (step 30 or, if the kill came late, 40 …), not from the start
+            var firstStep = second.WaitForLine(TrainEvents.StepAtLeast(1), TimeSpan.FromSeconds(120), "the first step after the restart");
+            long resumedAt = TrainEvents.StepOf(firstStep.Text)!.Number;
+            Assert.InRange(resumedAt, 31, reached + 1);
 
-        Assert.True(second.WaitForExit(TimeSpan.FromSeconds(150)) == 0, $"the resumed coordinator failed\n{c.Tails()}");
-        Assert.Equal(Cluster.Reference(80), TrainEvents.ParamsSha256(second));
-        foreach (var w in workers)
-            Assert.True(w.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a worker did not survive the restart and end cleanly\n{w.Tail()}");
+            Assert.True(second.WaitForExit(TimeSpan.FromSeconds(150)) == 0, $"the resumed coordinator failed");
+            Assert.Equal(Cluster.Reference(80), TrainEvents.ParamsSha256(second));
+            foreach (var w in workers)
+                Assert.True(w.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a worker did not survive the restart and end cleanly\n{w.Tail()}");
+        });
     }
 }

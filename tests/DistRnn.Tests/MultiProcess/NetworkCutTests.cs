@@ -15,29 +15,32 @@ public sealed class NetworkCutTests
         int id = Environment.ProcessId % 100000;
         using var ns = new NetworkNamespace($"w{id}", 10 + id % 240);
         using var c = new Cluster(NetworkNamespace.HostAddress);
-        var coordinator = c.Coordinator(100_000, minWorkers: 2, "--checkpoint-every", "100000");
-        var onHost = c.Worker(slowdown: 3, bindHost: NetworkNamespace.HostAddress);
-        var cutOff = c.Worker(slowdown: 3, netns: ns.Name, bindHost: ns.Address);
+        c.Explain(() =>
+        {
+            var coordinator = c.Coordinator(100_000, minWorkers: 2, extra: ["--checkpoint-every", "100000"]);
+            var onHost = c.Worker(slowdown: 3, bindHost: NetworkNamespace.HostAddress);
+            var cutOff = c.Worker(slowdown: 3, netns: ns.Name, bindHost: ns.Address);
 
-        coordinator.WaitForLine(l => TrainEvents.StepOf(l.Text) is { Number: >= 10, Workers: 2 }, TimeSpan.FromSeconds(90), "step 10 with both workers");
-        ns.Cut();
-        var cutClock = System.Diagnostics.Stopwatch.StartNew();
-        int cut = coordinator.Lines.Count;
-        // the coordinator notices (reachability or the step deadline) and carries on with the worker it has
-        coordinator.WaitForLine(l => TrainEvents.StepOf(l.Text) is { Workers: 1 }, TimeSpan.FromSeconds(30), "a step done without the cut-off worker", cut);
-        var rest = TimeSpan.FromSeconds(10) - cutClock.Elapsed;
-        if (rest > TimeSpan.Zero) Thread.Sleep(rest);
-        ns.Heal();
-        int healed = coordinator.Lines.Count;
-        // it comes back (reachable again, or re-registered with a fresh actor system) and computes again
-        coordinator.WaitForLine(l => TrainEvents.StepOf(l.Text) is { Workers: 2 }, TimeSpan.FromSeconds(60), "a step done by both workers after the heal", healed);
-        var back = coordinator.Lines.Count;
-        coordinator.WaitForLine(l => TrainEvents.StepOf(l.Text) is { Workers: 2 }, TimeSpan.FromSeconds(30), "another step by both", back);
+            coordinator.WaitForLine(l => TrainEvents.StepOf(l.Text) is { Number: >= 10, Workers: 2 }, TimeSpan.FromSeconds(90), "step 10 with both workers");
+            ns.Cut();
+            var cutClock = System.Diagnostics.Stopwatch.StartNew();
+            int cut = coordinator.Lines.Count;
+            // the coordinator notices (reachability or the step deadline) and carries on with the worker it has
+            coordinator.WaitForLine(l => TrainEvents.StepOf(l.Text) is { Workers: 1 }, TimeSpan.FromSeconds(30), "a step done without the cut-off worker", cut);
+            var rest = TimeSpan.FromSeconds(10) - cutClock.Elapsed;
+            if (rest > TimeSpan.Zero) Thread.Sleep(rest);
+            ns.Heal();
+            int healed = coordinator.Lines.Count;
+            // it comes back (reachable again, or re-registered with a fresh actor system) and computes again
+            coordinator.WaitForLine(l => TrainEvents.StepOf(l.Text) is { Workers: 2 }, TimeSpan.FromSeconds(60), "a step done by both workers after the heal", healed);
+            var back = coordinator.Lines.Count;
+            coordinator.WaitForLine(l => TrainEvents.StepOf(l.Text) is { Workers: 2 }, TimeSpan.FromSeconds(30), "another step by both", back);
 
-        coordinator.Interrupt();
-        Assert.True(coordinator.WaitForExit(TimeSpan.FromSeconds(60)) == 1, $"an interrupted run exits 1\n{c.Tails()}");
-        var (step, sha) = TrainEvents.Interrupted(coordinator);
-        Assert.Equal(Cluster.Reference(step), sha);
-        Assert.False(onHost.HasExited || cutOff.HasExited, $"a worker ended during the run\n{c.Tails()}");
+            coordinator.Interrupt();
+            Assert.True(coordinator.WaitForExit(TimeSpan.FromSeconds(60)) == 1, $"an interrupted run exits 1");
+            var (step, sha) = TrainEvents.Interrupted(coordinator);
+            Assert.Equal(Cluster.Reference(step), sha);
+            Assert.False(onHost.HasExited || cutOff.HasExited, $"a worker ended during the run");
+        });
     }
 }

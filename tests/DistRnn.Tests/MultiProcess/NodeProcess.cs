@@ -30,8 +30,11 @@ internal sealed class NodeProcess : IDisposable
     }
 
     public string Name { get; }
-    public int Pid => _p.Id;
-    public bool HasExited => _p.HasExited;
+    public int Pid { get; private set; }
+    public bool HasExited => _disposed || _p.HasExited;
+    /// <summary>The exit code once the process ended (128 + n for a signal n), else null.</summary>
+    public int? ExitCode => HasExited && !_disposed ? _p.ExitCode : _exitCode;
+    private int? _exitCode;
 
     /// <summary>
     /// Starts `dotnet <paramref name="dll"/> <paramref name="args"/>`; with <paramref name="netns"/>, inside that
@@ -70,6 +73,7 @@ internal sealed class NodeProcess : IDisposable
         p.OutputDataReceived += (_, e) => node.Add(false, e.Data, node._outClosed);
         p.ErrorDataReceived += (_, e) => node.Add(true, e.Data, node._errClosed);
         if (!p.Start()) throw new InvalidOperationException($"{name}: could not start {psi.FileName}");
+        node.Pid = p.Id;
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         return node;
@@ -108,7 +112,7 @@ internal sealed class NodeProcess : IDisposable
     public string Tail(int count = 40)
     {
         var lines = Lines;
-        return $"--- {Name} (pid {_p.Id}{(_p.HasExited ? $", exited {_p.ExitCode}" : "")}), last {Math.Min(count, lines.Count)} of {lines.Count} lines:\n"
+        return $"--- {Name} (pid {Pid}{(ExitCode is int code ? $", exited {code}" : "")}), last {Math.Min(count, lines.Count)} of {lines.Count} lines:\n"
                + string.Join("\n", lines.Skip(Math.Max(0, lines.Count - count)));
     }
 
@@ -184,8 +188,8 @@ internal sealed class NodeProcess : IDisposable
     {
         if (_p.HasExited) return;
         if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("POSIX signals");
-        if (SysKill(_p.Id, signal) != 0 && !_p.HasExited)
-            throw new InvalidOperationException($"{Name}: kill({_p.Id}, {signal}) failed with errno {Marshal.GetLastWin32Error()}");
+        if (SysKill(Pid, signal) != 0 && !_p.HasExited)
+            throw new InvalidOperationException($"{Name}: kill({Pid}, {signal}) failed with errno {Marshal.GetLastWin32Error()}");
     }
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
@@ -194,8 +198,9 @@ internal sealed class NodeProcess : IDisposable
     public void Dispose()
     {
         if (_disposed) return;
-        _disposed = true;
         Kill();
+        try { _exitCode = _p.ExitCode; } catch (InvalidOperationException) { }
+        _disposed = true;
         _p.Dispose();
     }
 }

@@ -15,43 +15,49 @@ public sealed class WorkerLossTests
     public void Worker_killed_at_step_20_of_60_changes_no_bit()
     {
         using var c = new Cluster();
-        var coordinator = c.Coordinator(60, minWorkers: 3);
-        var workers = Enumerable.Range(0, 3).Select(_ => c.Worker(slowdown: 3)).ToList();
+        c.Explain(() =>
+        {
+            var coordinator = c.Coordinator(60, minWorkers: 3);
+            var workers = Enumerable.Range(0, 3).Select(_ => c.Worker(slowdown: 3)).ToList();
 
-        coordinator.WaitForLine(TrainEvents.StepAtLeast(20), Start, "step 20");
-        workers[1].Kill();
-        int killedAt = coordinator.Lines.Count;
+            coordinator.WaitForLine(TrainEvents.StepAtLeast(20), Start, "step 20");
+            workers[1].Kill();
+            int killedAt = coordinator.Lines.Count;
 
-        Assert.True(coordinator.WaitForExit(Run) == 0, $"the coordinator failed\n{c.Tails()}");
-        Assert.Equal(Cluster.Reference(60), TrainEvents.ParamsSha256(coordinator));
-        // it noticed, and finished without the dead worker
-        Assert.Contains(coordinator.Lines.Skip(killedAt), l => TrainEvents.StepOf(l.Text) is { Workers: 2 });
-        Assert.DoesNotContain(coordinator.Lines, l => l.Text.Contains("Discarding oversized payload"));
-        foreach (var w in new[] { workers[0], workers[2] })
-            Assert.True(w.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a surviving worker did not end cleanly\n{w.Tail()}");
+            Assert.True(coordinator.WaitForExit(Run) == 0, $"the coordinator failed");
+            Assert.Equal(Cluster.Reference(60), TrainEvents.ParamsSha256(coordinator));
+            // it noticed, and finished without the dead worker
+            Assert.Contains(coordinator.Lines.Skip(killedAt), l => TrainEvents.StepOf(l.Text) is { Workers: 2 });
+            Assert.DoesNotContain(coordinator.Lines, l => l.Text.Contains("Discarding oversized payload"));
+            foreach (var w in new[] { workers[0], workers[2] })
+                Assert.True(w.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a surviving worker did not end cleanly\n{w.Tail()}");
+        });
     }
 
     [Fact]
     public void Workers_leaving_and_joining_mid_run_change_no_bit()
     {
         using var c = new Cluster();
-        var coordinator = c.Coordinator(90, minWorkers: 2);
-        var first = c.Worker(slowdown: 3);
-        var second = c.Worker(slowdown: 3);
+        c.Explain(() =>
+        {
+            var coordinator = c.Coordinator(90, minWorkers: 2);
+            var first = c.Worker(slowdown: 3);
+            var second = c.Worker(slowdown: 3);
 
-        coordinator.WaitForLine(TrainEvents.StepAtLeast(15), Start, "step 15");
-        var third = c.Worker(slowdown: 3);  // joins mid-run: gets work from a later step on
-        int joined = coordinator.Lines.Count;
-        coordinator.WaitForLine(l => TrainEvents.StepOf(l.Text) is { Workers: 3 }, Start, "a step done by 3 workers", joined);
+            coordinator.WaitForLine(TrainEvents.StepAtLeast(15), Start, "step 15");
+            var third = c.Worker(slowdown: 3);  // joins mid-run: gets work from a later step on
+            int joined = coordinator.Lines.Count;
+            coordinator.WaitForLine(l => TrainEvents.StepOf(l.Text) is { Workers: 3 }, Start, "a step done by 3 workers", joined);
 
-        first.Terminate();                   // SIGTERM: leaves gracefully, hands its work back at once
-        Assert.True(first.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a worker stopped with SIGTERM did not exit 0\n{first.Tail()}");
-        int left = coordinator.Lines.Count;
-        coordinator.WaitForLine(l => TrainEvents.StepOf(l.Text) is { Workers: 2 }, Start, "a step done by the 2 remaining workers", left);
+            first.Terminate();                   // SIGTERM: leaves gracefully, hands its work back at once
+            Assert.True(first.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a worker stopped with SIGTERM did not exit 0\n{first.Tail()}");
+            int left = coordinator.Lines.Count;
+            coordinator.WaitForLine(l => TrainEvents.StepOf(l.Text) is { Workers: 2 }, Start, "a step done by the 2 remaining workers", left);
 
-        Assert.True(coordinator.WaitForExit(Run) == 0, $"the coordinator failed\n{c.Tails()}");
-        Assert.Equal(Cluster.Reference(90), TrainEvents.ParamsSha256(coordinator));
-        foreach (var w in new[] { second, third })
-            Assert.True(w.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a worker did not end cleanly\n{w.Tail()}");
+            Assert.True(coordinator.WaitForExit(Run) == 0, $"the coordinator failed");
+            Assert.Equal(Cluster.Reference(90), TrainEvents.ParamsSha256(coordinator));
+            foreach (var w in new[] { second, third })
+                Assert.True(w.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a worker did not end cleanly\n{w.Tail()}");
+        });
     }
 }
