@@ -40,22 +40,23 @@ public sealed class WorkerLossTests
         using var c = new Cluster();
         c.Explain(() =>
         {
-            var coordinator = c.Coordinator(90, minWorkers: 2);
+            // long enough that a worker can start, join and take part, and another leave, before the end
+            var coordinator = c.Coordinator(400, minWorkers: 2);
             var first = c.Worker(slowdown: 3);
             var second = c.Worker(slowdown: 3);
 
             coordinator.WaitForLine(TrainEvents.StepAtLeast(15), Start, "step 15");
+            int joining = coordinator.Lines.Count;
             var third = c.Worker(slowdown: 3);  // joins mid-run: gets work from a later step on
-            int joined = coordinator.Lines.Count;
-            coordinator.WaitForLine(l => TrainEvents.StepOf(l.Text) is { Workers: 3 }, Start, "a step done by 3 workers", joined);
+            coordinator.WaitForLine(l => TrainEvents.StepOf(l.Text) is { Workers: 3 }, Start, "a step done by 3 workers", joining);
 
+            int leaving = coordinator.Lines.Count;
             first.Terminate();                   // SIGTERM: leaves gracefully, hands its work back at once
-            Assert.True(first.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a worker stopped with SIGTERM did not exit 0\n{first.Tail()}");
-            int left = coordinator.Lines.Count;
-            coordinator.WaitForLine(l => TrainEvents.StepOf(l.Text) is { Workers: 2 }, Start, "a step done by the 2 remaining workers", left);
+            coordinator.WaitForLine(l => TrainEvents.StepOf(l.Text) is { Workers: 2 }, Start, "a step done by the 2 remaining workers", leaving);
+            Assert.True(first.WaitForExit(TimeSpan.FromSeconds(30)) == 0, "a worker stopped with SIGTERM did not exit 0");
 
             Assert.True(coordinator.WaitForExit(Run) == 0, $"the coordinator failed");
-            Assert.Equal(Cluster.Reference(90), TrainEvents.ParamsSha256(coordinator));
+            Assert.Equal(Cluster.Reference(400), TrainEvents.ParamsSha256(coordinator));
             foreach (var w in new[] { second, third })
                 Assert.True(w.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a worker did not end cleanly\n{w.Tail()}");
         });
