@@ -10,7 +10,7 @@ public sealed class CoordinatorLossTests
     [Fact]
     public void Coordinator_killed_at_step_35_of_80_resumes_and_changes_no_bit()
     {
-        using var c = new Cluster();
+        using var c = new ProcessCluster();
         c.Explain(() =>
         {
             var first = c.Coordinator(80, minWorkers: 2, extra: ["--checkpoint-every", "10"]);
@@ -28,7 +28,7 @@ public sealed class CoordinatorLossTests
             Assert.InRange(resumedAt, 31, reached + 1);
 
             Assert.True(second.WaitForExit(TimeSpan.FromSeconds(150)) == 0, $"the resumed coordinator failed");
-            Assert.Equal(Cluster.Reference(80), TrainEvents.ParamsSha256(second));
+            Assert.Equal(ProcessCluster.Reference(80), TrainEvents.ParamsSha256(second));
             foreach (var w in workers)
                 Assert.True(w.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a worker did not survive the restart and end cleanly\n{w.Tail()}");
         });

@@ -14,7 +14,7 @@ public sealed class NetworkCutTests
     {
         int id = Environment.ProcessId % 100000;
         using var ns = new NetworkNamespace($"w{id}", 10 + id % 240);
-        using var c = new Cluster(NetworkNamespace.HostAddress);
+        using var c = new ProcessCluster(NetworkNamespace.HostAddress);
         c.Explain(() =>
         {
             var coordinator = c.Coordinator(100_000, minWorkers: 2, extra: ["--checkpoint-every", "100000"]);
@@ -39,7 +39,7 @@ public sealed class NetworkCutTests
             coordinator.Interrupt();
             Assert.True(coordinator.WaitForExit(TimeSpan.FromSeconds(60)) == 1, $"an interrupted run exits 1");
             var (step, sha) = TrainEvents.Interrupted(coordinator);
-            Assert.Equal(Cluster.Reference(step), sha);
+            Assert.Equal(ProcessCluster.Reference(step), sha);
             Assert.False(onHost.HasExited || cutOff.HasExited, $"a worker ended during the run");
         });
     }

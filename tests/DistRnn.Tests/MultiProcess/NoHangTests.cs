@@ -7,7 +7,7 @@ public sealed class NoHangTests
     [Fact]
     public void Coordinator_below_min_workers_reports_the_count_and_gives_up_after_the_wait_timeout()
     {
-        using var c = new Cluster();
+        using var c = new ProcessCluster();
         c.Explain(() =>
         {
             var coordinator = c.Coordinator(10, minWorkers: 2, waitTimeout: 4);
@@ -23,7 +23,7 @@ public sealed class NoHangTests
     [Fact]
     public void Worker_without_a_coordinator_retries_with_backoff_then_gives_up()
     {
-        using var c = new Cluster();   // nothing listens on its port
+        using var c = new ProcessCluster();   // nothing listens on its port
         c.Explain(() =>
         {
             var worker = c.Worker(giveUpAfter: 14);

@@ -14,7 +14,7 @@ public sealed class WorkerLossTests
     [Fact]
     public void Worker_killed_at_step_20_of_60_changes_no_bit()
     {
-        using var c = new Cluster();
+        using var c = new ProcessCluster();
         c.Explain(() =>
         {
             var coordinator = c.Coordinator(60, minWorkers: 3);
@@ -25,7 +25,7 @@ public sealed class WorkerLossTests
             int killedAt = coordinator.Lines.Count;
 
             Assert.True(coordinator.WaitForExit(Run) == 0, $"the coordinator failed");
-            Assert.Equal(Cluster.Reference(60), TrainEvents.ParamsSha256(coordinator));
+            Assert.Equal(ProcessCluster.Reference(60), TrainEvents.ParamsSha256(coordinator));
             // it noticed, and finished without the dead worker
             Assert.Contains(coordinator.Lines.Skip(killedAt), l => TrainEvents.StepOf(l.Text) is { Workers: 2 });
             Assert.DoesNotContain(coordinator.Lines, l => l.Text.Contains("Discarding oversized payload"));
@@ -37,7 +37,7 @@ public sealed class WorkerLossTests
     [Fact]
     public void Workers_leaving_and_joining_mid_run_change_no_bit()
     {
-        using var c = new Cluster();
+        using var c = new ProcessCluster();
         c.Explain(() =>
         {
             // long enough that a worker can start, join and take part, and another leave, before the end
@@ -56,7 +56,7 @@ public sealed class WorkerLossTests
             Assert.True(first.WaitForExit(TimeSpan.FromSeconds(30)) == 0, "a worker stopped with SIGTERM did not exit 0");
 
             Assert.True(coordinator.WaitForExit(Run) == 0, $"the coordinator failed");
-            Assert.Equal(Cluster.Reference(400), TrainEvents.ParamsSha256(coordinator));
+            Assert.Equal(ProcessCluster.Reference(400), TrainEvents.ParamsSha256(coordinator));
             foreach (var w in new[] { second, third })
                 Assert.True(w.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a worker did not end cleanly\n{w.Tail()}");
         });

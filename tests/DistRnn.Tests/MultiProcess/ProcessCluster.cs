@@ -7,7 +7,7 @@ namespace DistRnn.Tests.MultiProcess;
 /// small model every fault test trains, and owns them: disposing kills whatever still runs and removes the
 /// run folders.
 /// </summary>
-internal sealed class Cluster : IDisposable
+internal sealed class ProcessCluster : IDisposable
 {
     /// <summary>
     /// Small and quick (hidden 48, 16 shards of 4 sequences): the tests are about who computes what, not about
@@ -20,7 +20,7 @@ internal sealed class Cluster : IDisposable
     private readonly List<NodeProcess> _processes = new();
     private int _workers;
 
-    public Cluster(string host = "127.0.0.1")
+    public ProcessCluster(string host = "127.0.0.1")
     {
         Host = host;
         Dir = TestUtil.TempDir();
