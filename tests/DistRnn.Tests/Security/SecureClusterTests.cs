@@ -1,0 +1,191 @@
+using System.Collections.Concurrent;
+using System.Text;
+using System.Text.Json;
+using Akka.Actor;
+using DistRnn.Cluster;
+using DistRnn.Data;
+using DistRnn.Model;
+using DistRnn.Protocol;
+using DistRnn.Security;
+using DistRnn.Tests.Cluster;
+using DistRnn.Training;
+
+namespace DistRnn.Tests.Security;
+
+/// <summary>
+/// The checks on real in-process clusters (coordinator and workers each their own actor system on
+/// 127.0.0.1, serialize-messages on): a worker with the wrong secret is refused, exits non-zero saying why,
+/// and the run's params_sha256 equals the run without it; a mutual-TLS cluster trains to the same bits and a
+/// node with another CA's certificate never registers; rogue workers speaking the protocol with wrong shapes
+/// and NaN are excluded and the result is unchanged.
+/// </summary>
+public sealed class SecureClusterTests
+{
+    private static readonly TrainConfig Small = new() { Hidden = 16, Seq = 12, Batch = 8, Shards = 8, Steps = 3, Seed = 5, Lr = 0.01 };
+    private readonly Corpus _corpus = TestUtil.CorpusOf(TestUtil.SmallText());
+
+    private static SharedSecret Secret(string text) => SharedSecret.FromBytes(Encoding.UTF8.GetBytes(text));
+
+    private async Task<string> Baseline() => await ClusterTraining.TrainAsync<float>(Small, _corpus, 0, new ConcurrentQueue<string>());
+
+    /// <summary>Waits for <paramref name="minWorkers"/>, trains <see cref="Small"/>, ends the run; returns params_sha256 and the workers at the last step.</summary>
+    private async Task<(string Sha, int Workers)> TrainOn(ClusterHost<float> host, int minWorkers)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var session = new TrainingSession<float>(Small, _corpus);
+        var kernel = Kernels.Default<float>();
+        var options = new TrainOptions { OutDir = TestUtil.TempDir(), CheckpointEvery = 1000, ValWindows = 4, Parallelism = 2 };
+        await host.WaitForWorkersAsync(minWorkers, TimeSpan.FromSeconds(90), _ => { }, timeout.Token);
+        var result = await new Trainer<float>(session, host.Source, kernel, options, new NullObserver()).RunAsync(timeout.Token);
+        Assert.False(result.Interrupted);
+        int workers = host.Source.Workers;
+        await host.EndRunAsync(true, "test finished");
+        return (result.ParamsSha256, workers);
+    }
+
+    private WorkerNodeOptions RemoteWorker(ClusterHost<float> host, NodeSecurity security, ConcurrentQueue<string> log) => new()
+    {
+        Coordinator = AkkaConfig.CoordinatorAddress("127.0.0.1", host.Coordinator.Address.Port!.Value, security.Scheme),
+        Corpus = _corpus,
+        Threads = 1,
+        Node = "remote",
+        Log = log.Enqueue,
+        SerializeMessages = true,
+        Security = security,
+        AttemptTimeout = TimeSpan.FromSeconds(5),
+        GiveUpAfter = TimeSpan.FromSeconds(20),
+    };
+
+    [Fact]
+    public async Task A_worker_with_the_wrong_secret_is_refused_exits_non_zero_and_the_result_is_unchanged()
+    {
+        string baseline = await Baseline();
+        var warnings = new ConcurrentQueue<string>();
+        var secret = Secret("the run's secret, 32 bytes long..");
+        await using var host = ClusterHost<float>.Start(CoordinatorSettings.For(Small, _corpus) with { Warn = warnings.Enqueue }, _corpus, new ClusterHostOptions
+        {
+            LocalWorkers = 1, ThreadsPerWorker = 1, SerializeMessages = true, Security = new NodeSecurity(secret, null),
+        });
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+
+        var wrongLog = new ConcurrentQueue<string>();
+        int wrong = await WorkerNode.RunAsync(RemoteWorker(host, new NodeSecurity(Secret("a guess, also 32 bytes long....."), null), wrongLog), timeout.Token);
+        Assert.Equal(WorkerNode.Refused, wrong);
+        Assert.Contains(wrongLog, l => l.Contains("refused") && l.Contains("wrong shared secret"));
+
+        var openLog = new ConcurrentQueue<string>();
+        int open = await WorkerNode.RunAsync(RemoteWorker(host, NodeSecurity.None, openLog), timeout.Token);
+        Assert.Equal(WorkerNode.Refused, open);
+        Assert.Contains(openLog, l => l.Contains("refused by the coordinator") && l.Contains("requires a shared secret"));
+
+        // the coordinator logged both refusals, and counts only its own local worker
+        Assert.Contains(warnings, w => w.Contains("refused worker") && w.Contains("wrong shared secret"));
+        Assert.Contains(warnings, w => w.Contains("refused worker") && w.Contains("requires a shared secret"));
+        Assert.Equal((baseline, 1), await TrainOn(host, 1));
+        Assert.All(host.LocalWorkers, w => Assert.Equal(WorkerNode.Ok, w.Result));
+    }
+
+    [Fact]
+    public async Task A_mutual_TLS_cluster_trains_to_the_same_bits_and_a_node_of_another_CA_never_joins()
+    {
+        string baseline = await Baseline();
+        var dir = TestUtil.TempDir();
+        var ours = new TestCertificates(dir, "Run CA");
+        var theirs = new TestCertificates(dir, "Other CA");
+        using var coordinatorTls = TlsCredentials.FromOptions(ours.Node("coordinator"), ours.CaPath, TestCertificates.Password)!;
+        using var workerTls = TlsCredentials.FromOptions(ours.Node("worker-1"), ours.CaPath, TestCertificates.Password)!;
+        using var strangerTls = TlsCredentials.FromOptions(theirs.Node("stranger"), theirs.CaPath, TestCertificates.Password)!;
+        var secret = Secret("both layers at once, 32 bytes....");
+        await using var host = ClusterHost<float>.Start(CoordinatorSettings.For(Small, _corpus), _corpus, new ClusterHostOptions
+        {
+            LocalWorkers = 1, ThreadsPerWorker = 1, SerializeMessages = true, Security = new NodeSecurity(secret, coordinatorTls),
+        });
+        Assert.Equal(TlsCredentials.Scheme, host.Coordinator.Address.Protocol);
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+
+        var strangerLog = new ConcurrentQueue<string>();
+        var stranger = RemoteWorker(host, new NodeSecurity(secret, strangerTls), strangerLog) with { GiveUpAfter = TimeSpan.FromSeconds(8), AttemptTimeout = TimeSpan.FromSeconds(4) };
+        Assert.Equal(WorkerNode.GaveUp, await WorkerNode.RunAsync(stranger, stop.Token));
+        Assert.True(coordinatorTls.Rejections + strangerTls.Rejections > 0, "no TLS handshake was refused");
+        Assert.True(host.Source.Workers <= 1, "the stranger was counted as a worker"); // only the local worker may be registered
+
+        var remoteLog = new ConcurrentQueue<string>();
+        var remote = Task.Run(() => WorkerNode.RunAsync(RemoteWorker(host, new NodeSecurity(secret, workerTls), remoteLog), stop.Token));
+        Assert.Equal((baseline, 2), await TrainOn(host, 2));
+        Assert.Equal(WorkerNode.Ok, await remote.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.All(host.LocalWorkers, w => Assert.Equal(WorkerNode.Ok, w.Result));
+    }
+
+    // ---- rogue workers ----
+
+    private enum Forgery { WrongShape, NaN }
+
+    /// <summary>Speaks the protocol like a worker — joins, registers with a valid fingerprint — then answers every job with a forged gradient.</summary>
+    private sealed class RogueWorker : ReceiveActor, IWithTimers
+    {
+        public ITimerScheduler Timers { get; set; } = null!;
+
+        public RogueWorker(ActorSelection coordinator, Corpus corpus, TrainConfig config, Forgery forgery, TaskCompletionSource<string> refused)
+        {
+            var shape = new ModelShape(corpus.Vocabulary.Size, config.Hidden);
+            var uniform = Enumerable.Repeat(new SequenceRef(0, config.Seq), config.Batch).ToArray();
+            Timers.StartPeriodicTimer("join", "join", TimeSpan.Zero, TimeSpan.FromMilliseconds(500));
+            Receive<string>(_ => coordinator.Tell(new JoinRequest(ProtocolInfo.Version, $"rogue-{forgery}", 1), Self));
+            Receive<RunSpec>(spec =>
+            {
+                var fp = JsonSerializer.Deserialize<TrainConfig>(spec.ConfigJson, TrainConfig.Json)!.Fingerprint();
+                Sender.Tell(new Register(ProtocolInfo.Version, spec.RunId, $"rogue-{forgery}", corpus.Sha256, fp, corpus.Vocabulary.Size, 1));
+            });
+            Receive<Registered>(_ => Timers.Cancel("join"));
+            Receive<ComputeSubtrees>(job =>
+            {
+                foreach (var node in job.Nodes)
+                {
+                    long chars = GradientValidator<float>.ExpectedChars(uniform, config.ShardCount, node);
+                    var grad = new float[forgery == Forgery.WrongShape ? shape.Count - 7 : shape.Count];
+                    if (forgery == Forgery.NaN) grad[shape.WOffset + 1] = float.NaN;
+                    Sender.Tell(new SubtreeResult(job.RunId, job.Step, node, 1.0, chars, TensorPayload.Wrap(grad)));
+                }
+            });
+            Receive<Refused>(r => { Timers.Cancel("join"); refused.TrySetResult(r.Reason); });
+        }
+    }
+
+    [Fact]
+    public async Task Rogue_workers_sending_wrong_shapes_and_NaN_are_excluded_and_the_result_is_unchanged()
+    {
+        string baseline = await Baseline();
+        var warnings = new ConcurrentQueue<string>();
+        var errors = new ConcurrentQueue<string>();
+        await using var host = ClusterHost<float>.Start(CoordinatorSettings.For(Small, _corpus) with { Warn = warnings.Enqueue }, _corpus, new ClusterHostOptions
+        {
+            LocalWorkers = 2, ThreadsPerWorker = 1, SerializeMessages = true, OnSystem = s => ErrorRecorder.Attach(s, errors),
+        });
+        var rogues = new List<(ActorSystem System, TaskCompletionSource<string> Refused)>();
+        try
+        {
+            foreach (var forgery in new[] { Forgery.WrongShape, Forgery.NaN })
+            {
+                var system = ActorSystem.Create(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, "127.0.0.1", 0, verbose: false, serializeMessages: true));
+                Akka.Cluster.Cluster.Get(system).Join(host.Coordinator.Address);
+                var refused = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+                var coordinator = system.ActorSelection(new RootActorPath(host.Coordinator.Address) / "user" / AkkaConfig.CoordinatorActorName);
+                system.ActorOf(Props.Create(() => new RogueWorker(coordinator, _corpus, Small, forgery, refused)), "rogue");
+                rogues.Add((system, refused));
+            }
+            // both rogues are registered before step 1, so each is given part of the first step's tree
+            Assert.Equal((baseline, 2), await TrainOn(host, 4)); // the two honest workers finish the run
+
+            var reasons = await Task.WhenAll(rogues.Select(r => r.Refused.Task.WaitAsync(TimeSpan.FromSeconds(10))));
+            Assert.All(reasons, r => Assert.Contains("excluded", r));
+            Assert.Contains(warnings, w => w.Contains("rogue-WrongShape") && w.Contains("excluded") && w.Contains("values, the model has"));
+            Assert.Contains(warnings, w => w.Contains("rogue-NaN") && w.Contains("excluded") && w.Contains("NaN at dW[0,1]"));
+            Assert.All(host.LocalWorkers, w => Assert.Equal(WorkerNode.Ok, w.Result));
+            Assert.DoesNotContain(errors, e => e.Contains("oversized", StringComparison.OrdinalIgnoreCase));
+        }
+        finally
+        {
+            foreach (var (system, _) in rogues) await system.Terminate().WaitAsync(TimeSpan.FromSeconds(20));
+        }
+    }
+}
