@@ -161,7 +161,7 @@ internal static class TrainCommand
         string? listen = parse.GetValue(Listen);
         bool cluster = workers > 0 || listen is not null;
         reporter.Info($"training on {corpus.Name}: {corpus.Tokens.Length} characters, vocabulary {corpus.Vocabulary.Size}, hidden {config.Hidden}, " +
-                      $"{config.Precision}, {(cluster ? $"cluster of {workers} local worker{(workers == 1 ? "" : "s")}{(listen is null ? "" : $" + remote workers at {listen}")}" : "single process")}, steps {session.Step + 1}..{config.Steps}, out {outDir}");
+                      $"{config.Precision}, {(cluster ? $"cluster of {workers} local worker{(workers == 1 ? "" : "s")}{(listen is null ? "" : $" and remote workers at {listen}")}" : "single process")}, steps {session.Step + 1}..{config.Steps}, out {outDir}");
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, Cli.Shutdown);
         if (!cluster && security != NodeSecurity.None)

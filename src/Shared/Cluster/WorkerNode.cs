@@ -30,6 +30,8 @@ public sealed record WorkerNodeOptions
     public Security.NodeSecurity Security { get; init; } = DistRnn.Security.NodeSecurity.None;
     /// <summary>Largest tensor a message may carry, when the model size is known beforehand (local workers); null = the frame limit.</summary>
     public int? MaxTensorValues { get; init; }
+    /// <summary>HOCON layered over the node's configuration (tests: e.g. a node that dies without leaving).</summary>
+    public string? ExtraConfig { get; init; }
     /// <summary>Called with every actor system the node creates (tests attach log listeners).</summary>
     public Action<ActorSystem>? OnSystem { get; init; }
 }
@@ -55,8 +57,9 @@ public static class WorkerNode
         {
             if (ct.IsCancellationRequested) return Ok;
             var events = Channel.CreateUnbounded<WorkerEvent>();
+            string? extra = string.Join('\n', new[] { o.MaxTensorValues is int max ? AkkaConfig.TensorLimit(max) : null, o.ExtraConfig }.Where(x => x is not null));
             var system = o.Security.CreateSystem(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, o.Host, o.Port, o.Verbose, o.SerializeMessages,
-                extra: o.MaxTensorValues is int max ? AkkaConfig.TensorLimit(max) : null));
+                extra: extra.Length > 0 ? extra : null));
             o.OnSystem?.Invoke(system);
             string node = o.Node ?? $"{Environment.MachineName}/{Environment.ProcessId}@{AkkaConfig.BoundAddress(system).Port}";
             var actor = system.ActorOf(Props.Create(() => new WorkerActor(new WorkerSettings(o.Corpus, o.Threads, node, o.Security.Secret, o.Slowdown), e => events.Writer.TryWrite(e))),
