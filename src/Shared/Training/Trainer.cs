@@ -69,7 +69,9 @@ public sealed class Trainer<T>(TrainingSession<T> session, IGradientSource<T> so
             bool last = session.Step == cfg.Steps;
             if (session.Step % evalEvery == 0 || last)
             {
-                val = ValidationLoss(options.ValWindows);
+                // The last step measures the whole validation split, so the final report, the checkpoint and
+                // the done event agree with `eval`; periodic ones use an evenly spread subset for speed.
+                val = ValidationLoss(last ? 0 : options.ValWindows);
                 lastVal = val;
             }
             double elapsed = clock.Elapsed.TotalSeconds;
@@ -84,7 +86,7 @@ public sealed class Trainer<T>(TrainingSession<T> session, IGradientSource<T> so
         }
 
         if (interrupted && session.Step > firstStep) lastCheckpoint = WriteCheckpoint(lastLoss, lastVal);
-        double finalVal = interrupted ? lastVal ?? double.NaN : ValidationLoss(0);
+        double finalVal = interrupted ? lastVal ?? double.NaN : lastVal ?? ValidationLoss(0);
         return new TrainResult(session.Step, lastLoss, finalVal, session.ParamsSha256(), interrupted, lastCheckpoint);
     }
 
