@@ -26,6 +26,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     }
 
     private sealed record DeadlineTick(long Step);
+    private sealed record Verified(long Step, Subtree Node, IActorRef Sender, string Reason, ShardSum<T>? Sum, Exception? Error) : INoSerializationVerificationNeeded;
     private sealed record EndGraceOver;
 
     private readonly CoordinatorSettings _s;
@@ -42,6 +43,11 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     /// <summary>Nodes excluded for a malformed result, and why: never registered again in this run.</summary>
     private readonly Dictionary<string, string> _excluded = new();
     private readonly HashSet<Address> _strangers = new();
+    /// <summary>Recomputes a subtree whose result is non-finite (null without the corpus: such a result then excludes its sender).</summary>
+    private readonly SubtreeVerifier<T>? _verifier;
+    private readonly HashSet<Subtree> _verifying = new();
+    private Tensors<T>? _stepTensors;
+    private long _divergedStep = -1;
     private readonly Dictionary<IActorRef, WorkerInfo> _workers = new();
     private readonly List<IActorRef> _order = new();
     private readonly Dictionary<IActorRef, WorkerInfo> _unreachable = new();
@@ -69,12 +75,14 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         _gate = new RegistrationGate(settings.Secret);
         _validator = new GradientValidator<T>(_shape, settings.Config.ShardCount);
         _uniformBatch = Enumerable.Repeat(new SequenceRef(0, settings.Config.Seq), settings.Config.Batch).ToArray();
+        if (settings.Corpus is not null) _verifier = new SubtreeVerifier<T>(settings.Config, settings.Corpus, Math.Max(1, Environment.ProcessorCount / 2));
 
         Receive<JoinRequest>(OnJoinRequest);
         Receive<Register>(OnRegister);
         Receive<RunStep<T>>(OnRunStep);
         Receive<SubtreeResult>(OnResult);
         Receive<DeadlineTick>(OnDeadline);
+        Receive<Verified>(OnVerified);
         Receive<WorkerLeaving>(m => Lose(Sender, $"left ({m.Reason})", graceful: true));
         Receive<Terminated>(t => Lose(t.ActorRef, "stopped", graceful: false));
         Receive<ClusterEvent.UnreachableMember>(m => LoseAddress(m.Member.Address, "is unreachable", keepForReturn: true));
@@ -198,6 +206,8 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         }
         _stepReplyTo = Sender;
         _stepParams = TensorPayload.Wrap(m.Parameters.Data);
+        _stepTensors = m.Parameters;
+        _verifying.Clear();
         _step = new StepState<IActorRef, ShardSum<T>>(m.Step, _root, ShardSum<T>.Combine);
         _given.Clear();
         _stepClock.Restart();
@@ -269,16 +279,69 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         if (_step.Check(m.Step, m.Node) != ResultVerdict.Accepted) return; // duplicate: the first copy won
         var grad = m.Gradient.ToArray<T>(_shape.Count);
         var values = _validator.CheckValues(m.Node, grad);
-        if (!values.IsAccepted) { Exclude(Sender, values.Reason!); return; }
+        if (values.Kind == GradientVerdictKind.Reject) { Exclude(Sender, values.Reason!); return; }
+        if (header.Kind == GradientVerdictKind.Suspect || values.Kind == GradientVerdictKind.Suspect)
+        {
+            Suspect(Sender, m.Node, (header.Kind == GradientVerdictKind.Suspect ? header : values).Reason!, new ShardSum<T>(new Tensors<T>(_shape, grad), m.Loss, m.Chars));
+            return;
+        }
         _step.Offer(m.Step, m.Node, new ShardSum<T>(new Tensors<T>(_shape, grad), m.Loss, m.Chars));
-        if (!_step.IsComplete) return;
+        CompleteIfDone();
+    }
 
+    private void CompleteIfDone()
+    {
+        if (_step is null || !_step.IsComplete || _stepReplyTo is null && _stepParams is null) return;
         Timers.Cancel("deadline");
         _deadlines.Observe(_stepClock.Elapsed);
         var done = new StepCompleted<T>(_step.Step, _step.Result);
         _stepParams = null;
+        _stepTensors = null;
         _stepReplyTo?.Tell(done);
         _stepReplyTo = null;
+    }
+
+    /// <summary>
+    /// A result with NaN or ±∞: honest workers send those when the parameters diverge (the step is then skipped
+    /// and counted by the training session), a rogue one on purpose. The coordinator recomputes that subtree
+    /// itself, off the actor's thread, and the model gets the recomputed sum either way; the sender is excluded
+    /// only when the recomputation comes out finite. Once a step is known to diverge, further non-finite
+    /// results of it are taken as they are: the step is skipped whatever they hold.
+    /// </summary>
+    private void Suspect(IActorRef sender, Subtree node, string reason, ShardSum<T> sent)
+    {
+        var step = _step!;
+        if (_divergedStep == step.Step) { step.Offer(step.Step, node, sent); CompleteIfDone(); return; }
+        if (_verifier is null || _stepTensors is null) { Exclude(sender, reason); return; }
+        if (!_verifying.Add(node)) return; // already being recomputed: its result will fill the node
+        var verifier = _verifier;
+        var parameters = _stepTensors;
+        long stepNo = step.Step;
+        Task.Factory.StartNew(() => verifier.Recompute(stepNo, node, parameters), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)
+            .PipeTo(Self, success: sum => new Verified(stepNo, node, sender, reason, sum, null), failure: e => new Verified(stepNo, node, sender, reason, null, e));
+    }
+
+    private void OnVerified(Verified v)
+    {
+        bool current = _step is not null && _step.Step == v.Step;
+        if (current) _verifying.Remove(v.Node);
+        if (v.Sum is not ShardSum<T> sum)
+        {
+            _s.Warn($"step {v.Step}: recomputing subtree {v.Node} failed ({v.Error?.GetBaseException().Message}); it is handed out again");
+            if (current && !_step!.IsComplete) Send(_step.DeadlinePassed());
+            return;
+        }
+        bool nonFinite = SubtreeVerifier<T>.IsNonFinite(sum);
+        if (!nonFinite && !_excluded.ContainsKey(BanKey(v.Sender)))
+            Exclude(v.Sender, $"{v.Reason}, but the same subtree recomputed here is finite");
+        if (!current) return;
+        if (nonFinite)
+        {
+            _divergedStep = v.Step;
+            _s.Info($"step {v.Step}: subtree {v.Node} is non-finite here too (the parameters diverge); the worker is not at fault");
+        }
+        if (_step!.Check(v.Step, v.Node) == ResultVerdict.Accepted) _step.Offer(v.Step, v.Node, sum);
+        CompleteIfDone();
     }
 
     private void OnDeadline(DeadlineTick t)

@@ -23,6 +23,8 @@ public sealed record CoordinatorSettings
     public TimeSpan EndGrace { get; init; } = TimeSpan.FromSeconds(3);
     /// <summary>The run's shared secret (--secret-file): workers must prove it when they register; null = an open run.</summary>
     public SharedSecret? Secret { get; init; }
+    /// <summary>The run's corpus: lets the coordinator recompute a subtree whose result is NaN or ±∞ (honest divergence or a forgery?).</summary>
+    public Corpus? Corpus { get; init; }
     public Action<string> Info { get; init; } = _ => { };
     public Action<string> Warn { get; init; } = _ => { };
 
@@ -32,6 +34,7 @@ public sealed record CoordinatorSettings
         CorpusSha256 = corpus.Sha256,
         CorpusName = corpus.Name,
         VocabSize = corpus.Vocabulary.Size,
+        Corpus = corpus,
     };
 
     public string ConfigJson => JsonSerializer.Serialize(Config with { Corpus = null }, TrainConfig.Json);

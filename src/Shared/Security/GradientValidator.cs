@@ -12,6 +12,12 @@ public enum GradientVerdictKind
     Stale,
     /// <summary>Malformed or not asked for: dropped, and its sender is excluded from the run.</summary>
     Reject,
+    /// <summary>
+    /// Well-formed but holding NaN or ±∞: honest when the parameters themselves diverge (a far too large learning
+    /// rate), forged otherwise. Not used as it is; the coordinator recomputes the subtree to decide
+    /// (<see cref="SubtreeVerifier{T}"/>).
+    /// </summary>
+    Suspect,
 }
 
 public readonly record struct GradientVerdict(GradientVerdictKind Kind, string? Reason)
@@ -19,14 +25,17 @@ public readonly record struct GradientVerdict(GradientVerdictKind Kind, string? 
     public static readonly GradientVerdict Accept = new(GradientVerdictKind.Accept, null);
     public static GradientVerdict Stale(string reason) => new(GradientVerdictKind.Stale, reason);
     public static GradientVerdict Reject(string reason) => new(GradientVerdictKind.Reject, reason);
+    public static GradientVerdict Suspect(string reason) => new(GradientVerdictKind.Suspect, reason);
     public bool IsAccepted => Kind == GradientVerdictKind.Accept;
 }
 
 /// <summary>
 /// The check every incoming subtree gradient passes before the model may see it: the step id is the step in
-/// flight, the subtree is a node of this step's tree that was given to this sender, the tensor has exactly
-/// the model's shape, every value and the loss are finite (the loss ≥ 0, a sum of −log y), and the character
-/// count is the one the batch plan gives that subtree. Plain logic, no actor: the coordinator calls it and
+/// flight, the subtree is a node of this step's tree that was given to this sender (or lies inside one), the
+/// tensor has exactly the model's shape, the loss is not negative (a sum of −log y), the character count is the
+/// one the batch plan gives that subtree, and every value and the loss are finite — a non-finite result is
+/// <see cref="GradientVerdictKind.Suspect"/> rather than rejected, since honest workers send those too when the
+/// parameters diverge. Plain logic, no actor: the coordinator calls it and
 /// acts on the verdict. What it cannot see is a well-formed but wrong gradient from a worker that holds the
 /// secret: registered workers are trusted to compute honestly (see the README's security table).
 /// </summary>
@@ -68,9 +77,9 @@ public sealed class GradientValidator<T> where T : unmanaged, IFloatingPointIeee
         if (!assignedToSender) return GradientVerdict.Reject($"subtree {node} of step {step} was not given to this worker");
         if (valueCount != _shape.Count)
             return GradientVerdict.Reject($"gradient of subtree {node} has {valueCount} values, the model has {_shape.Count} (hidden {_shape.D}, vocabulary {_shape.K})");
-        if (!double.IsFinite(loss)) return GradientVerdict.Reject($"loss of subtree {node} is {loss}");
         if (loss < 0) return GradientVerdict.Reject($"loss of subtree {node} is negative ({loss}); a sum of −log y is ≥ 0");
         if (chars != expectedChars) return GradientVerdict.Reject($"subtree {node} claims {chars} predicted characters, its shards hold {expectedChars}");
+        if (!double.IsFinite(loss)) return GradientVerdict.Suspect($"loss of subtree {node} is {loss}");
         return GradientVerdict.Accept;
     }
 
@@ -81,16 +90,18 @@ public sealed class GradientValidator<T> where T : unmanaged, IFloatingPointIeee
             return GradientVerdict.Reject($"gradient of subtree {node} has {gradient.Length} values, the model has {_shape.Count}");
         for (int i = 0; i < gradient.Length; i++)
             if (!T.IsFinite(gradient[i]))
-                return GradientVerdict.Reject($"gradient of subtree {node} holds {gradient[i]} at {Where(i)}");
+                return GradientVerdict.Suspect($"gradient of subtree {node} holds {gradient[i]} at {Where(i)}");
         return GradientVerdict.Accept;
     }
 
-    /// <summary><see cref="CheckHeader"/> then <see cref="CheckValues"/>.</summary>
+    /// <summary><see cref="CheckHeader"/> then <see cref="CheckValues"/> (a suspect header is still checked for shape).</summary>
     public GradientVerdict Check(long stepInFlight, long step, Subtree node, bool assignedToSender,
         long expectedChars, double loss, long chars, ReadOnlySpan<T> gradient)
     {
         var header = CheckHeader(stepInFlight, step, node, assignedToSender, expectedChars, loss, chars, gradient.Length);
-        return header.IsAccepted ? CheckValues(node, gradient) : header;
+        if (header.Kind is GradientVerdictKind.Stale or GradientVerdictKind.Reject) return header;
+        var values = CheckValues(node, gradient);
+        return values.IsAccepted ? header : values.Kind == GradientVerdictKind.Reject ? values : header.IsAccepted ? values : header;
     }
 
     /// <summary>Names a flat index by tensor and position, e.g. "dW[3,17]".</summary>

@@ -52,21 +52,25 @@ public class GradientValidatorTests
         AssertRejected(Check(g: new float[Shape.Count - 1]), "has 46 values, the model has 47");
         AssertRejected(Check(g: new float[Shape.Count + 3]), "has 50 values");
         AssertRejected(Check(g: []), "has 0 values");
-        AssertRejected(Check(loss: double.NaN), "loss");
-        AssertRejected(Check(loss: double.PositiveInfinity), "loss");
+        AssertSuspect(Check(loss: double.NaN), "loss");
+        AssertSuspect(Check(loss: double.PositiveInfinity), "loss");
         AssertRejected(Check(loss: -0.5), "negative");
         AssertRejected(Check(chars: 27), "claims 27 predicted characters, its shards hold 28");
 
         var nan = Good(); nan[Shape.WOffset + 4] = float.NaN;              // W[1,1]
-        AssertRejected(Check(g: nan), "NaN at dW[1,1]");
+        AssertSuspect(Check(g: nan), "NaN at dW[1,1]");
         var inf = Good(); inf[Shape.COffset + 2] = float.NegativeInfinity;
-        AssertRejected(Check(g: inf), "at dc[2]");
+        AssertSuspect(Check(g: inf), "at dc[2]");
         var huge = Good(); huge[Shape.VOffset + 6] = float.PositiveInfinity; // V is d×k: [1,1]
-        AssertRejected(Check(g: huge), "dV[1,1]");
+        AssertSuspect(Check(g: huge), "dV[1,1]");
         var u = Good(); u[7] = float.NaN;
-        AssertRejected(Check(g: u), "dU[2,1]");
+        AssertSuspect(Check(g: u), "dU[2,1]");
         var b = Good(); b[Shape.BOffset] = float.NaN;
-        AssertRejected(Check(g: b), "db[0]");
+        AssertSuspect(Check(g: b), "db[0]");
+        // a forged shape or count is rejected even when the values are also non-finite
+        AssertRejected(Check(loss: double.NaN, chars: 3), "claims 3");
+        var shortNan = new float[Shape.Count - 1]; shortNan[0] = float.NaN;
+        AssertRejected(Check(g: shortNan), "has 46 values");
     }
 
     [Fact]
@@ -76,7 +80,13 @@ public class GradientValidatorTests
         var g = new double[Shape.Count];
         Assert.True(v.CheckValues(new Subtree(0, 0), g).IsAccepted);
         g[^1] = double.NaN;
-        AssertRejected(v.CheckValues(new Subtree(0, 0), g), "dc[4]");
+        AssertSuspect(v.CheckValues(new Subtree(0, 0), g), "dc[4]");
+    }
+
+    private static void AssertSuspect(GradientVerdict verdict, string reason)
+    {
+        Assert.Equal(GradientVerdictKind.Suspect, verdict.Kind);
+        Assert.Contains(reason, verdict.Reason);
     }
 
     private static void AssertRejected(GradientVerdict verdict, string reason)

@@ -116,6 +116,29 @@ public sealed class SecureClusterTests
         Assert.All(host.LocalWorkers, w => Assert.Equal(WorkerNode.Ok, w.Result));
     }
 
+    [Fact]
+    public async Task Honest_workers_whose_gradients_diverge_are_not_excluded_and_the_run_stops_as_in_one_process()
+    {
+        // a far too large learning rate: every honest worker sends NaN; the coordinator recomputes, finds the same,
+        // and the training session skips those steps and stops after K in a row, exactly as --workers 0 does
+        var config = Small with { Hidden = 8, Seq = 8, Batch = 2, Shards = 2, Optimizer = "sgd", Lr = 3e38, Clip = 0, Steps = 400 };
+        var warnings = new ConcurrentQueue<string>();
+        await using var host = ClusterHost<float>.Start(CoordinatorSettings.For(config, _corpus) with { Warn = warnings.Enqueue }, _corpus, new ClusterHostOptions
+        {
+            LocalWorkers = 2, ThreadsPerWorker = 1, SerializeMessages = true,
+        });
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await host.WaitForWorkersAsync(2, TimeSpan.FromSeconds(60), _ => { }, timeout.Token);
+        var observer = new NullObserver();
+        var options = new TrainOptions { OutDir = TestUtil.TempDir(), CheckpointEvery = 1000, ValWindows = 2, Parallelism = 1 };
+        var e = await Assert.ThrowsAsync<DivergedException>(() =>
+            new Trainer<float>(new TrainingSession<float>(config, _corpus), host.Source, Kernels.Default<float>(), options, observer).RunAsync(timeout.Token));
+        Assert.Contains("in a row", e.Message);
+        Assert.Contains(observer.Warnings, w => w.Contains("skipped"));
+        Assert.Equal(2, host.Source.Workers);
+        Assert.DoesNotContain(warnings, w => w.Contains("excluded"));
+    }
+
     // ---- rogue workers ----
 
     private enum Forgery { WrongShape, NaN }
