@@ -65,6 +65,14 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
         return sink.Loss;
     }
 
+    /// <summary>Packs <paramref name="p"/> once for several <see cref="Run{TSink}"/> passes on any threads (into <paramref name="into"/> when given).</summary>
+    public PackedParams<T> Pack(Tensors<T> p, bool gradients, PackedParams<T>? into = null)
+    {
+        var packed = into ?? new PackedParams<T>();
+        packed.Pack(p, wide, gradients);
+        return packed;
+    }
+
     private struct AddSink(Tensors<T>? grad) : IShardSink<T>
     {
         public double Loss;
@@ -82,7 +90,7 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
     /// <see cref="Accumulate"/> on that shard alone.
     /// </summary>
     public void Run<TSink>(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs,
-        ReadOnlySpan<int> bounds, bool gradients, ref TSink sink) where TSink : struct, IShardSink<T>
+        ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, PackedParams<T>? packed = null) where TSink : struct, IShardSink<T>
     {
         int shards = bounds.Length - 1;
         if (shards < 1 || bounds[0] != 0 || bounds[shards] != seqs.Length) throw new ArgumentException("bounds must run from 0 to the number of sequences");
@@ -137,17 +145,12 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
                 rowSeq[row] = s;
             }
 
-        // Packed parameters (padding columns zero).
-        T* Wp = Workspace<T>.Ptr(ref ws.Wp, (long)d * dp);
-        T* Vp = Workspace<T>.Ptr(ref ws.Vp, (long)d * kp);
-        T* Up = Workspace<T>.Ptr(ref ws.Up, (long)k * dp);
-        T* bp = Workspace<T>.Ptr(ref ws.Bp, dp);
-        T* cp = Workspace<T>.Ptr(ref ws.Cp, kp);
-        PackRows(p.W, d, d, Wp, dp);
-        PackRows(p.V, d, k, Vp, kp);
-        PackRows(p.U, k, d, Up, dp);
-        PackRows(p.B, 1, d, bp, dp);
-        PackRows(p.C, 1, k, cp, kp);
+        // Packed parameters (padding columns zero): the caller's (shared by several passes) or our own.
+        if (packed is null) { packed = ws.Packed; packed.Pack(p, wide, gradients); }
+        else if (packed.Source != p || packed.Wide != wide || packed.D != d || packed.K != k || (gradients && !packed.HasTransposes))
+            throw new ArgumentException("the packed parameters were not packed from these parameters for this kernel");
+        T* Wp = PackedParams<T>.P(packed.Wp), Vp = PackedParams<T>.P(packed.Vp), Up = PackedParams<T>.P(packed.Up);
+        T* bp = PackedParams<T>.P(packed.Bp), cp = PackedParams<T>.P(packed.Cp);
 
         // Forward. S holds s_0 (count[1] zero rows) and then s_t for every (t, r) at row count[1] + offset[t] + r.
         int n1 = count[1];
@@ -178,10 +181,7 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
         }
 
         // Backward: dS = dZ Vᵀ for every row, then dS_t += dA_{t+1} Wᵀ and dA_t = dS_t ⊙ σ'(s_t), t = T..1.
-        T* Wt = Workspace<T>.Ptr(ref ws.Wt, (long)d * dp);
-        T* Vt = Workspace<T>.Ptr(ref ws.Vt, (long)k * dp);
-        PackTransposed(p.W, d, d, Wt, dp);
-        PackTransposed(p.V, d, k, Vt, dp);
+        T* Wt = PackedParams<T>.P(packed.Wt), Vt = PackedParams<T>.P(packed.Vt);
         T* dS = Workspace<T>.Ptr(ref ws.DS, (long)rows * dp);
         new Span<T>(dS, rows * dp).Clear();
         Gemm<T>.Run(Z, kp, 1, Vt, dp, dS, dp, rows, dp, k, wide);
@@ -254,17 +254,29 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
         }
     }
 
-    /// <summary>In place: z (k logits, then padding) → dz = softmax(z) − onehot(target); returns −log y[target]. As <see cref="Softmax.FromLogits{T}"/>.</summary>
+    /// <summary>
+    /// In place: z (k logits, then padding) → dz = softmax(z) − onehot(target); returns −log y[target]. As
+    /// <see cref="Softmax.FromLogits{T}"/> (double, DetMath exponentials) except that Σ e runs in four fixed
+    /// lanes (Vector256 of double is four lanes on every host, in software too) then (l0+l1)+(l2+l3), then the tail.
+    /// </summary>
     private static double SoftmaxRow(Span<T> z, int k, int target, double[] e)
     {
-        double max = double.NegativeInfinity;
-        for (int i = 0; i < k; i++) max = Math.Max(max, double.CreateTruncating(z[i]));
-        double zTarget = double.CreateTruncating(z[target]);
         var es = e.AsSpan(0, k);
-        for (int i = 0; i < k; i++) es[i] = double.CreateTruncating(z[i]) - max;
+        for (int i = 0; i < k; i++) es[i] = double.CreateTruncating(z[i]);
+        double zTarget = es[target];
+        int i4 = k & ~3, j = 0;
+        var vmax = Vector256.Create(double.NegativeInfinity);
+        for (; j < i4; j += 4) vmax = Vector256.Max(vmax, Vector256.Create<double>(es.Slice(j, 4)));
+        double max = Math.Max(Math.Max(vmax[0], vmax[1]), Math.Max(vmax[2], vmax[3]));
+        for (; j < k; j++) max = Math.Max(max, es[j]);
+        var vm = Vector256.Create(max);
+        for (j = 0; j < i4; j += 4) (Vector256.Create<double>(es.Slice(j, 4)) - vm).CopyTo(es.Slice(j, 4));
+        for (; j < k; j++) es[j] -= max;
         DetVec.Exp(es);
-        double sum = 0;
-        for (int i = 0; i < k; i++) sum += es[i];
+        var vsum = Vector256<double>.Zero;
+        for (j = 0; j < i4; j += 4) vsum += Vector256.Create<double>(es.Slice(j, 4));
+        double sum = (vsum[0] + vsum[1]) + (vsum[2] + vsum[3]);
+        for (j = i4; j < k; j++) sum += es[j];
         double inv = 1.0 / sum;
         for (int i = 0; i < k; i++) z[i] = T.CreateTruncating(es[i] * inv);
         z[target] -= T.One;
@@ -302,34 +314,6 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
     private static void AddInto(Span<T> dst, ReadOnlySpan<T> src)
     {
         fixed (T* pd = dst) fixed (T* ps = src) AddRows(pd, ps, pd, src.Length);
-    }
-
-    /// <summary>rows×cols (row-major, stride cols) → rows×ld with zero padding.</summary>
-    private static void PackRows(ReadOnlySpan<T> src, int rowsN, int cols, T* dst, int ld)
-    {
-        for (int i = 0; i < rowsN; i++)
-        {
-            var row = new Span<T>(dst + (long)i * ld, ld);
-            src.Slice(i * cols, cols).CopyTo(row);
-            row[cols..].Clear();
-        }
-    }
-
-    /// <summary>src rows×cols → its transpose cols×rows with rows padded to ld (blocked for the cache).</summary>
-    private static void PackTransposed(ReadOnlySpan<T> src, int rowsN, int cols, T* dst, int ld)
-    {
-        const int Blk = 32;
-        fixed (T* ps = src)
-        {
-            for (int c0 = 0; c0 < cols; c0 += Blk)
-                for (int r0 = 0; r0 < rowsN; r0 += Blk)
-                {
-                    int cEnd = Math.Min(cols, c0 + Blk), rEnd = Math.Min(rowsN, r0 + Blk);
-                    for (int c = c0; c < cEnd; c++)
-                        for (int r = r0; r < rEnd; r++) dst[(long)c * ld + r] = ps[(long)r * cols + c];
-                }
-        }
-        for (int c = 0; c < cols; c++) new Span<T>(dst + (long)c * ld + rowsN, ld - rowsN).Clear();
     }
 
     private static void UnpackRows(T* src, int ld, Span<T> dst, int rowsN, int cols)

@@ -22,6 +22,14 @@ public sealed class SubtreeComputer<T>(IShardKernel<T> kernel, int maxParallelis
     public IShardKernel<T> Kernel => kernel;
 
     private readonly ConcurrentBag<Tensors<T>> pool = new();
+    private readonly ConcurrentBag<DistRnn.Model.Fast.PackedParams<T>> packs = new();
+
+    /// <summary>
+    /// Pieces per core when several cores share a subtree: more pieces than cores let a core that finishes
+    /// early take another (a busy machine does not give every thread the same time), fewer make bigger
+    /// products. Measured on the 2-core machine (docs/benchmarks.md): 2 beat 1 and 4 at hidden 256 and 1024.
+    /// </summary>
+    private const int PiecesPerCore = 2;
 
     /// <param name="into">
     /// where to put the sum's gradient (its old content is overwritten); null = a new gradient. A caller that
@@ -51,8 +59,10 @@ public sealed class SubtreeComputer<T>(IShardKernel<T> kernel, int maxParallelis
 
     private ShardSum<T> ComputeBatched(FastKernel<T> fast, Tensors<T> p, Activation act, int[] tokens, SequenceRef[] batch, int shardCount, Subtree node, Tensors<T>? into)
     {
-        int groups = 1;
-        while (groups < MaxParallelism && groups < node.Count) groups *= 2;
+        int groups = 1, target = MaxParallelism == 1 ? 1 : MaxParallelism * PiecesPerCore;
+        while (groups < target && groups < node.Count) groups *= 2;
+        if (!packs.TryTake(out var packed)) packed = new DistRnn.Model.Fast.PackedParams<T>();
+        fast.Pack(p, gradients: true, packed);
         int perGroup = node.Count / groups;
         var results = new ShardSum<T>[groups];
         void Group(int g)
@@ -62,11 +72,12 @@ public sealed class SubtreeComputer<T>(IShardKernel<T> kernel, int maxParallelis
             Span<int> bounds = stackalloc int[perGroup + 1];
             for (int j = 0; j <= perGroup; j++) bounds[j] = ShardStart(batch.Length, first + j, shardCount) - from;
             var sink = new TreeSink(this, p.Shape, g == 0 ? into ?? new Tensors<T>(p.Shape) : null);
-            fast.Run(p, act, tokens, batch.AsSpan(from, bounds[perGroup]), bounds, gradients: true, ref sink);
+            fast.Run(p, act, tokens, batch.AsSpan(from, bounds[perGroup]), bounds, gradients: true, ref sink, packed);
             results[g] = sink.Result();
         }
         if (groups == 1) Group(0);
         else Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = MaxParallelism }, Group);
+        packs.Add(packed);
         var root = Reduce(results, 0, groups);
         for (int g = 1; g < groups; g++) pool.Add(results[g].Grad);
         return root;

@@ -15,8 +15,8 @@ internal sealed unsafe class Workspace<T> where T : unmanaged, IFloatingPointIee
 
     public static Workspace<T> Current => current ??= new Workspace<T>();
 
-    // Parameters packed with padded rows (see FastKernel): Wp d×dp, Wt = Wᵀ d×dp, Vp d×kp, Vt = Vᵀ k×dp, Up k×dp, bp dp, cp kp.
-    public T[] Wp = [], Wt = [], Vp = [], Vt = [], Up = [], Bp = [], Cp = [];
+    // Parameters packed for this thread's calls when the caller brings none.
+    public readonly PackedParams<T> Packed = new();
     // Activations: S (s_0 block + all rows) ×dp, dS ×dp, Z ×kp.
     public T[] S = [], DS = [], Z = [];
     // One shard's rows gathered contiguously: s_{t−1}, s_t, da_t (×dp), dz_t (×kp); its dW, dV.
