@@ -48,6 +48,8 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     private readonly HashSet<Subtree> _verifying = new();
     private Tensors<T>? _stepTensors;
     private long _divergedStep = -1;
+    private readonly Stack<T[]> _freeGradients = new();
+    private readonly List<T[]> _usedGradients = new();
     private readonly Dictionary<IActorRef, WorkerInfo> _workers = new();
     private readonly List<IActorRef> _order = new();
     private readonly Dictionary<IActorRef, WorkerInfo> _unreachable = new();
@@ -192,6 +194,18 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
 
     // ---- the step ----
 
+    /// <summary>
+    /// Gradient buffers for results, reused from step to step (each is a large-object-heap array): the
+    /// training loop has applied step k's sum before it asks for step k+1, so at that point every buffer
+    /// of step k is free again (see <see cref="ClusterGradientSource{T}"/>: a sum is valid until the next step).
+    /// </summary>
+    private T[] RentGradient()
+    {
+        var buffer = _freeGradients.Count > 0 ? _freeGradients.Pop() : new T[_shape.Count];
+        _usedGradients.Add(buffer);
+        return buffer;
+    }
+
     private void OnRunStep(RunStep<T> m)
     {
         if (_step is not null && !_step.IsComplete)
@@ -204,6 +218,8 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
             Sender.Tell(new Status.Failure(new ArgumentException($"parameters have {m.Parameters.Data.Length} values, the model {_shape.Count}")));
             return;
         }
+        foreach (var b in _usedGradients) _freeGradients.Push(b);
+        _usedGradients.Clear();
         _stepReplyTo = Sender;
         _stepParams = TensorPayload.Wrap(m.Parameters.Data);
         _stepTensors = m.Parameters;
@@ -277,7 +293,8 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
             return;
         }
         if (_step.Check(m.Step, m.Node) != ResultVerdict.Accepted) return; // duplicate: the first copy won
-        var grad = m.Gradient.ToArray<T>(_shape.Count);
+        var grad = RentGradient();
+        m.Gradient.CopyTo(grad);
         var values = _validator.CheckValues(m.Node, grad);
         if (values.Kind == GradientVerdictKind.Reject) { Exclude(Sender, values.Reason!); return; }
         if (header.Kind == GradientVerdictKind.Suspect || values.Kind == GradientVerdictKind.Suspect)

@@ -34,6 +34,7 @@ public sealed class WorkerCompute<T> : IWorkerCompute where T : unmanaged, IFloa
     private readonly Activation _act;
     private readonly SubtreeComputer<T> _computer;
     private readonly Subtree _root;
+    private T[]? _parameters;
 
     public WorkerCompute(TrainConfig config, Corpus corpus, int threads)
     {
@@ -74,7 +75,10 @@ public sealed class WorkerCompute<T> : IWorkerCompute where T : unmanaged, IFloa
 
     public void Run(ComputeSubtrees job, Action<SubtreeResult> emit, CancellationToken ct)
     {
-        var p = new Tensors<T>(_shape, job.Parameters.ToArray<T>(_shape.Count));
+        // one parameter buffer for the run: jobs of a worker never overlap (the next starts when this one returned)
+        _parameters ??= new T[_shape.Count];
+        job.Parameters.CopyTo(_parameters);
+        var p = new Tensors<T>(_shape, _parameters);
         var batch = _plan.ForStep(job.Step);
         // only nodes of this step's tree, and none inside another one of the list
         var nodes = job.Nodes.Where(n => _root.Contains(n)).Distinct().ToList();

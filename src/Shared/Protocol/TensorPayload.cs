@@ -61,16 +61,28 @@ public sealed class TensorPayload
     /// <summary>The values as a new T[], after checking precision and (when given) the expected count.</summary>
     public T[] ToArray<T>(int? expectedCount = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        Check<T>(expectedCount);
+        var result = new T[Count];
+        CopyTo(result);
+        return result;
+    }
+
+    /// <summary>The values into <paramref name="destination"/> (exactly <see cref="Count"/> long), after checking the precision.</summary>
+    public void CopyTo<T>(T[] destination) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Check<T>(destination.Length);
+        if (_values is T[] mine) { mine.CopyTo(destination, 0); return; }
+        var dest = MemoryMarshal.AsBytes(destination.AsSpan());
+        _bytes.Span.CopyTo(dest);
+        if (!BitConverter.IsLittleEndian) ReverseEach(dest, Precision.Bytes());
+    }
+
+    private void Check<T>(int? expectedCount) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         if (PrecisionOf<T>() != Precision)
             throw new ProtocolException($"expected a {PrecisionOf<T>().Name()} tensor, got {Precision.Name()}");
         if (expectedCount is int n && n != Count)
             throw new ProtocolException($"expected a tensor of {n} values, got {Count}");
-        var result = new T[Count];
-        if (_values is T[] mine) { mine.CopyTo(result, 0); return result; }
-        var dest = MemoryMarshal.AsBytes(result.AsSpan());
-        _bytes.Span.CopyTo(dest);
-        if (!BitConverter.IsLittleEndian) ReverseEach(dest, Precision.Bytes());
-        return result;
     }
 
     private static void ReverseEach(Span<byte> bytes, int width)
