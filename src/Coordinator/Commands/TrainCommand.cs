@@ -195,7 +195,7 @@ internal static class TrainCommand
         try
         {
             if (minWorkers > 0)
-                await clusterHost.WaitForWorkersAsync(minWorkers, TimeSpan.FromSeconds(parse.GetValue(WaitTimeout)), reporter.Info, stop.Token);
+                await clusterHost.WaitForWorkersAsync(minWorkers, TimeSpan.FromSeconds(parse.GetValue(WaitTimeout)), reporter.Info, stop.Token, remote: listen is not null);
             result = await RunTrainerAsync(new Trainer<T>(session, clusterHost.Source, kernel, options, reporter), outDir, stop.Token);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)

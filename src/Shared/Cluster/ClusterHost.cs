@@ -68,8 +68,8 @@ public sealed class ClusterHost<T> : IAsyncDisposable where T : unmanaged, IFloa
         return host;
     }
 
-    public Task<int> WaitForWorkersAsync(int minimum, TimeSpan timeout, Action<string> progress, CancellationToken ct)
-        => Coordinator.WaitForWorkersAsync(minimum, timeout, progress, ct);
+    public Task<int> WaitForWorkersAsync(int minimum, TimeSpan timeout, Action<string> progress, CancellationToken ct, bool remote = true)
+        => Coordinator.WaitForWorkersAsync(minimum, timeout, progress, ct, remote);
 
     /// <summary>Tells all workers (local and remote) that the run is over; local ones exit.</summary>
     public async Task EndRunAsync(bool completed, string reason)

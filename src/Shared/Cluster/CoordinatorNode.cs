@@ -55,8 +55,10 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
     }
 
     /// <summary>Waits until <paramref name="minimum"/> workers are registered; <paramref name="progress"/> hears every few seconds how many there are.</summary>
-    public async Task<int> WaitForWorkersAsync(int minimum, TimeSpan timeout, Action<string> progress, CancellationToken ct)
+    /// <param name="remote">whether workers are expected from elsewhere (the message then says where they join)</param>
+    public async Task<int> WaitForWorkersAsync(int minimum, TimeSpan timeout, Action<string> progress, CancellationToken ct, bool remote = true)
     {
+        string hint = remote ? $" (workers join with --join {Address.Host}:{Address.Port})" : "";
         var ready = _actor.Ask<WorkersReady>(new AwaitWorkers(minimum), null, ct);
         var clock = Stopwatch.StartNew();
         var sincePrint = Stopwatch.StartNew();
@@ -69,7 +71,7 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
             {
                 printed = _status.Workers;
                 sincePrint.Restart();
-                progress($"waiting for workers: {printed} of {minimum} registered (workers join with --join {Address.Host}:{Address.Port})");
+                progress($"waiting for workers: {printed} of {minimum} registered{hint}");
             }
             await Task.WhenAny(ready, Task.Delay(250, ct)).ConfigureAwait(false);
             ct.ThrowIfCancellationRequested();

@@ -59,6 +59,17 @@ public sealed class MultiProcessTests
     }
 
     [Fact]
+    public async Task A_coordinator_without_enough_workers_gives_up_after_the_wait_timeout_with_exit_1()
+    {
+        int port = NodeProcess.FreePort();
+        using var coordinator = NodeProcess.Coordinator("train", "--workers", "0", "--listen", $"127.0.0.1:{port}", "--min-workers", "2",
+            "--wait-timeout", "2", "--hidden", "8", "--steps", "2", "--out", Path.Combine(TestUtil.TempDir(), "run"));
+        Assert.Equal(1, await coordinator.ExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains("waiting for workers: 0 of 2 registered", coordinator.Stdout);
+        Assert.Contains("only 0 of 2 workers registered within 2 s", coordinator.Stderr);
+    }
+
+    [Fact]
     public async Task A_worker_with_bad_options_exits_2_with_one_line()
     {
         using var worker = NodeProcess.Worker("--join", "nonsense");
