@@ -146,4 +146,33 @@ public class TlsClusterTests(ITestOutputHelper output)
         }
         finally { await Stop(p, a); }
     }
+
+    [Fact]
+    public async Task A_TLS_node_that_presents_no_client_certificate_cannot_join()
+    {
+        // require-mutual-authentication: a client that only checks the server (ordinary one-way TLS) is refused
+        var certs = new TestCertificates(TestUtil.TempDir());
+        using var tlsA = TlsCredentials.FromOptions(certs.Node("coordinator"), certs.CaPath, TestCertificates.Password)!;
+        using var clientOnly = TlsCredentials.FromOptions(certs.Node("one-way"), certs.CaPath, TestCertificates.Password)!;
+        ActorSystem? a = null, x = null;
+        try
+        {
+            (a, var seedAddress) = Seed(tlsA);
+            var oneWay = new Akka.Remote.Transport.DotNetty.DotNettySslSetup(clientOnly.Certificate, suppressValidation: true,
+                requireMutualAuthentication: false);
+            var setup = BootstrapSetup.Create().WithConfig(ConfigurationFactory.ParseString("""
+                akka.remote.dot-netty.tcp { enable-ssl = true, ssl { suppress-validation = true, require-mutual-authentication = false } }
+                """).WithFallback(NodeConfig())).And(oneWay);
+            x = ActorSystem.Create(SystemName, setup);
+            Akka.Cluster.Cluster.Get(x).Join(seedAddress);
+            // Akka refuses the handshake itself ("Mutual TLS required but client did not provide a certificate"),
+            // before our validator is asked; what matters here is that the node never gets in
+            var probe = x.ActorSelection(new RootActorPath(seedAddress) / "user" / "echo").Ask<string>("let me in", TimeSpan.FromSeconds(5));
+            await Assert.ThrowsAnyAsync<Exception>(() => probe);
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            Assert.Equal(1, Akka.Cluster.Cluster.Get(a).State.Members.Count);
+            Assert.False(Akka.Cluster.Cluster.Get(x).State.Members.Any(m => m.Status == MemberStatus.Up));
+        }
+        finally { await Stop(x, a); }
+    }
 }
