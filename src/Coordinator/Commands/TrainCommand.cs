@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Numerics;
 using DistRnn.Checkpoints;
 using DistRnn.Cluster;
+using DistRnn.Cluster.Scheduling;
 using DistRnn.Cli.Output;
 using DistRnn.Data;
 using DistRnn.Model;
@@ -42,6 +43,10 @@ internal static class TrainCommand
     internal static readonly Option<string?> SecretFile = Options.Optional<string>("--secret-file", "Shared secret of the run: a worker that does not prove the same secret (HMAC challenge–response; the secret never crosses the wire) is refused");
     internal static readonly Option<string?> TlsCert = Options.Optional<string>("--tls-cert", "This node's certificate with its key (.pfx; password from DISTRNN_TLS_PASSWORD): mutual TLS on the cluster transport (needs --tls-ca)");
     internal static readonly Option<string?> TlsCa = Options.Optional<string>("--tls-ca", "The CA (PEM or DER) that every peer's certificate must chain to (with --tls-cert)");
+    internal static readonly Option<bool> NoBackupTasks = new("--no-backup-tasks")
+    {
+        Description = "Never let idle workers recompute a slow worker's subtrees (backup tasks; on by default, the bits are the same either way)",
+    };
     internal static readonly Option<int> WaitTimeout = Options.Make("--wait-timeout", "Seconds to wait for --min-workers (and for any worker when all are lost) before giving up with exit 1", 300);
 
     public static Command Create()
@@ -49,7 +54,7 @@ internal static class TrainCommand
         var cmd = new Command("train", "Train a model (single process, local cluster, or coordinator of a multi-node run)")
         {
             Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards,
-            Workers, Listen, MinWorkers, WaitTimeout, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, Options.Verbose,
+            Workers, Listen, MinWorkers, WaitTimeout, NoBackupTasks, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, Options.Verbose,
             ConfigFile.Option,
         };
         cmd.SetAction((parse, ct) => RunAsync(parse, ct));
@@ -178,6 +183,7 @@ internal static class TrainCommand
         var settings = CoordinatorSettings.For(config, corpus) with
         {
             NoWorkerTimeout = TimeSpan.FromSeconds(parse.GetValue(WaitTimeout)),
+            Backup = parse.GetValue(NoBackupTasks) ? () => BackupPolicy.Off : () => BackupPolicy.Default,
             Info = m => { if (parse.GetValue(Options.Verbose) || listen is not null) reporter.Info(m); },
             Warn = reporter.OnWarning,
         };

@@ -27,6 +27,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
 
     private sealed record DeadlineTick(long Step);
     private sealed record Verified(long Step, Subtree Node, IActorRef Sender, string Reason, ShardSum<T>? Sum, Exception? Error) : INoSerializationVerificationNeeded;
+    private sealed record BackupTick(long Step);
     private sealed record EndGraceOver;
 
     private readonly CoordinatorSettings _s;
@@ -34,6 +35,12 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     private readonly ModelShape _shape;
     private readonly Subtree _root;
     private readonly DeadlinePolicy _deadlines;
+    private readonly BackupPolicy _backups;
+    /// <summary>When (since the step began) each worker of the step in flight delivered the last of its share.</summary>
+    private readonly Dictionary<IActorRef, TimeSpan> _finishedAt = new();
+    private int _participants;
+    /// <summary>Stragglers already named to the user (once per worker, not every step).</summary>
+    private readonly HashSet<IActorRef> _namedSlow = new();
     private readonly RegistrationGate _gate;
     private readonly GradientValidator<T> _validator;
     /// <summary>Every step's sequences have T predicted characters each: the validator's character counts come from this.</summary>
@@ -74,6 +81,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         _shape = new ModelShape(settings.VocabSize, settings.Config.Hidden);
         _root = Subtree.Root(settings.Config.ShardCount);
         _deadlines = settings.Deadline();
+        _backups = settings.Backup();
         _gate = new RegistrationGate(settings.Secret);
         _validator = new GradientValidator<T>(_shape, settings.Config.ShardCount);
         _uniformBatch = Enumerable.Repeat(new SequenceRef(0, settings.Config.Seq), settings.Config.Batch).ToArray();
@@ -85,6 +93,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         Receive<SubtreeResult>(OnResult);
         Receive<DeadlineTick>(OnDeadline);
         Receive<Verified>(OnVerified);
+        Receive<BackupTick>(OnBackup);
         Receive<WorkerLeaving>(m => Lose(Sender, $"left ({m.Reason})", graceful: true));
         Receive<Terminated>(t => Lose(t.ActorRef, "stopped", graceful: false));
         Receive<ClusterEvent.UnreachableMember>(m => LoseAddress(m.Member.Address, "is unreachable", keepForReturn: true));
@@ -226,8 +235,11 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         _verifying.Clear();
         _step = new StepState<IActorRef, ShardSum<T>>(m.Step, _root, ShardSum<T>.Combine);
         _given.Clear();
+        _finishedAt.Clear();
+        Timers.Cancel("backup");
         _stepClock.Restart();
         Send(_step.Start(_order));
+        _participants = _step.Live.Count;
         if (_workers.Count == 0)
         {
             _noWorkersFor ??= Stopwatch.StartNew();
@@ -303,6 +315,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
             return;
         }
         _step.Offer(m.Step, m.Node, new ShardSum<T>(new Tensors<T>(_shape, grad), m.Loss, m.Chars));
+        if (!_step.IsComplete) Finished(Sender);
         CompleteIfDone();
     }
 
@@ -310,6 +323,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     {
         if (_step is null || !_step.IsComplete || _stepReplyTo is null && _stepParams is null) return;
         Timers.Cancel("deadline");
+        Timers.Cancel("backup");
         _deadlines.Observe(_stepClock.Elapsed);
         var done = new StepCompleted<T>(_step.Step, _step.Result);
         _stepParams = null;
@@ -359,6 +373,32 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         }
         if (_step!.Check(v.Step, v.Node) == ResultVerdict.Accepted) _step.Offer(v.Step, v.Node, sum);
         CompleteIfDone();
+    }
+
+    // ---- stragglers ----
+
+    /// <summary>A worker may have delivered the last of its share: note when, and (re)arm the backup timer.</summary>
+    private void Finished(IActorRef worker)
+    {
+        if (_step is null || _finishedAt.ContainsKey(worker) || _step.Outstanding(worker).Count > 0) return;
+        _finishedAt[worker] = _stepClock.Elapsed;
+        if (_backups.BackupAt(_finishedAt.Values, _participants) is TimeSpan at)
+        {
+            var wait = at - _stepClock.Elapsed;
+            Timers.StartSingleTimer("backup", new BackupTick(_step.Step), wait > TimeSpan.Zero ? wait : TimeSpan.Zero);
+        }
+    }
+
+    /// <summary>The others are long done: idle workers recompute what the slow ones still owe (first result wins).</summary>
+    private void OnBackup(BackupTick t)
+    {
+        if (_step is null || _step.Step != t.Step || _step.IsComplete) return;
+        var slow = _step.Live.Where(w => _step.Outstanding(w).Count > 0).ToList();
+        var backups = _step.Backups();
+        if (backups.Count == 0) return;
+        foreach (var w in slow.Where(_namedSlow.Add))
+            _s.Info($"step {_step.Step}: worker {Name(w)} is slow (still busy at {_backups.Multiplier:0.#}× the others' median time); idle workers recompute its shards as backups, the first result wins");
+        Send(backups);
     }
 
     private void OnDeadline(DeadlineTick t)
@@ -467,6 +507,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         _endReplyTo = Sender;
         _leftAtEnd = 0;
         Timers.Cancel("deadline");
+        Timers.Cancel("backup");
         _stepReplyTo?.Tell(new Status.Failure(new ClusterException("the run ended")));
         _stepReplyTo = null;
         foreach (var w in _order) w.Tell(new RunEnded(m.Completed, m.Reason), Self);

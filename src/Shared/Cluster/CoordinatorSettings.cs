@@ -17,6 +17,8 @@ public sealed record CoordinatorSettings
     /// <summary>Distinguishes this coordinator's run from an earlier incarnation (results for another run are dropped).</summary>
     public string RunId { get; init; } = Guid.NewGuid().ToString("N");
     public Func<DeadlinePolicy> Deadline { get; init; } = () => DeadlinePolicy.Default;
+    /// <summary>When idle workers recompute a straggler's subtrees (backup tasks).</summary>
+    public Func<BackupPolicy> Backup { get; init; } = () => BackupPolicy.Default;
     /// <summary>How long a step may wait with no worker at all before the run fails.</summary>
     public TimeSpan NoWorkerTimeout { get; init; } = TimeSpan.FromMinutes(2);
     /// <summary>How long <see cref="EndRun"/> waits for workers to say goodbye.</summary>

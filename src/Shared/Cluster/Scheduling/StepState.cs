@@ -134,6 +134,41 @@ public sealed class StepState<TWorker, TValue> where TWorker : notnull
         return Merge(result);
     }
 
+    /// <summary>Live workers with nothing of theirs missing: they may take backup tasks.</summary>
+    public List<TWorker> Idle() => _live.Where(w => Outstanding(w).Count == 0).ToList();
+
+    /// <summary>
+    /// Backup tasks for stragglers (see <see cref="BackupPolicy"/>): every missing piece that only one live worker
+    /// holds is handed, split, to the idle workers as well. Whichever copy arrives first is kept — a recomputed
+    /// subtree has the same bits — and a piece held twice already is not handed out a third time.
+    /// </summary>
+    public List<Assignment<TWorker>> Backups()
+    {
+        if (IsComplete) return new();
+        var idle = Idle();
+        if (idle.Count == 0) return new();
+        var pieces = new List<Subtree>();
+        foreach (var w in _live)
+        {
+            if (idle.Contains(w)) continue;
+            foreach (var piece in Outstanding(w))
+                if (!HeldByOthers(piece, w) && !pieces.Contains(piece)) pieces.Add(piece);
+        }
+        return Distribute(pieces, idle);
+    }
+
+    /// <summary>Every shard of the piece is also given to some live worker other than <paramref name="owner"/>.</summary>
+    private bool HeldByOthers(Subtree piece, TWorker owner)
+    {
+        for (int shard = piece.First; shard < piece.First + piece.Count; shard++)
+        {
+            var leaf = new Subtree(0, shard);
+            if (!_live.Any(w => !EqualityComparer<TWorker>.Default.Equals(w, owner) && _assigned.TryGetValue(w, out var nodes) && nodes.Any(n => n.Contains(leaf))))
+                return false;
+        }
+        return true;
+    }
+
     private List<Assignment<TWorker>> Distribute(List<Subtree> pieces, IReadOnlyList<TWorker> workers)
     {
         var result = new List<Assignment<TWorker>>();

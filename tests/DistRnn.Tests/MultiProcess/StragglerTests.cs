@@ -1,0 +1,28 @@
+namespace DistRnn.Tests.MultiProcess;
+
+/// <summary>
+/// One worker process 20× slower than the others (the hidden --slowdown knob): idle workers recompute its
+/// subtrees as backup tasks, the first result wins, and the bits do not change. (Step times with and without
+/// backups are measured by deploy/straggler.sh, not asserted here.)
+/// </summary>
+[Collection("MultiProcess")]
+public sealed class StragglerTests
+{
+    [Fact]
+    public void Idle_workers_back_up_a_straggler_and_the_bits_do_not_change()
+    {
+        using var c = new ProcessCluster();
+        c.Explain(() =>
+        {
+            var coordinator = c.Coordinator(40, minWorkers: 3);
+            c.Worker();
+            c.Worker();
+            c.Worker(slowdown: 20);
+            Assert.True(coordinator.WaitForExit(TimeSpan.FromSeconds(150)) == 0, "the coordinator failed");
+            Assert.Equal(ProcessCluster.Reference(40), TrainEvents.ParamsSha256(coordinator));
+            Assert.Contains(coordinator.Lines, l => l.Text.Contains("backups"));
+            // the slow worker was never dropped: it is slow, not lost
+            Assert.All(TrainEvents.Steps(coordinator), s => Assert.Equal(3, s.Workers));
+        });
+    }
+}
