@@ -26,12 +26,14 @@ public sealed class CoordinatorActorTests : Akka.TestKit.Xunit2.TestKit
 
     public CoordinatorActorTests() : base(AkkaConfig.SerializationOnly(serializeMessages: true)) { }
 
-    private IActorRef StartCoordinator(DeadlinePolicy? deadline = null, CoordinatorSettings? settings = null)
+    /// <param name="backup">backup tasks for stragglers; off unless a test is about them (probes answer when told to)</param>
+    private IActorRef StartCoordinator(DeadlinePolicy? deadline = null, CoordinatorSettings? settings = null, BackupPolicy? backup = null)
     {
         var s = (settings ?? CoordinatorSettings.For(_config, _corpus)) with
         {
             Warn = _warnings.Enqueue,
             Deadline = () => deadline ?? new DeadlinePolicy(TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(5), 4),
+            Backup = () => backup ?? BackupPolicy.Off,
             EndGrace = TimeSpan.FromSeconds(2),
         };
         return Sys.ActorOf(Props.Create(() => new CoordinatorActor<double>(s, _status)));
@@ -211,6 +213,28 @@ public sealed class CoordinatorActorTests : Akka.TestKit.Xunit2.TestKit
         ExpectNoMsg(TimeSpan.FromMilliseconds(300));
         Assert.Equal(2, _status.Workers);                            // slow is not lost
         Assert.Contains(_warnings, w => w.Contains("no result from b"));
+    }
+
+    [Fact]
+    public void An_idle_worker_backs_up_a_slow_one_long_before_the_deadline_and_the_first_result_wins()
+    {
+        var coordinator = StartCoordinator(backup: new BackupPolicy(2.0, TimeSpan.FromMilliseconds(50)));
+        var a = Register(coordinator, "a");
+        var b = Register(coordinator, "b");
+        var p = Params();
+        coordinator.Tell(new RunStep<double>(1, p.Clone()), TestActor);
+        var jobA = a.ExpectMsg<ComputeSubtrees>(Wait);
+        var jobB = b.ExpectMsg<ComputeSubtrees>(Wait);
+        a.Send(coordinator, Answer(jobA, new Subtree(1, 0)));
+        var backup = a.ExpectMsg<ComputeSubtrees>(Wait);           // the deadline is minutes away: this is a backup task
+        Assert.Equal(1, backup.Step);
+        Assert.Equal(new[] { new Subtree(1, 1) }, backup.Nodes);
+        a.Send(coordinator, Answer(backup, new Subtree(1, 1)));
+        AssertSameBits(Local(p, 1, Subtree.Root(4)), ExpectMsg<StepCompleted<double>>(Wait).Sum);
+        b.Send(coordinator, Answer(jobB, new Subtree(1, 1)));        // b at last: a duplicate, ignored
+        ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        Assert.Equal(2, _status.Workers);                            // slow is not lost
+        b.ExpectNoMsg(TimeSpan.FromMilliseconds(100));               // and not sent anything more
     }
 
     [Fact]
