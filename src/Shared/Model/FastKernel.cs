@@ -32,7 +32,8 @@ public interface IShardSink<T> where T : unmanaged, IFloatingPointIeee754<T>
 /// each product element is a sequential FMA chain (see <see cref="Gemm{T}"/>), vectors run across
 /// independent outputs, never across a sum. A shard's gradient is therefore the same bits whether it is
 /// computed alone or together with other shards in one call, on any thread, on any host.
-/// Rows are padded to a multiple of the micro-tile width (dp ≥ d, kp ≥ k); the padding columns are kept finite and never summed into a result.
+/// Rows are padded to a multiple of the micro-tile width (dn ≥ d, kp ≥ k) and d-wide rows are dp ≥ dn apart
+/// (<see cref="Gemm{T}.Stride"/>); the padding columns are kept finite and never summed into a result.
 /// </summary>
 public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -96,7 +97,7 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
         if (shards < 1 || bounds[0] != 0 || bounds[shards] != seqs.Length) throw new ArgumentException("bounds must run from 0 to the number of sequences");
         var ws = Workspace<T>.Current;
         int d = p.Shape.D, k = p.Shape.K, B = seqs.Length;
-        int dp = Gemm<T>.Pad(d, wide), kp = Gemm<T>.Pad(k, wide);
+        int dn = Gemm<T>.Pad(d, wide), dp = Gemm<T>.Stride(d, wide), kp = Gemm<T>.Pad(k, wide);   // dn: computed columns, dp: row stride
 
         // Order: longest first, stable, so the rows still running at step t are a prefix.
         var order = Workspace<T>.Ensure(ref ws.Order, B);
@@ -161,7 +162,7 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
             int n = count[t];
             T* st = S + (long)(n1 + offset[t]) * dp;
             for (int r = 0; r < n; r++) AddRows(Up + (long)rowX[offset[t] + r] * dp, bp, st + (long)r * dp, dp);   // a_t = x_t U + b
-            if (t > 1) Gemm<T>.Run(S + (long)(n1 + offset[t - 1]) * dp, dp, 1, Wp, dp, st, dp, n, dp, d, wide);    // a_t += s_{t−1} W
+            if (t > 1) Gemm<T>.Run(S + (long)(n1 + offset[t - 1]) * dp, dp, 1, Wp, dp, st, dp, n, dn, d, wide);    // a_t += s_{t−1} W
             DetVec.Activate(new Span<T>(st, n * dp), act);                                                   // s_t = σ(a_t)
         }
 
@@ -184,11 +185,11 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
         T* Wt = PackedParams<T>.P(packed.Wt), Vt = PackedParams<T>.P(packed.Vt);
         T* dS = Workspace<T>.Ptr(ref ws.DS, (long)rows * dp);
         new Span<T>(dS, rows * dp).Clear();
-        Gemm<T>.Run(Z, kp, 1, Vt, dp, dS, dp, rows, dp, k, wide);
+        Gemm<T>.Run(Z, kp, 1, Vt, dp, dS, dp, rows, dn, k, wide);
         for (int t = tMax; t >= 1; t--)
         {
             T* dst = dS + (long)offset[t] * dp;
-            if (t < tMax && count[t + 1] > 0) Gemm<T>.Run(dS + (long)offset[t + 1] * dp, dp, 1, Wt, dp, dst, dp, count[t + 1], dp, d, wide);
+            if (t < tMax && count[t + 1] > 0) Gemm<T>.Run(dS + (long)offset[t + 1] * dp, dp, 1, Wt, dp, dst, dp, count[t + 1], dn, d, wide);
             ActivationGrad(dst, S + (long)(n1 + offset[t]) * dp, count[t] * dp, act);
         }
 
@@ -237,7 +238,7 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
             {
                 new Span<T>(dW, d * dp).Clear();
                 new Span<T>(dV, d * kp).Clear();
-                Gemm<T>.Run(gPrev, 1, dp, gA, dp, dW, dp, d, dp, rs, wide);   // dW = Σ s_{t−1}ᵀ da_t
+                Gemm<T>.Run(gPrev, 1, dp, gA, dp, dW, dp, d, dn, rs, wide);   // dW = Σ s_{t−1}ᵀ da_t
                 Gemm<T>.Run(gS, 1, dp, gZ, kp, dV, kp, d, kp, rs, wide);      // dV = Σ s_tᵀ dz_t
                 UnpackRows(dW, dp, g.W, d, d);
                 UnpackRows(dV, kp, g.V, d, k);

@@ -18,7 +18,7 @@ public sealed unsafe class PackedParams<T> where T : unmanaged, IFloatingPointIe
     internal void Pack(Tensors<T> p, bool wide, bool transposes)
     {
         D = p.Shape.D; K = p.Shape.K; Wide = wide;
-        Dp = Gemm<T>.Pad(D, wide); Kp = Gemm<T>.Pad(K, wide);
+        Dp = Gemm<T>.Stride(D, wide); Kp = Gemm<T>.Pad(K, wide);
         PackRows(p.W, D, D, Workspace<T>.Ptr(ref Wp, (long)D * Dp), Dp);
         PackRows(p.V, D, K, Workspace<T>.Ptr(ref Vp, (long)D * Kp), Kp);
         PackRows(p.U, K, D, Workspace<T>.Ptr(ref Up, (long)K * Dp), Dp);
