@@ -68,19 +68,22 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         });
         Receive<ClusterEvent.IClusterDomainEvent>(_ => { });
         Receive<RetryJoin>(_ => SendJoin());
-        Receive<RunSpec>(OnRunSpec);
+        // Whatever steers this worker must come from the coordinator's node: another member (or a stranger on
+        // the port) cannot end its run, refuse it, or hand it work whose results would go elsewhere.
+        Receive<RunSpec>(m => { if (FromCoordinator()) OnRunSpec(m); });
         Receive<Registered>(m =>
         {
-            if (m.RunId != _runId || _registered) return;
+            if (m.RunId != _runId || _registered || !FromCoordinator()) return;
             _registered = true;
             Timers.Cancel("join");
             _notify(new WorkerEvent.Registered(m.Workers));
         });
-        Receive<Refused>(m => { Timers.Cancel("join"); _notify(new WorkerEvent.Refused(m.Reason)); });
-        Receive<ComputeSubtrees>(OnCompute);
+        Receive<Refused>(m => { if (!FromCoordinator()) return; Timers.Cancel("join"); _notify(new WorkerEvent.Refused(m.Reason)); });
+        Receive<ComputeSubtrees>(m => { if (FromCoordinator()) OnCompute(m); });
         Receive<JobDone>(OnJobDone);
         Receive<RunEnded>(m =>
         {
+            if (!FromCoordinator()) return;
             Cancel();
             _coordinator?.Tell(new WorkerLeaving(m.Completed ? "run ended" : "run stopped"), Self);
             _notify(new WorkerEvent.RunEnded(m.Completed, m.Reason));
@@ -102,6 +105,9 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
         Cancel();
     }
+
+    /// <summary>The current message comes from the node this worker joined as its coordinator.</summary>
+    private bool FromCoordinator() => _coordinatorAddress is not null && Sender.Path.Address == _coordinatorAddress;
 
     private void FoundCoordinator(Address address)
     {

@@ -139,6 +139,44 @@ public sealed class SecureClusterTests
         Assert.DoesNotContain(warnings, w => w.Contains("excluded"));
     }
 
+    [Fact]
+    public async Task A_worker_ignores_orders_that_do_not_come_from_its_coordinator()
+    {
+        string baseline = await Baseline();
+        var settings = CoordinatorSettings.For(Small, _corpus); // its run id is no secret: anyone who asks to join learns it
+        await using var host = ClusterHost<float>.Start(settings, _corpus, new ClusterHostOptions
+        {
+            LocalWorkers = 0, SerializeMessages = true,
+        });
+        ActorSystem? workerSystem = null;
+        var log = new ConcurrentQueue<string>();
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var worker = Task.Run(() => WorkerNode.RunAsync(RemoteWorker(host, NodeSecurity.None, log) with { OnSystem = s => workerSystem = s }, stop.Token));
+        await host.WaitForWorkersAsync(1, TimeSpan.FromSeconds(60), _ => { }, stop.Token);
+
+        // a stranger on the network tells the worker to stop, refuses it, and hands it work of the run
+        using var stranger = ActorSystem.Create(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, "127.0.0.1", 0, verbose: false, serializeMessages: true));
+        var target = stranger.ActorSelection(new RootActorPath(AkkaConfig.BoundAddress(workerSystem!)) / "user" / AkkaConfig.WorkerActorName);
+        target.Tell(new Refused("go away"));
+        target.Tell(new RunEnded(true, "it is over, really"));
+        var shape = new ModelShape(_corpus.Vocabulary.Size, Small.Hidden);
+        var probe = new TaskCompletionSource<object>();
+        var inbox = stranger.ActorOf(Props.Create(() => new Inbox(probe)));
+        target.Tell(new ComputeSubtrees(settings.RunId, 1, [Subtree.Root(Small.ShardCount)], TensorPayload.Wrap(new float[shape.Count])), inbox);
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.False(worker.IsCompleted, "the worker obeyed a stranger");
+        Assert.False(probe.Task.IsCompleted, "the worker computed for a stranger");
+
+        Assert.Equal((baseline, 1), await TrainOn(host, 1));
+        Assert.Equal(WorkerNode.Ok, await worker.WaitAsync(TimeSpan.FromSeconds(30)));
+        await stranger.Terminate();
+    }
+
+    private sealed class Inbox : ReceiveActor
+    {
+        public Inbox(TaskCompletionSource<object> got) => ReceiveAny(m => got.TrySetResult(m));
+    }
+
     // ---- rogue workers ----
 
     private enum Forgery { WrongShape, NaN }
