@@ -99,7 +99,7 @@ cmd_teardown() {
 
 cmd_demo() {
   local root; root=$(cd "$(dirname "$0")/.." && pwd)
-  local cfg=(--hidden 48 --seq 48 --batch 64 --steps 400 --seed 7 --checkpoint-every 100 --json)
+  local cfg=(--hidden 48 --seq 48 --batch 64 --steps 1500 --seed 7 --checkpoint-every 500 --eval-every 100000 --json)
   local coord="$root/src/Coordinator/bin/Release/net10.0/distrnn.dll"
   local worker; worker=$(ls "$root"/src/Worker/bin/Release/net10.0/*.runtimeconfig.json 2>/dev/null | head -1)
   worker=${worker%.runtimeconfig.json}.dll
@@ -115,16 +115,18 @@ cmd_demo() {
   echo "coordinator on $HOST_ADDR:$port, workers: two on the host, one in namespace drnn-demo1 ($PREFIX.11)"
   dotnet "$coord" train "${cfg[@]}" --workers 0 --listen "$HOST_ADDR:$port" --min-workers 3 --out "$work/run" > "$work/coord.out" 2> "$work/coord.err" & pids+=($!)
   for i in 1 2; do
-    dotnet "$worker" --join "$HOST_ADDR:$port" --host "$HOST_ADDR" --threads 1 > "$work/w$i.log" 2>&1 & pids+=($!)
+    dotnet "$worker" --join "$HOST_ADDR:$port" --host "$HOST_ADDR" --threads 1 --slowdown 3 > "$work/w$i.log" 2>&1 & pids+=($!)
   done
-  ip netns exec drnn-demo1 dotnet "$worker" --join "$HOST_ADDR:$port" --host "$PREFIX.11" --threads 1 > "$work/w3.log" 2>&1 & pids+=($!)
+  ip netns exec drnn-demo1 dotnet "$worker" --join "$HOST_ADDR:$port" --host "$PREFIX.11" --threads 1 --slowdown 3 > "$work/w3.log" 2>&1 & pids+=($!)
   until grep -q '"event":"step","step":50,' "$work/coord.out" 2>/dev/null; do sleep 0.2; kill -0 "${pids[0]}" || die "coordinator ended early: $(tail -3 "$work/coord.err")"; done
   echo "step 50: cutting drnn-demo1 off for 10 s"; cmd_cut demo1; sleep 10; cmd_heal demo1; echo "healed"
   wait "${pids[0]}" || die "coordinator failed: $(tail -3 "$work/coord.err")"
   local a b
   a=$(grep -o '"params_sha256":"[0-9a-f]*"' "$work/ref.done"); b=$(grep -o '"params_sha256":"[0-9a-f]*"' "$work/coord.out" | tail -1)
   echo "reference: $a"; echo "with cut:  $b"
-  echo "coordinator's notes:"; grep -v '"event":"step"' "$work/coord.out" | grep -v '^{"event":"checkpoint"' | head -20; cat "$work/coord.err" | head -20
+  echo "coordinator's notes:"; grep -v '"event":"step"' "$work/coord.out" | grep -v '^{"event":"checkpoint"' | head -20; head -20 "$work/coord.err"
+  echo "steps by worker count:"; grep -o '"workers":[0-9]*' "$work/coord.out" | sort | uniq -c
+  echo "the cut-off worker said:"; cat "$work/w3.log"
   [ "$a" = "$b" ] && echo "identical" || die "parameters differ"
 }
 

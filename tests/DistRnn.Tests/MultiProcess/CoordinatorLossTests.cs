@@ -1,8 +1,9 @@
 namespace DistRnn.Tests.MultiProcess;
 
 /// <summary>
-/// The coordinator killed (SIGKILL) mid-run and started again with --resume at the same --listen address:
-/// the workers, untouched, reconnect by themselves, and the parameters equal an uninterrupted run.
+/// The coordinator killed (SIGKILL) mid-run, its newest checkpoint damaged, and started again with --resume at
+/// the same --listen address: it skips the damaged file with a warning, the workers, untouched, reconnect by
+/// themselves, and the parameters equal an uninterrupted run.
 /// </summary>
 [Collection("MultiProcess")]
 public sealed class CoordinatorLossTests
@@ -21,11 +22,16 @@ public sealed class CoordinatorLossTests
             long reached = TrainEvents.Steps(first).Max(s => s.Number);
             Assert.True(reached < 80, $"the run was over before the coordinator was killed (step {reached})");
 
+            // the kill may also have hit the disk: the newest checkpoint is truncated here on purpose
+            var (newest, newestPath) = DistRnn.Checkpoints.CheckpointStore.List(c.RunDir).MaxBy(x => x.Step);
+            Assert.True(newest >= 30, $"no checkpoint at step 30 or later in {c.RunDir}");
+            using (var f = new FileStream(newestPath, FileMode.Open)) f.SetLength(f.Length / 2);
+
             var second = c.ResumedCoordinator(minWorkers: 2, "--checkpoint-every", "10");
-            // it continues from the newest checkpoint (step 30 or, if the kill came late, 40 …), not from the start
+            // it skips the damaged file, saying so, and continues from the one before (not from the start)
+            second.WaitForLine(l => l.Error && l.Text.Contains(Path.GetFileName(newestPath)), TimeSpan.FromSeconds(60), "a warning naming the damaged checkpoint");
             var firstStep = second.WaitForLine(TrainEvents.StepAtLeast(1), TimeSpan.FromSeconds(120), "the first step after the restart");
-            long resumedAt = TrainEvents.StepOf(firstStep.Text)!.Number;
-            Assert.InRange(resumedAt, 31, reached + 1);
+            Assert.Equal(newest - 10 + 1, TrainEvents.StepOf(firstStep.Text)!.Number);
 
             Assert.True(second.WaitForExit(TimeSpan.FromSeconds(150)) == 0, $"the resumed coordinator failed");
             Assert.Equal(ProcessCluster.Reference(80), TrainEvents.ParamsSha256(second));
