@@ -38,7 +38,6 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     private readonly BackupPolicy _backups;
     /// <summary>When (since the step began) each worker of the step in flight delivered the last of its share.</summary>
     private readonly Dictionary<IActorRef, TimeSpan> _finishedAt = new();
-    private int _participants;
     /// <summary>Stragglers already named to the user (once per worker, not every step).</summary>
     private readonly HashSet<IActorRef> _namedSlow = new();
     private readonly RegistrationGate _gate;
@@ -239,7 +238,6 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         Timers.Cancel("backup");
         _stepClock.Restart();
         Send(_step.Start(_order));
-        _participants = _step.Live.Count;
         if (_workers.Count == 0)
         {
             _noWorkersFor ??= Stopwatch.StartNew();
@@ -382,7 +380,8 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     {
         if (_step is null || _finishedAt.ContainsKey(worker) || _step.Outstanding(worker).Count > 0) return;
         _finishedAt[worker] = _stepClock.Elapsed;
-        if (_backups.BackupAt(_finishedAt.Values, _participants) is TimeSpan at)
+        // measured against the workers taking part now (a lost one's pieces have gone to the others already)
+        if (_backups.BackupAt(_finishedAt.Values, _step.Live.Count) is TimeSpan at)
         {
             var wait = at - _stepClock.Elapsed;
             Timers.StartSingleTimer("backup", new BackupTick(_step.Step), wait > TimeSpan.Zero ? wait : TimeSpan.Zero);

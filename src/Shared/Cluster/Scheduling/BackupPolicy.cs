@@ -20,7 +20,7 @@ public sealed class BackupPolicy(double multiplier, TimeSpan minimumWait)
     public bool Enabled => double.IsFinite(Multiplier);
 
     /// <param name="finished">when (since the step began) each worker that is done delivered its last result</param>
-    /// <param name="participants">workers the step was started with</param>
+    /// <param name="participants">workers taking part in the step</param>
     /// <returns>the time since the step began at which to hand out backups, or null for not yet</returns>
     public TimeSpan? BackupAt(IReadOnlyCollection<TimeSpan> finished, int participants)
     {
