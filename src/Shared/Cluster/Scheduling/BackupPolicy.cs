@@ -5,14 +5,15 @@ namespace DistRnn.Cluster.Scheduling;
 /// half of the workers of a step have delivered their share, a worker still busy after <see cref="Multiplier"/>
 /// times their median finishing time is presumed slow, and its outstanding subtrees are also given to the idle
 /// workers. The first copy wins; a recomputed subtree has the same bits, so nothing but time changes. The
-/// multiplier keeps ordinary jitter from duplicating work; <see cref="MinimumWait"/> keeps tiny steps from it.
+/// multiplier keeps ordinary jitter from duplicating work; <see cref="MinimumWait"/> keeps steps of a few
+/// milliseconds (where a busy machine's scheduling jitter is larger than the work) from it.
 /// </summary>
 public sealed class BackupPolicy(double multiplier, TimeSpan minimumWait)
 {
     public double Multiplier { get; } = multiplier;
     public TimeSpan MinimumWait { get; } = minimumWait;
 
-    public static BackupPolicy Default => new(2.0, TimeSpan.FromMilliseconds(20));
+    public static BackupPolicy Default => new(2.0, TimeSpan.FromMilliseconds(50));
 
     /// <summary>No backup tasks (measurements and tests of the plain behaviour).</summary>
     public static BackupPolicy Off => new(double.PositiveInfinity, TimeSpan.MaxValue);
