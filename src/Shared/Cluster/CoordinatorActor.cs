@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Numerics;
 using Akka.Actor;
 using Akka.Cluster;
+using DistRnn.Cluster.DataChannel;
 using DistRnn.Cluster.Scheduling;
 using DistRnn.Model;
 using DistRnn.Protocol;
@@ -70,12 +71,15 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     private IActorRef? _endReplyTo;
     private int _leftAtEnd;
     private bool _endAnswered;
+    /// <summary>Tensors to and from workers that connected to it (null: everything over Akka).</summary>
+    private readonly DataChannelServer<IActorRef>? _channel;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public CoordinatorActor(CoordinatorSettings settings, ClusterStatus status)
+    public CoordinatorActor(CoordinatorSettings settings, ClusterStatus status, DataChannelServer<IActorRef>? channel = null)
     {
         _s = settings;
+        _channel = channel;
         _status = status;
         _shape = new ModelShape(settings.VocabSize, settings.Config.Hidden);
         _root = Subtree.Root(settings.Config.ShardCount);
@@ -90,6 +94,9 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         Receive<Register>(OnRegister);
         Receive<RunStep<T>>(OnRunStep);
         Receive<SubtreeResult>(OnResult);
+        // a result that came over the data channel: the same checks, then its pooled frame goes back
+        Receive<DataDelivery>(d => { try { if (d.Message is SubtreeResult r) OnResult(r); } finally { d.Release(); } });
+        Receive<DataChannelLost>(OnChannelLost);
         Receive<DeadlineTick>(OnDeadline);
         Receive<Verified>(OnVerified);
         Receive<BackupTick>(OnBackup);
@@ -184,6 +191,11 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
             Published();
             _s.Info($"worker {m.Node} registered ({m.Threads} threads; {_workers.Count} worker{(_workers.Count == 1 ? "" : "s")})");
             Sender.Tell(new Registered(_s.RunId, _workers.Count));
+            if (_channel is not null)
+            {
+                var ticket = _channel.Issue(Sender, WorkerAddress(Sender));
+                Sender.Tell(new DataChannelOffer(_s.RunId, _channel.Port, ticket.Id, ticket.Key));
+            }
             if (_step is not null && !_step.IsComplete) Send(_step.WorkerJoined(Sender)); // work that waits for a worker
         }
         else Sender.Tell(new Registered(_s.RunId, _workers.Count));
@@ -256,7 +268,8 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         {
             if (!_given.TryGetValue(a.Worker, out var given)) _given[a.Worker] = given = new HashSet<Subtree>();
             given.UnionWith(a.Nodes);
-            a.Worker.Tell(new ComputeSubtrees(_s.RunId, _step.Step, a.Nodes.ToArray(), _stepParams), Self);
+            var job = new ComputeSubtrees(_s.RunId, _step.Step, a.Nodes.ToArray(), _stepParams);
+            if (_channel is null || !_channel.TrySend(a.Worker, job)) a.Worker.Tell(job, Self);
         }
     }
 
@@ -465,6 +478,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
 
     private void Lose(IActorRef worker, string why, bool graceful)
     {
+        _channel?.Forget(worker);
         if (!_workers.Remove(worker, out var info))
         {
             _unreachable.Remove(worker);
@@ -491,6 +505,23 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
             _noWorkersFor ??= Stopwatch.StartNew();
             _s.Warn($"step {_step.Step}: no worker left; waiting for one");
         }
+    }
+
+    /// <summary>
+    /// A worker's data channel broke or stalled: like a lost worker, its shards go to the others at once; it stays
+    /// registered and takes part again at once, its tensors now over Akka.
+    /// </summary>
+    private void OnChannelLost(DataChannelLost m)
+    {
+        if (_endReplyTo is not null || !_workers.TryGetValue(m.Worker, out var info)) return;
+        _s.Warn($"worker {info.Node}: its data channel broke ({m.Why}); its tensors go over Akka from now on");
+        Lose(m.Worker, "lost its data channel", graceful: false);
+        _workers[m.Worker] = info;
+        _order.Add(m.Worker);
+        Context.Watch(m.Worker);
+        Published();
+        if (_step is not null && !_step.IsComplete) Send(_step.WorkerJoined(m.Worker));
+        ReplyToWaiters();
     }
 
     private void Published()

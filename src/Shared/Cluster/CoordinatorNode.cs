@@ -15,10 +15,14 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
     private readonly IActorRef _actor;
     private readonly ClusterStatus _status = new();
 
-    private CoordinatorNode(ActorSystem system, CoordinatorSettings settings)
+    private readonly DataChannel.DataChannelServer<IActorRef>? _channel;
+
+    private CoordinatorNode(ActorSystem system, CoordinatorSettings settings, string host, Security.NodeSecurity security)
     {
         System = system;
-        _actor = system.ActorOf(Props.Create(() => new CoordinatorActor<T>(settings, _status)), AkkaConfig.CoordinatorActorName);
+        _channel = StartDataChannel(settings, host, security, () => _actor!);
+        var channel = _channel;
+        _actor = system.ActorOf(Props.Create(() => new CoordinatorActor<T>(settings, _status, channel)), AkkaConfig.CoordinatorActorName);
         Source = new ClusterGradientSource<T>(_actor, _status);
         Address = AkkaConfig.BoundAddress(system);
         Akka.Cluster.Cluster.Get(system).Join(Address);
@@ -29,6 +33,8 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
     public ClusterGradientSource<T> Source { get; }
     public int Workers => _status.Workers;
     public IActorRef Actor => _actor;
+    /// <summary>The data channel's listener (null when off or it could not listen).</summary>
+    public DataChannel.DataChannelServer<IActorRef>? Channel => _channel;
 
     /// <summary>Throws <see cref="InputException"/> when one message of this model would not fit a frame.</summary>
     public static void CheckFits(ModelShape shape)
@@ -51,7 +57,33 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
         {
             throw new InputException($"--listen {host}:{port}: cannot listen there ({e.GetBaseException().Message})");
         }
-        return new CoordinatorNode<T>(system, settings);
+        return new CoordinatorNode<T>(system, settings, host, security ?? Security.NodeSecurity.None);
+    }
+
+    /// <summary>Switches the data channel off (tensors over Akka only): <c>DISTRNN_DATA_CHANNEL=off</c>, for comparisons.</summary>
+    public const string DataChannelVariable = "DISTRNN_DATA_CHANNEL";
+
+    /// <summary>
+    /// The listener of the data channel (Cluster/DataChannel) on the coordinator's host, any free port; null (and
+    /// one line in the log) when it cannot listen or is switched off: then every tensor goes over Akka.
+    /// </summary>
+    private static DataChannel.DataChannelServer<IActorRef>? StartDataChannel(CoordinatorSettings settings, string host, Security.NodeSecurity security, Func<IActorRef> actor)
+    {
+        if (string.Equals(Environment.GetEnvironmentVariable(DataChannelVariable), "off", StringComparison.OrdinalIgnoreCase)) return null;
+        try
+        {
+            var bind = global::System.Net.IPAddress.TryParse(host, out var ip) ? ip : global::System.Net.IPAddress.Any;
+            var limits = new DataChannel.DataChannelLimits(new ModelShape(settings.VocabSize, settings.Config.Hidden).Count);
+            return new DataChannel.DataChannelServer<IActorRef>(bind, limits, security,
+                deliver: (worker, d) => actor().Tell(d, worker),
+                lost: (worker, why) => actor().Tell(new DataChannelLost(worker, why)),
+                log: settings.Warn);
+        }
+        catch (SocketException e)
+        {
+            settings.Warn($"data channel: cannot listen on {host} ({e.Message}); tensors go over Akka");
+            return null;
+        }
     }
 
     /// <summary>Waits until <paramref name="minimum"/> workers are registered; <paramref name="progress"/> hears every few seconds how many there are.</summary>
@@ -88,6 +120,7 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
 
     public async ValueTask DisposeAsync()
     {
+        _channel?.Dispose();
         var leave = CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
         await Task.WhenAny(leave, Task.Delay(TimeSpan.FromSeconds(10))).ConfigureAwait(false);
         await System.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);

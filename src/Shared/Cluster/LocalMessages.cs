@@ -36,3 +36,6 @@ public sealed class ClusterStatus
     public int Workers => Volatile.Read(ref _workers);
     internal void SetWorkers(int n) => Volatile.Write(ref _workers, n);
 }
+
+/// <summary>A worker's data channel broke (Cluster/DataChannel): the coordinator treats it as lost, then goes on with it over Akka.</summary>
+public sealed record DataChannelLost(IActorRef Worker, string Why) : INoSerializationVerificationNeeded;

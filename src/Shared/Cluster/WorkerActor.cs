@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Akka.Actor;
 using Akka.Cluster;
+using DistRnn.Cluster.DataChannel;
 using DistRnn.Data;
 using DistRnn.Model;
 using DistRnn.Protocol;
@@ -21,7 +22,8 @@ public abstract record WorkerEvent
 
 /// <param name="Secret">the run's shared secret (--secret-file), proven at registration; null = none</param>
 /// <param name="Slowdown">test knob: each piece takes this many times its compute time (≥ 1; a straggler on demand)</param>
-public sealed record WorkerSettings(Corpus Corpus, int Threads, string Node, SharedSecret? Secret = null, double Slowdown = 1);
+/// <param name="Tls">this node's TLS credentials (the data channel uses them as the Akka transport does); null = plain TCP</param>
+public sealed record WorkerSettings(Corpus Corpus, int Threads, string Node, SharedSecret? Secret = null, double Slowdown = 1, TlsCredentials? Tls = null);
 
 /// <summary>Local: hand back the work and tell the coordinator this worker leaves (Ctrl+C / SIGTERM). Answered with <see cref="Left"/>.</summary>
 public sealed record LeaveRun(string Reason) : INoSerializationVerificationNeeded;
@@ -37,6 +39,9 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
 {
     private sealed record RetryJoin;
     private sealed record JobDone(long Step, Exception? Error);
+    private sealed record ChannelOpened(DataConnection Connection) : INoSerializationVerificationNeeded;
+    private sealed record ChannelClosed(string Why) : INoSerializationVerificationNeeded;
+    private sealed record ChannelFailed(string Why) : INoSerializationVerificationNeeded;
 
     private readonly WorkerSettings _s;
     private readonly Action<WorkerEvent> _notify;
@@ -48,7 +53,10 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private IWorkerCompute? _compute;
     private bool _registered;
     private long _step = -1;
-    private readonly Queue<ComputeSubtrees> _queue = new();
+    private readonly Queue<(ComputeSubtrees Job, DataDelivery? Frame)> _queue = new();
+    /// <summary>The data channel to the coordinator (Cluster/DataChannel), once open; null: tensors over Akka.</summary>
+    private DataConnection? _channel;
+    private int _parameterCount;
     private CancellationTokenSource? _running;
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -79,12 +87,32 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             _notify(new WorkerEvent.Registered(m.Workers));
         });
         Receive<Refused>(m => { if (!FromCoordinator()) return; Timers.Cancel("join"); _notify(new WorkerEvent.Refused(m.Reason)); });
-        Receive<ComputeSubtrees>(m => { if (FromCoordinator()) OnCompute(m); });
+        Receive<ComputeSubtrees>(m => { if (FromCoordinator()) OnCompute(m, null); });
+        Receive<DataChannelOffer>(m => { if (FromCoordinator()) OnChannelOffer(m); });
+        Receive<ChannelOpened>(m =>
+        {
+            if (_channel is not null || !_registered) { m.Connection.Dispose(); return; }
+            _channel = m.Connection;
+        });
+        Receive<ChannelFailed>(m => _notify(new WorkerEvent.Note($"no data channel to the coordinator ({m.Why}); tensors go over Akka")));
+        Receive<ChannelClosed>(m =>
+        {
+            if (_channel is null) return;
+            _channel = null;
+            _notify(new WorkerEvent.Note($"the data channel to the coordinator closed ({m.Why}); tensors go over Akka"));
+        });
+        // parameters that came over the data channel (its reader tells them in the coordinator's name)
+        Receive<DataDelivery>(d =>
+        {
+            if (FromCoordinator() && d.Message is ComputeSubtrees c) OnCompute(c, d);
+            else d.Release();
+        });
         Receive<JobDone>(OnJobDone);
         Receive<RunEnded>(m =>
         {
             if (!FromCoordinator()) return;
             Cancel();
+            CloseChannel();
             _coordinator?.Tell(new WorkerLeaving(m.Completed ? "run ended" : "run stopped"), Self);
             _notify(new WorkerEvent.RunEnded(m.Completed, m.Reason));
         });
@@ -104,6 +132,33 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     {
         Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
         Cancel();
+        CloseChannel();
+    }
+
+    private void CloseChannel()
+    {
+        var c = _channel;
+        _channel = null;
+        c?.Dispose();
+    }
+
+    /// <summary>
+    /// The coordinator offers a data channel for this worker's tensors: connect (bounded by the handshake timeout)
+    /// off the actor's thread; if that fails, say so once and go on over Akka.
+    /// </summary>
+    private void OnChannelOffer(DataChannelOffer m)
+    {
+        if (!_registered || m.RunId != _runId || _compute is null || _channel is not null || _coordinatorAddress?.Host is not string host) return;
+        var self = Self;
+        var coordinator = _coordinator!;
+        var ticket = new DataTicket(m.TicketId ?? [], m.TicketKey ?? []);
+        var limits = new DataChannelLimits(_parameterCount);
+        var security = new NodeSecurity(_s.Secret, _s.Tls);
+        DataChannelClient.ConnectAsync(host, m.Port, ticket, AkkaConfig.BoundAddress(Context.System).ToString(), limits, security,
+                deliver: d => self.Tell(d, coordinator),
+                closed: why => self.Tell(new ChannelClosed(why)))
+            .PipeTo(self, success: c => new ChannelOpened(c),
+                failure: e => new ChannelFailed(e.GetBaseException().Message));
     }
 
     /// <summary>The current message comes from the node this worker joined as its coordinator.</summary>
@@ -128,6 +183,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     {
         if (address != _coordinatorAddress) return;
         Cancel();
+        CloseChannel();
         _notify(new WorkerEvent.CoordinatorLost(why));
     }
 
@@ -147,6 +203,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
                 _compute = config.PrecisionKind == Precision.Float32
                     ? new WorkerCompute<float>(config, _s.Corpus, _s.Threads) { Slowdown = _s.Slowdown }
                     : new WorkerCompute<double>(config, _s.Corpus, _s.Threads) { Slowdown = _s.Slowdown };
+            _parameterCount = new ModelShape(_s.Corpus.Vocabulary.Size, config.Hidden).Count;
         }
         catch (Exception e) when (e is JsonException or InputException or NotSupportedException)
         {
@@ -166,29 +223,34 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         }
     }
 
-    private void OnCompute(ComputeSubtrees m)
+    /// <param name="frame">the pooled frame the parameters are in (data channel), released once the job has copied them</param>
+    private void OnCompute(ComputeSubtrees m, DataDelivery? frame)
     {
-        if (m.RunId != _runId || _compute is null || m.Step < _step) return; // another run, or an old step
+        if (m.RunId != _runId || _compute is null || m.Step < _step) { frame?.Release(); return; } // another run, or an old step
         _coordinator = Sender;
         if (m.Step > _step)
         {
             Cancel(); // whatever runs now belongs to an older step: its results would be dropped anyway
-            _queue.Clear();
+            while (_queue.TryDequeue(out var old)) old.Frame?.Release();
             _step = m.Step;
         }
-        _queue.Enqueue(m);
+        _queue.Enqueue((m, frame));
         if (_running is null) StartNext();
     }
 
     private void StartNext()
     {
-        if (!_queue.TryDequeue(out var job)) return;
+        if (!_queue.TryDequeue(out var next)) return;
+        var (job, frame) = next;
         var cts = new CancellationTokenSource();
         _running = cts;
         var compute = _compute!;
         var coordinator = _coordinator!;
         var self = Self;
-        Task.Factory.StartNew(() => compute.Run(job, r => coordinator.Tell(r, self), cts.Token),
+        var channel = _channel;
+        // results over the data channel when it is open, over Akka otherwise (or when it closed meanwhile)
+        void Emit(SubtreeResult r) { if (channel is null || !channel.TrySend(r)) coordinator.Tell(r, self); }
+        Task.Factory.StartNew(() => { try { compute.Run(job, Emit, cts.Token); } finally { frame?.Release(); } },
                 cts.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default)
             .PipeTo(Self, success: () => new JobDone(job.Step, null), failure: e => new JobDone(job.Step, e));
     }

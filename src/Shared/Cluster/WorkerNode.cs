@@ -62,7 +62,7 @@ public static class WorkerNode
                 extra: extra.Length > 0 ? extra : null));
             o.OnSystem?.Invoke(system);
             string node = o.Node ?? $"{Environment.MachineName}/{Environment.ProcessId}@{AkkaConfig.BoundAddress(system).Port}";
-            var actor = system.ActorOf(Props.Create(() => new WorkerActor(new WorkerSettings(o.Corpus, o.Threads, node, o.Security.Secret, o.Slowdown), e => events.Writer.TryWrite(e))),
+            var actor = system.ActorOf(Props.Create(() => new WorkerActor(new WorkerSettings(o.Corpus, o.Threads, node, o.Security.Secret, o.Slowdown, o.Security.Tls), e => events.Writer.TryWrite(e))),
                 AkkaConfig.WorkerActorName);
             var cluster = Akka.Cluster.Cluster.Get(system);
             cluster.JoinSeedNodes([o.Coordinator]);

@@ -51,6 +51,14 @@ public sealed record ComputeSubtrees(string RunId, long Step, Subtree[] Nodes, T
 /// <summary>The sum over one subtree's shards: Σ gradient (flat U,W,V,b,c), Σ loss, Σ predicted characters.</summary>
 public sealed record SubtreeResult(string RunId, long Step, Subtree Node, double Loss, long Chars, TensorPayload Gradient) : IProtocolMessage;
 
+/// <summary>
+/// Sent after <see cref="Registered"/>: the tensors of this worker's steps may move over a data channel beside Akka
+/// (Cluster/DataChannel) on <see cref="Port"/> of the coordinator's host. The ticket is this worker's alone: it
+/// proves the connection is the registered worker's (an HMAC over fresh nonces, never the key itself). A worker
+/// that cannot connect, or an older one that does not know this message, goes on over Akka.
+/// </summary>
+public sealed record DataChannelOffer(string RunId, int Port, byte[] TicketId, byte[] TicketKey) : IProtocolMessage;
+
 /// <summary>The run is over (<see cref="Completed"/>) or the coordinator stops early; workers leave.</summary>
 public sealed record RunEnded(bool Completed, string Reason) : IProtocolMessage;
 

@@ -32,8 +32,8 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
 
     public WireLimits Limits { get; }
 
-    private const string JoinRequestCode = "J", RunSpecCode = "S", RegisterCode = "R", RegisteredCode = "OK",
-        RefusedCode = "NO", ComputeCode = "C", ResultCode = "G", RunEndedCode = "E", LeavingCode = "L";
+    internal const string JoinRequestCode = "J", RunSpecCode = "S", RegisterCode = "R", RegisteredCode = "OK",
+        RefusedCode = "NO", ComputeCode = "C", ResultCode = "G", RunEndedCode = "E", LeavingCode = "L", DataOfferCode = "D";
 
     public override string Manifest(object o) => o switch
     {
@@ -46,6 +46,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         SubtreeResult => ResultCode,
         RunEnded => RunEndedCode,
         WorkerLeaving => LeavingCode,
+        DataChannelOffer => DataOfferCode,
         _ => throw new ArgumentException($"{nameof(ProtocolSerializer)} cannot serialize {o.GetType()}"),
     };
 
@@ -59,7 +60,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         return bytes;
     }
 
-    private static void Write(object obj, ref WireWriter w)
+    internal static void Write(object obj, ref WireWriter w)
     {
         switch (obj)
         {
@@ -72,6 +73,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             case SubtreeResult m: w.String(m.RunId); w.Long(m.Step); w.Subtree(m.Node); w.Double(m.Loss); w.Long(m.Chars); w.Tensor(m.Gradient); break;
             case RunEnded m: w.Bool(m.Completed); w.String(m.Reason); break;
             case WorkerLeaving m: w.String(m.Reason); break;
+            case DataChannelOffer m: w.String(m.RunId); w.Int(m.Port); w.Bytes(m.TicketId); w.Bytes(m.TicketKey); break;
             default: throw new ArgumentException($"{nameof(ProtocolSerializer)} cannot serialize {obj.GetType()}");
         }
     }
@@ -88,10 +90,11 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
     private static string Printable(string? s) =>
         s is null ? "null" : new string(s.Take(16).Select(c => char.IsControl(c) ? '?' : c).ToArray());
 
-    internal static object Read(byte[] bytes, string manifest, WireLimits limits)
+    /// <summary>Reads one message from the first <paramref name="length"/> bytes of <paramref name="bytes"/> (all of them when -1).</summary>
+    internal static object Read(byte[] bytes, string manifest, WireLimits limits, int length = -1)
     {
         ArgumentNullException.ThrowIfNull(bytes);
-        var r = new WireReader(bytes, limits);
+        var r = new WireReader(bytes, limits, length);
         object msg = manifest switch
         {
             // a version-1 worker sends no nonce: it still gets a clear "protocol version" refusal
@@ -104,6 +107,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             ResultCode => new SubtreeResult(r.String(), r.Long(), r.Subtree(), r.Double(), r.Long(), r.Tensor()),
             RunEndedCode => new RunEnded(r.Bool(), r.String()),
             LeavingCode => new WorkerLeaving(r.String()),
+            DataOfferCode => new DataChannelOffer(r.String(), r.Int(), r.Bytes(), r.Bytes()),
             _ => throw new ProtocolException($"unknown message manifest '{manifest}'"),
         };
         r.End();

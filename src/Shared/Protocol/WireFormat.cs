@@ -9,10 +9,12 @@ namespace DistRnn.Protocol;
 /// Writes little-endian fields into a byte[]; with no buffer it only counts, so a message is measured
 /// first and then written into one exactly sized array (tensor bytes are copied once, never re-grown).
 /// </summary>
-internal struct WireWriter(byte[]? buffer)
+internal struct WireWriter(byte[]? buffer, int start = 0)
 {
-    private int _pos;
-    public readonly int Length => _pos;
+    private readonly int _start = start;
+    private int _pos = start;
+    /// <summary>Bytes written (or counted) since <c>start</c>.</summary>
+    public readonly int Length => _pos - _start;
 
     public void Int(int v) { if (buffer is not null) BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(_pos), v); _pos += 4; }
     public void Long(long v) { if (buffer is not null) BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(_pos), v); _pos += 8; }
@@ -65,17 +67,21 @@ public sealed record WireLimits(int MaxTensorValues, int MaxStringBytes = WireLi
     public static readonly WireLimits Default = new(int.MaxValue);
 }
 
-/// <summary>Reads what <see cref="WireWriter"/> wrote; every length is checked against the bytes left and the limits.</summary>
-internal sealed class WireReader(byte[] buffer, WireLimits? limits = null)
+/// <summary>
+/// Reads what <see cref="WireWriter"/> wrote; every length is checked against the bytes left and the limits.
+/// The message is the first <c>length</c> bytes of <c>buffer</c> (all of it by default: a pooled buffer is longer).
+/// </summary>
+internal sealed class WireReader(byte[] buffer, WireLimits? limits = null, int length = -1)
 {
     private readonly WireLimits _limits = limits ?? WireLimits.Default;
+    private readonly int _end = length < 0 ? buffer.Length : Math.Min(length, buffer.Length);
     private int _pos;
 
-    public bool AtEnd => _pos == buffer.Length;
+    public bool AtEnd => _pos == _end;
 
     private ReadOnlySpan<byte> Take(int n)
     {
-        if (n < 0 || n > buffer.Length - _pos) throw new ProtocolException($"message truncated: needs {n} more bytes at offset {_pos} of {buffer.Length}");
+        if (n < 0 || n > _end - _pos) throw new ProtocolException($"message truncated: needs {n} more bytes at offset {_pos} of {_end}");
         var span = buffer.AsSpan(_pos, n);
         _pos += n;
         return span;
@@ -109,7 +115,7 @@ internal sealed class WireReader(byte[] buffer, WireLimits? limits = null)
     public Subtree[] Subtrees()
     {
         int n = Int();
-        if (n < 0 || n > _limits.MaxSubtrees || n > (buffer.Length - _pos) / 8) throw new ProtocolException($"invalid subtree count {n}");
+        if (n < 0 || n > _limits.MaxSubtrees || n > (_end - _pos) / 8) throw new ProtocolException($"invalid subtree count {n}");
         var nodes = new Subtree[n];
         for (int i = 0; i < n; i++) nodes[i] = Subtree();
         return nodes;
@@ -123,8 +129,8 @@ internal sealed class WireReader(byte[] buffer, WireLimits? limits = null)
         int count = Int();
         if (count > _limits.MaxTensorValues)
             throw new ProtocolException($"tensor of {count} values exceeds the configured model size of {_limits.MaxTensorValues} values");
-        if (count < 0 || (long)count * precision.Bytes() > buffer.Length - _pos)
-            throw new ProtocolException($"tensor of {count} values does not fit the {buffer.Length - _pos} bytes left");
+        if (count < 0 || (long)count * precision.Bytes() > _end - _pos)
+            throw new ProtocolException($"tensor of {count} values does not fit the {_end - _pos} bytes left");
         int bytes = count * precision.Bytes();
         var payload = TensorPayload.FromWire(precision, count, buffer.AsMemory(_pos, bytes));
         _pos += bytes;
@@ -133,6 +139,6 @@ internal sealed class WireReader(byte[] buffer, WireLimits? limits = null)
 
     public void End()
     {
-        if (_pos != buffer.Length) throw new ProtocolException($"{buffer.Length - _pos} unexpected bytes after the message");
+        if (_pos != _end) throw new ProtocolException($"{_end - _pos} unexpected bytes after the message");
     }
 }

@@ -66,9 +66,15 @@ internal static class ClusterTraining
         try
         {
             await host.WaitForWorkersAsync(workers, TimeSpan.FromSeconds(60), _ => { }, timeout.Token);
+            // each worker opens its data channel just after registering: wait for them (bounded) so the run uses them
+            for (var waited = System.Diagnostics.Stopwatch.StartNew(); host.Coordinator.Channel!.Accepted < workers && waited.Elapsed < TimeSpan.FromSeconds(20);)
+                await Task.Delay(20, timeout.Token);
+            Assert.Equal(workers, host.Coordinator.Channel!.Accepted);
             var result = await new Trainer<T>(session, host.Source, kernel, options, observer).RunAsync(timeout.Token);
             Assert.False(result.Interrupted);
             Assert.Equal(workers, host.Source.Workers);
+            // the tensors took the data channel beside Akka (one connection per worker), with the same bits
+            Assert.True(host.Coordinator.Channel!.Received > 0, "results should come over the data channel");
             await host.EndRunAsync(true, "test finished");
             Assert.All(host.LocalWorkers, w => Assert.True(w.IsCompletedSuccessfully && w.Result == WorkerNode.Ok, "a local worker did not exit 0"));
             Assert.Empty(observer.Warnings);

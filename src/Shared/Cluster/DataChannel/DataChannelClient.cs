@@ -1,0 +1,45 @@
+using System.Net.Sockets;
+using DistRnn.Security;
+
+namespace DistRnn.Cluster.DataChannel;
+
+/// <summary>The worker's end: connects to the coordinator's data port, does TLS (when on) and the proof, within the handshake timeout.</summary>
+public static class DataChannelClient
+{
+    /// <summary>
+    /// An open connection that receives parameter messages (<see cref="Protocol.ComputeSubtrees"/>) and sends results; throws when it
+    /// cannot be set up (the caller goes on over Akka).
+    /// </summary>
+    public static async Task<DataConnection> ConnectAsync(string host, int port, DataTicket ticket, string workerAddress, DataChannelLimits limits,
+        NodeSecurity security, Action<DataDelivery> deliver, Action<string> closed, CancellationToken ct = default)
+    {
+        if (!ticket.IsWellFormed) throw new Protocol.ProtocolException("malformed data-channel ticket");
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(limits.Handshake);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Stream? stream = null;
+        try
+        {
+            try
+            {
+                await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
+                stream = new NetworkStream(socket, ownsSocket: true);
+                stream = await ChannelTls.AsClientAsync(stream, security.Tls, null, timeout.Token).ConfigureAwait(false);
+                await ChannelHandshake.AsWorkerAsync(stream, ticket, workerAddress, security.Secret, timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new TimeoutException($"no data channel to {host}:{port} within {limits.Handshake.TotalSeconds:F0} s");
+            }
+        }
+        catch
+        {
+            if (stream is not null) await stream.DisposeAsync().ConfigureAwait(false);
+            else socket.Dispose();
+            throw;
+        }
+        var connection = new DataConnection(stream, limits, limits.NewPool(), [DataFrame.ComputeCode], deliver, closed);
+        connection.Start();
+        return connection;
+    }
+}
