@@ -508,20 +508,17 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     }
 
     /// <summary>
-    /// A worker's data channel broke or stalled: like a lost worker, its shards go to the others at once; it stays
-    /// registered and takes part again at once, its tensors now over Akka.
+    /// A worker's data channel broke or stalled (its connection closed, within the channel's bounds): whatever it
+    /// still owes of the step is sent again over Akka, and its tensors go over Akka from now on. Whether the worker
+    /// itself is lost stays Akka's call (reachability, membership), and the step's deadline still covers the rest.
     /// </summary>
     private void OnChannelLost(DataChannelLost m)
     {
         if (_endReplyTo is not null || !_workers.TryGetValue(m.Worker, out var info)) return;
-        _s.Warn($"worker {info.Node}: its data channel broke ({m.Why}); its tensors go over Akka from now on");
-        Lose(m.Worker, "lost its data channel", graceful: false);
-        _workers[m.Worker] = info;
-        _order.Add(m.Worker);
-        Context.Watch(m.Worker);
-        Published();
-        if (_step is not null && !_step.IsComplete) Send(_step.WorkerJoined(m.Worker));
-        ReplyToWaiters();
+        var owed = _step is not null && !_step.IsComplete ? _step.Outstanding(m.Worker) : [];
+        _s.Warn($"worker {info.Node}: its data channel broke ({m.Why}); its tensors go over Akka from now on" +
+            (owed.Count > 0 ? $" (step {_step!.Step}: {string.Join(" ", owed)} sent again)" : ""));
+        if (owed.Count > 0) Send([new Assignment<IActorRef>(m.Worker, owed)]);
     }
 
     private void Published()
