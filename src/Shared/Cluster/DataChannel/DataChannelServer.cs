@@ -68,6 +68,12 @@ public sealed class DataChannelServer<TWorker> : IDisposable where TWorker : not
         Drop(worker, null);
     }
 
+    /// <summary>Breaks every open connection as a failing network would (each is reported lost): for fault tests.</summary>
+    internal void BreakAll(string why)
+    {
+        foreach (var c in _connections.Values.ToList()) c.Close(why);
+    }
+
     private void Drop(TWorker worker, string? why)
     {
         if (_connections.TryRemove(worker, out var c)) c.Close(why ?? "the worker no longer takes part");
