@@ -93,6 +93,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         {
             if (_channel is not null || !_registered) { m.Connection.Dispose(); return; }
             _channel = m.Connection;
+            _channel.Start(); // parameters it carries arrive after this: their results take the channel too
         });
         Receive<ChannelFailed>(m => _notify(new WorkerEvent.Note($"no data channel to the coordinator ({m.Why}); tensors go over Akka")));
         Receive<ChannelClosed>(m =>

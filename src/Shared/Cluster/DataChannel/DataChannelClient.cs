@@ -7,7 +7,7 @@ namespace DistRnn.Cluster.DataChannel;
 public static class DataChannelClient
 {
     /// <summary>
-    /// An open connection that receives parameter messages (<see cref="Protocol.ComputeSubtrees"/>) and sends results; throws when it
+    /// An open connection, not yet started (<see cref="DataConnection.Start"/>), that receives parameter messages (<see cref="Protocol.ComputeSubtrees"/>) and sends results; throws when it
     /// cannot be set up (the caller goes on over Akka).
     /// </summary>
     public static async Task<DataConnection> ConnectAsync(string host, int port, DataTicket ticket, string workerAddress, DataChannelLimits limits,
@@ -38,8 +38,7 @@ public static class DataChannelClient
             else socket.Dispose();
             throw;
         }
-        var connection = new DataConnection(stream, limits, limits.NewPool(), [DataFrame.ComputeCode], deliver, closed);
-        connection.Start();
-        return connection;
+        // not started: the caller starts it once it is ready for what arrives (nothing is lost meanwhile, it waits in the socket)
+        return new DataConnection(stream, limits, limits.NewPool(), [DataFrame.ComputeCode], deliver, closed);
     }
 }

@@ -55,7 +55,7 @@ public sealed class DataConnection : IDisposable
     private readonly Action<string> _closed;
     private readonly Channel<object> _out = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _life = new();
-    private int _isClosed;
+    private int _isClosed, _started;
 
     public DataConnection(Stream stream, DataChannelLimits limits, ArrayPool<byte> pool, byte[] allowedIncoming,
         Action<DataDelivery> deliver, Action<string> closed)
@@ -68,6 +68,7 @@ public sealed class DataConnection : IDisposable
     /// <summary>Starts the reader and the writer (after the handshake).</summary>
     public void Start()
     {
+        if (Interlocked.Exchange(ref _started, 1) != 0) return;
         _ = Task.Run(ReadLoop);
         _ = Task.Run(WriteLoop);
     }
