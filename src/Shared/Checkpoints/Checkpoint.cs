@@ -95,9 +95,9 @@ public sealed class Checkpoint
         WriteInt32(ms, headerBytes.Length);
         ms.Write(headerBytes);
         WriteInt32(ms, tensors.Count);
+        Span<byte> len = stackalloc byte[8];
         foreach (var t in tensors)
         {
-            Span<byte> len = stackalloc byte[8];
             BinaryPrimitives.WriteInt64LittleEndian(len, t.Length);
             ms.Write(len);
             ms.Write(TensorBytes.ToBytes<T>(t));
