@@ -8,12 +8,12 @@ namespace DistRnn.Model;
 /// </summary>
 public static class DetMath
 {
-    private const double Ln2Hi = 6.93147180369123816490e-01; // upper bits of ln 2, exact in k*Ln2Hi for |k| < 2^11
-    private const double Ln2Lo = 1.90821492927058770002e-10; // ln 2 − Ln2Hi
-    private const double InvLn2 = 1.44269504088896338700e+00;
+    internal const double Ln2Hi = 6.93147180369123816490e-01; // upper bits of ln 2, exact in k*Ln2Hi for |k| < 2^11
+    internal const double Ln2Lo = 1.90821492927058770002e-10; // ln 2 − Ln2Hi
+    internal const double InvLn2 = 1.44269504088896338700e+00;
 
     // Taylor coefficients 1/n! for n = 2..13; |r| ≤ ln2/2 keeps the truncation below 1e-17 relative.
-    private const double C2 = 1.0 / 2, C3 = 1.0 / 6, C4 = 1.0 / 24, C5 = 1.0 / 120, C6 = 1.0 / 720,
+    internal const double C2 = 1.0 / 2, C3 = 1.0 / 6, C4 = 1.0 / 24, C5 = 1.0 / 120, C6 = 1.0 / 720,
         C7 = 1.0 / 5040, C8 = 1.0 / 40320, C9 = 1.0 / 362880, C10 = 1.0 / 3628800, C11 = 1.0 / 39916800,
         C12 = 1.0 / 479001600, C13 = 1.0 / 6227020800;
 

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using static DistRnn.Model.DetMath;
 
 namespace DistRnn.Model.Fast;
 
@@ -15,13 +16,8 @@ namespace DistRnn.Model.Fast;
 /// </summary>
 internal static class DetVec
 {
-    private const double Ln2Hi = 6.93147180369123816490e-01;
-    private const double Ln2Lo = 1.90821492927058770002e-10;
-    private const double InvLn2 = 1.44269504088896338700e+00;
+    // Ln2Hi, Ln2Lo, InvLn2 and the Taylor coefficients C2..C13 are DetMath's own: one definition, so the lanes cannot drift from the scalar code.
     private const double Magic = 6755399441055744.0; // 1.5·2^52
-    private const double C2 = 1.0 / 2, C3 = 1.0 / 6, C4 = 1.0 / 24, C5 = 1.0 / 120, C6 = 1.0 / 720,
-        C7 = 1.0 / 5040, C8 = 1.0 / 40320, C9 = 1.0 / 362880, C10 = 1.0 / 3628800, C11 = 1.0 / 39916800,
-        C12 = 1.0 / 479001600, C13 = 1.0 / 6227020800;
 
     private static readonly Vector256<double> SignMask = Vector256.Create(-0.0);
 
@@ -185,13 +181,8 @@ internal static class DetVec
 /// </summary>
 internal static class DetVec512
 {
-    private const double Ln2Hi = 6.93147180369123816490e-01;
-    private const double Ln2Lo = 1.90821492927058770002e-10;
-    private const double InvLn2 = 1.44269504088896338700e+00;
+    // Ln2Hi, Ln2Lo, InvLn2 and the Taylor coefficients C2..C13 are DetMath's own: one definition, so the lanes cannot drift from the scalar code.
     private const double Magic = 6755399441055744.0; // 1.5·2^52
-    private const double C2 = 1.0 / 2, C3 = 1.0 / 6, C4 = 1.0 / 24, C5 = 1.0 / 120, C6 = 1.0 / 720,
-        C7 = 1.0 / 5040, C8 = 1.0 / 40320, C9 = 1.0 / 362880, C10 = 1.0 / 3628800, C11 = 1.0 / 39916800,
-        C12 = 1.0 / 479001600, C13 = 1.0 / 6227020800;
 
     private static readonly Vector512<double> SignMask = Vector512.Create(-0.0);
 
