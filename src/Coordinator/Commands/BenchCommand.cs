@@ -29,12 +29,16 @@ internal static class BenchCommand
     private static readonly Option<int> Shards = Options.Make("--shards", "Shards per step, a power of two ≤ batch (0 = the training default)", 0);
     private static readonly Option<int> Threads = Options.Make("--threads", "Cores used by the kernel loop (--workers 0) or by each local worker (0 = all, shared among the workers)", 0);
     private static readonly Option<bool> Json = new("--json") { Description = "One JSON line: chars_per_s, step_ms_median, gflops, …" };
+    private static readonly Option<bool> Breakdown = new("--breakdown")
+    {
+        Description = "With --workers N: where a step's time goes (ask → coordinator → worker → compute → result → answer), medians in ms",
+    };
 
     public static Command Create()
     {
         var cmd = new Command("bench", "Training throughput (characters per second) on the embedded corpus")
         {
-            Hidden, Seq, Batch, Steps, Warmup, Workers, PrecisionOpt, ActivationOpt, Shards, Threads, Json, Options.Verbose,
+            Hidden, Seq, Batch, Steps, Warmup, Workers, PrecisionOpt, ActivationOpt, Shards, Threads, Json, Breakdown, Options.Verbose,
         };
         cmd.SetAction((parse, ct) => RunAsync(parse, ct));
         return cmd;
@@ -64,17 +68,24 @@ internal static class BenchCommand
         };
         config.Validate();
         var corpus = Corpus.Load(null);
+        bool breakdown = parse.GetValue(Breakdown);
+        if (breakdown && workers == 0) throw new InputException("--breakdown: needs --workers 1 or more (it times the cluster path's hand-offs)");
+        if (breakdown) DistRnn.Diagnostics.StepTimeline.Start();
         var result = config.PrecisionKind == Precision.Float32
             ? await MeasureAsync<float>(config, corpus, warmup, steps, workers, threads > 0 ? threads : Environment.ProcessorCount, threads, ct)
             : await MeasureAsync<double>(config, corpus, warmup, steps, workers, threads > 0 ? threads : Environment.ProcessorCount, threads, ct);
 
         if (parse.GetValue(Json))
-            Console.WriteLine(JsonSerializer.Serialize(result));
+            Console.WriteLine(JsonSerializer.Serialize(result, new JsonSerializerOptions { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull }));
         else
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{result.chars_per_s:F0} chars/s  step {result.step_ms_median:F2} ms (median of {result.steps}, min {result.step_ms_min:F2})  " +
                 $"{result.gflops:F1} GFLOP/s  hidden {result.hidden} seq {result.seq} batch {result.batch} shards {result.shards}  " +
                 $"{result.precision}  workers {result.workers}  threads {result.threads}  peak RSS {result.peak_rss_mb:F0} MB"));
+        if (result.breakdown is not null && !parse.GetValue(Json))
+            foreach (var hop in result.breakdown)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {hop.from,-20} → {hop.to,-20} median {hop.median_ms,7:F3} ms   p90 {hop.p90_ms,7:F3} ms"));
+        DistRnn.Diagnostics.StepTimeline.Stop();
         return Cli.Ok;
     }
 
@@ -82,7 +93,10 @@ internal static class BenchCommand
     internal sealed record Result(
         double chars_per_s, double step_ms_median, double step_ms_min, double gflops, int hidden, int seq, int batch,
         int vocab, int shards, int steps, int warmup, int workers, int threads, string precision, string activation,
-        double peak_rss_mb, long gc_count);
+        double peak_rss_mb, long gc_count, List<Hop>? breakdown = null);
+
+    /// <summary>One hand-off of a cluster step (--breakdown): from one point to the next, over the measured steps.</summary>
+    internal sealed record Hop(string from, string to, double median_ms, double p90_ms);
 
     private static async Task<Result> MeasureAsync<T>(TrainConfig config, Corpus corpus, int warmup, int steps, int workers, int threads, int threadsGiven, CancellationToken ct)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -113,6 +127,9 @@ internal static class BenchCommand
         }
     }
 
+    private static string Snake(DistRnn.Diagnostics.StepPoint p) =>
+        string.Concat(p.ToString().Select((ch, i) => i > 0 && char.IsUpper(ch) ? "_" + char.ToLowerInvariant(ch) : char.ToLowerInvariant(ch).ToString()));
+
     private static async Task<Result> LoopAsync<T>(TrainingSession<T> session, IGradientSource<T> source, int warmup, int steps, int workers, int threads, CancellationToken ct)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -142,6 +159,10 @@ internal static class BenchCommand
         return new Result(Math.Round(cps, 1), Math.Round(median, 3), Math.Round(times[0], 3), Math.Round(cps * flopsPerChar / 1e9, 2),
             config.Hidden, config.Seq, config.Batch, corpus.Vocabulary.Size, session.ShardCount, steps, warmup, workers,
             workers == 0 ? threads : threads > 0 ? threads : Math.Max(1, Environment.ProcessorCount / workers), config.Precision, config.Activation,
-            Math.Round(self.PeakWorkingSet64 / 1048576.0, 1), GC.CollectionCount(0) - gcBefore);
+            Math.Round(self.PeakWorkingSet64 / 1048576.0, 1), GC.CollectionCount(0) - gcBefore,
+            DistRnn.Diagnostics.StepTimeline.Enabled
+                ? DistRnn.Diagnostics.StepTimeline.Summary(warmup + 1, warmup + steps)
+                    .Select(h => new Hop(Snake(h.From), Snake(h.To), Math.Round(h.MedianMs, 4), Math.Round(h.P90Ms, 4))).ToList()
+                : null);
     }
 }

@@ -14,15 +14,24 @@ namespace DistRnn.Cluster;
 public sealed class ClusterGradientSource<T>(IActorRef coordinator, ClusterStatus status) : IGradientSource<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
+    private readonly Tensors<T>?[] _snapshots = new Tensors<T>?[2];
+
     public int Workers => status.Workers;
 
     public async Task<ShardSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, CancellationToken ct)
     {
-        // A snapshot: messages may still be serialized after the step (late backups), and the coordinator may
-        // recompute a suspect subtree with it, while the optimiser already writes the next parameters into the live array.
-        var snapshot = parameters.Clone();
+        Diagnostics.StepTimeline.Mark(step, Diagnostics.StepPoint.Asked);
+        // A snapshot, not the live array, which the optimiser writes while messages of the step may still be
+        // serialized (late backups, duplicates). Two alternate: a step's snapshot is overwritten two steps later,
+        // when whatever of that step is still on its way is stale (refused by its step number, whatever it holds).
+        // The coordinator copies it for the rare work that may outlive its step (recomputing a suspect subtree).
+        var slot = _snapshots[step & 1];
+        if (slot is null || slot.Shape != parameters.Shape) _snapshots[step & 1] = slot = new Tensors<T>(parameters.Shape);
+        parameters.Data.AsSpan().CopyTo(slot.Data);
+        var snapshot = slot;
         var reply = await coordinator.Ask<StepCompleted<T>>(new RunStep<T>(step, snapshot), null, ct).ConfigureAwait(false);
         if (reply.Step != step) throw new InvalidOperationException($"asked for step {step}, got step {reply.Step}");
+        Diagnostics.StepTimeline.Mark(step, Diagnostics.StepPoint.Answered);
         return reply.Sum;
     }
 }

@@ -250,6 +250,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         Timers.Cancel("backup");
         _stepClock.Restart();
         Send(_step.Start(_order));
+        Diagnostics.StepTimeline.Mark(m.Step, Diagnostics.StepPoint.CoordinatorSent);
         if (_workers.Count == 0)
         {
             _noWorkersFor ??= Stopwatch.StartNew();
@@ -296,6 +297,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
 
     private void OnResult(SubtreeResult m)
     {
+        Diagnostics.StepTimeline.Mark(m.Step, Diagnostics.StepPoint.CoordinatorReceived);
         if (m.RunId != _s.RunId || _step is null) return; // another run's, or between steps: stale
         if (_excluded.ContainsKey(BanKey(Sender))) return; // nothing from an excluded node is used
         if (!_given.ContainsKey(Sender) && !_workers.ContainsKey(Sender) && !_unreachable.ContainsKey(Sender))
@@ -357,7 +359,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         if (_verifier is null || _stepTensors is null) { Exclude(sender, reason); return; }
         if (!_verifying.Add(node)) return; // already being recomputed: its result will fill the node
         var verifier = _verifier;
-        var parameters = _stepTensors;
+        var parameters = _stepTensors.Clone(); // the step's snapshot is reused two steps on, and this may take longer
         long stepNo = step.Step;
         Task.Factory.StartNew(() => verifier.Recompute(stepNo, node, parameters), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)
             .PipeTo(Self, success: sum => new Verified(stepNo, node, sender, reason, sum, null), failure: e => new Verified(stepNo, node, sender, reason, null, e));

@@ -134,6 +134,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
         Cancel();
         CloseChannel();
+        _compute?.Dispose();
     }
 
     private void CloseChannel()
@@ -218,6 +219,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         // registration above, so the real coordinator, if this is one with another secret, logs the refusal).
         if (_credentials.CoordinatorRefusal(m.Challenge ?? [], m.CoordinatorProof ?? [], context) is string refusal)
         {
+            _compute?.Dispose();
             _compute = null;
             Timers.Cancel("join");
             _notify(new WorkerEvent.Refused(refusal));
@@ -227,6 +229,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     /// <param name="frame">the pooled frame the parameters are in (data channel), released once the job has copied them</param>
     private void OnCompute(ComputeSubtrees m, DataDelivery? frame)
     {
+        Diagnostics.StepTimeline.Mark(m.Step, Diagnostics.StepPoint.WorkerReceived);
         if (m.RunId != _runId || _compute is null || m.Step < _step) { frame?.Release(); return; } // another run, or an old step
         _coordinator = Sender;
         if (m.Step > _step)
@@ -250,10 +253,11 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         var self = Self;
         var channel = _channel;
         // results over the data channel when it is open, over Akka otherwise (or when it closed meanwhile)
-        void Emit(SubtreeResult r) { if (channel is null || !channel.TrySend(r)) coordinator.Tell(r, self); }
-        Task.Factory.StartNew(() => { try { compute.Run(job, Emit, cts.Token); } finally { frame?.Release(); } },
-                cts.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default)
-            .PipeTo(Self, success: () => new JobDone(job.Step, null), failure: e => new JobDone(job.Step, e));
+        void Emit(SubtreeResult r) { Diagnostics.StepTimeline.Mark(r.Step, Diagnostics.StepPoint.ResultSent); if (channel is null || !channel.TrySend(r)) coordinator.Tell(r, self); }
+        // the job copies the parameters first thing; the frame they came in goes back to its pool when the job ends
+        var run = compute.RunAsync(job, Emit, cts.Token);
+        if (frame is not null) run.ContinueWith(_ => frame.Release(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        run.PipeTo(Self, success: () => new JobDone(job.Step, null), failure: e => new JobDone(job.Step, e));
     }
 
     private void OnJobDone(JobDone m)

@@ -65,22 +65,48 @@ public sealed class SubtreeComputer<T>(IShardKernel<T> kernel, int maxParallelis
         fast.Pack(p, gradients: true, packed);
         int perGroup = node.Count / groups;
         var results = new ShardSum<T>[groups];
-        void Group(int g)
-        {
-            int first = node.First + g * perGroup;
-            int from = ShardStart(batch.Length, first, shardCount);
-            Span<int> bounds = stackalloc int[perGroup + 1];
-            for (int j = 0; j <= perGroup; j++) bounds[j] = ShardStart(batch.Length, first + j, shardCount) - from;
-            var sink = new TreeSink(this, p.Shape, g == 0 ? into ?? new Tensors<T>(p.Shape) : null);
-            fast.Run(p, act, tokens, batch.AsSpan(from, bounds[perGroup]), bounds, gradients: true, ref sink, packed);
-            results[g] = sink.Result();
-        }
+        void Group(int g) => results[g] = Pass(fast, packed, p, act, tokens, batch, shardCount,
+            new Subtree(node.Level - BitOperations.Log2((uint)groups), node.Index * groups + g), g == 0 ? into ?? new Tensors<T>(p.Shape) : null);
         if (groups == 1) Group(0);
         else Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = MaxParallelism }, Group);
         packs.Add(packed);
         var root = Reduce(results, 0, groups);
         for (int g = 1; g < groups; g++) pool.Add(results[g].Grad);
         return root;
+    }
+
+    /// <summary>
+    /// Packs <paramref name="p"/> (into <paramref name="into"/> when given) for <see cref="ComputePiece"/> calls on any
+    /// threads, so a caller that cuts a step into pieces packs the parameters once, not once per piece. Null for a
+    /// kernel that needs no packing.
+    /// </summary>
+    public DistRnn.Model.Fast.PackedParams<T>? Pack(Tensors<T> p, DistRnn.Model.Fast.PackedParams<T>? into = null) =>
+        kernel is FastKernel<T> fast ? fast.Pack(p, gradients: true, into) : null;
+
+    /// <summary>
+    /// The sum of <paramref name="node"/> on the calling thread alone, into <paramref name="into"/> (overwritten):
+    /// with the fast kernel all its leaves in one pass, with <paramref name="packed"/> from <see cref="Pack"/>.
+    /// Same bits as <see cref="Compute"/>. For callers that run the pieces of a step on threads of their own.
+    /// </summary>
+    public ShardSum<T> ComputePiece(Tensors<T> p, DistRnn.Model.Fast.PackedParams<T>? packed, Activation act, int[] tokens, SequenceRef[] batch,
+        int shardCount, Subtree node, Tensors<T> into)
+    {
+        if (into.Shape != p.Shape) throw new ArgumentException("the result buffer has another shape than the parameters");
+        if (kernel is FastKernel<T> fast && packed is not null) return Pass(fast, packed, p, act, tokens, batch, shardCount, node, into);
+        return new SubtreeComputer<T>(kernel, 1).Compute(p, act, tokens, batch, shardCount, node, into);
+    }
+
+    /// <summary>All leaves of <paramref name="node"/> in one kernel pass, folded into the tree as they come (the bottom into <paramref name="bottom"/>, else pooled).</summary>
+    private ShardSum<T> Pass(FastKernel<T> fast, DistRnn.Model.Fast.PackedParams<T> packed, Tensors<T> p, Activation act, int[] tokens, SequenceRef[] batch,
+        int shardCount, Subtree node, Tensors<T>? bottom)
+    {
+        int first = node.First, count = node.Count;
+        int from = ShardStart(batch.Length, first, shardCount);
+        Span<int> bounds = count <= 256 ? stackalloc int[count + 1] : new int[count + 1];
+        for (int j = 0; j <= count; j++) bounds[j] = ShardStart(batch.Length, first + j, shardCount) - from;
+        var sink = new TreeSink(this, p.Shape, bottom);
+        fast.Run(p, act, tokens, batch.AsSpan(from, bounds[count]), bounds, gradients: true, ref sink, packed);
+        return sink.Result();
     }
 
     private static int ShardStart(int batchLength, int shard, int shardCount) => (int)((long)shard * batchLength / shardCount);

@@ -29,6 +29,38 @@ public class BenchCommandTests
         Assert.Equal(3, root.GetProperty("steps").GetInt32());
     }
 
+    [Fact]
+    public async Task Breakdown_times_every_hand_off_of_a_cluster_step_in_order()
+    {
+        var r = await CliRunner.Run("bench", "--hidden", "16", "--seq", "8", "--batch", "4", "--steps", "4", "--warmup", "1",
+            "--workers", "1", "--breakdown", "--json");
+        Assert.True(r.Code == 0, r.ToString());
+        using var doc = JsonDocument.Parse(r.Out.Trim());
+        var hops = doc.RootElement.GetProperty("breakdown").EnumerateArray().ToList();
+        string[] points = ["asked", "coordinator_sent", "worker_received", "compute_started", "compute_done", "result_sent", "coordinator_received", "answered"];
+        Assert.Equal(points.Length - 1, hops.Count);
+        for (int i = 0; i < hops.Count; i++)
+        {
+            Assert.Equal(points[i], hops[i].GetProperty("from").GetString());
+            Assert.Equal(points[i + 1], hops[i].GetProperty("to").GetString());
+            Assert.True(hops[i].GetProperty("median_ms").GetDouble() >= 0, r.ToString());
+            Assert.True(hops[i].GetProperty("p90_ms").GetDouble() >= hops[i].GetProperty("median_ms").GetDouble(), r.ToString());
+        }
+        Assert.True(hops.Sum(h => h.GetProperty("median_ms").GetDouble()) > 0, r.ToString()); // a step takes time somewhere
+
+        var plain = await CliRunner.Run("bench", "--hidden", "16", "--seq", "8", "--batch", "4", "--steps", "2", "--warmup", "1", "--workers", "0", "--json");
+        Assert.True(plain.Code == 0, plain.ToString());
+        Assert.DoesNotContain("breakdown", plain.Out);
+    }
+
+    [Fact]
+    public async Task Breakdown_without_workers_is_refused()
+    {
+        var r = await CliRunner.Run("bench", "--workers", "0", "--breakdown");
+        Assert.True(r.Code == 2, r.ToString());
+        Assert.Contains("--breakdown", r.Err);
+    }
+
     [Theory]
     [InlineData("--hidden", "0")]
     [InlineData("--steps", "0")]

@@ -83,6 +83,31 @@ public class GradientValidatorTests
         AssertSuspect(v.CheckValues(new Subtree(0, 0), g), "dc[4]");
     }
 
+    [Fact]
+    public void Every_position_and_kind_of_non_finite_value_is_found()
+    {
+        // a bigger model than the others here, so most values lie in the vectorised part of the check
+        var shape = new ModelShape(7, 9);
+        var v32 = new GradientValidator<float>(shape, Shards);
+        var v64 = new GradientValidator<double>(shape, Shards);
+        var g32 = new float[shape.Count];
+        var g64 = new double[shape.Count];
+        for (int i = 0; i < shape.Count; i++) { g32[i] = (i % 3 - 1) * float.MaxValue; g64[i] = (i % 3 - 1) * double.MaxValue; }
+        g32[5] = -0f; g64[5] = -0d;
+        Assert.True(v32.CheckValues(new Subtree(0, 0), g32).IsAccepted); // ±MaxValue and −0 are finite
+        Assert.True(v64.CheckValues(new Subtree(0, 0), g64).IsAccepted);
+        foreach (int at in new[] { 0, 1, shape.Count / 2, shape.Count - 2, shape.Count - 1 })
+        {
+            foreach (var bad in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
+            {
+                var g = (float[])g32.Clone(); g[at] = bad;
+                Assert.Equal(GradientVerdictKind.Suspect, v32.CheckValues(new Subtree(0, 0), g).Kind);
+                var h = (double[])g64.Clone(); h[at] = bad;
+                Assert.Equal(GradientVerdictKind.Suspect, v64.CheckValues(new Subtree(0, 0), h).Kind);
+            }
+        }
+    }
+
     private static void AssertSuspect(GradientVerdict verdict, string reason)
     {
         Assert.Equal(GradientVerdictKind.Suspect, verdict.Kind);
