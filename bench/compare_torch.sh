@@ -32,6 +32,7 @@ for r in $(seq 1 "$rounds"); do
   run "distrnn-w1-h256" "$exe" bench --workers 1 --hidden 256 --seq 64 --batch 32 --json
   run "distrnn-w0b-h256" "$exe" bench --workers 0 --hidden 256 --seq 64 --batch 32 --json
   run "distrnn-w2-h1024" "$exe" bench --workers 2 --hidden 1024 --seq 64 --batch 32 --json
+  run "distrnn-w1-h1024" "$exe" bench --workers 1 --hidden 1024 --seq 64 --batch 32 --json
   for h in 256 1024; do  # one core against one core
     run "torch-single-t1-h$h" /usr/bin/python3 "$torch" single --threads 1 --hidden "$h" --seq 64 --batch 32
     run "distrnn-w0-t1-h$h" "$exe" bench --workers 0 --threads 1 --hidden "$h" --seq 64 --batch 32 --json

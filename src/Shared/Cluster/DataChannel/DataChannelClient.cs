@@ -17,6 +17,7 @@ public static class DataChannelClient
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(limits.Handshake);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        limits.Tune(socket);
         Stream? stream = null;
         try
         {

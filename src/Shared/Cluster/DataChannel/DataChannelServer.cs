@@ -33,6 +33,7 @@ public sealed class DataChannelServer<TWorker> : IDisposable where TWorker : not
         _limits = limits; _security = security; _deliver = deliver; _lost = lost; _log = log;
         _pool = limits.NewPool();
         _listener = new TcpListener(bind, 0);
+        limits.Tune(_listener.Server); // accepted sockets inherit it, and the window it allows is agreed on at connect
         _listener.Start();
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
         _ = Task.Run(AcceptLoop);
@@ -95,6 +96,7 @@ public sealed class DataChannelServer<TWorker> : IDisposable where TWorker : not
     private async Task Accept(Socket socket)
     {
         socket.NoDelay = true;
+        _limits.Tune(socket);
         Stream stream = new NetworkStream(socket, ownsSocket: true);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_life.Token);
         timeout.CancelAfter(_limits.Handshake);

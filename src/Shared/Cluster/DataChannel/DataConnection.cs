@@ -34,6 +34,22 @@ public sealed record DataChannelLimits(int MaxTensorValues, TimeSpan? BodyTimeou
     public int MaxBody => DataFrame.MaxBodyBytes(MaxTensorValues);
     public WireLimits Wire => new(MaxTensorValues);
 
+    /// <summary>
+    /// Socket buffers as large as a frame (up to 4 MiB, what Linux allows without root by default): a whole parameter or
+    /// gradient frame then goes out in one write and lands in one piece, instead of in 64–128 KiB rounds with a wake-up
+    /// each. The kernel caps the request at net.core.[rw]mem_max.
+    /// </summary>
+    public void Tune(System.Net.Sockets.Socket socket)
+    {
+        int size = (int)Math.Min(4L << 20, DataFrame.HeaderBytes + (long)MaxTensorValues * 8 + DataFrame.OverheadBytes);
+        try
+        {
+            socket.SendBufferSize = size;
+            socket.ReceiveBufferSize = size;
+        }
+        catch (System.Net.Sockets.SocketException) { /* the defaults work too, only slower */ }
+    }
+
     /// <summary>Frame buffers: a few per connection and direction are enough (a step has one parameter message and a few results in flight).</summary>
     public ArrayPool<byte> NewPool() => ArrayPool<byte>.Create(DataFrame.HeaderBytes + MaxBody, 16);
 }
