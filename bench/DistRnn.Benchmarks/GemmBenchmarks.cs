@@ -16,7 +16,7 @@ public class GemmBenchmarks
     [ParamsAllValues] public bool Wide;
 
     private float[] a = [], w = [], c = [], x = [], y = [], g = [];
-    private int dp;
+    private int dn, dp; // computed columns (a multiple of the tile width), row stride
     private const int R = 128;
 
     [GlobalSetup]
@@ -24,7 +24,8 @@ public class GemmBenchmarks
     {
         var rng = new Random(1);
         Wide &= Gemm<float>.Wide;
-        dp = Gemm<float>.Pad(D, Wide);
+        dn = Gemm<float>.Pad(D, Wide);
+        dp = Gemm<float>.Stride(D, Wide); // the row stride the kernel uses (a multiple of 256 bytes would alias cache sets)
         float R_() => (float)(rng.NextDouble() - 0.5);
         a = Enumerable.Range(0, B * dp).Select(_ => R_()).ToArray();
         w = Enumerable.Range(0, D * dp).Select(_ => R_()).ToArray();
@@ -36,9 +37,9 @@ public class GemmBenchmarks
 
     /// <summary>a_t += s_{t−1} W for B sequences: 2·B·d² flops.</summary>
     [Benchmark]
-    public void Recurrence() => Gemm<float>.Run(a, dp, 1, w, dp, c, dp, B, dp, D, Wide);
+    public void Recurrence() => Gemm<float>.Run(a, dp, 1, w, dp, c, dp, B, dn, D, Wide);
 
     /// <summary>dW += Σ_r s_{t−1}ᵀ da_t over 128 rows: 2·128·d² flops.</summary>
     [Benchmark]
-    public void WeightGradient() => Gemm<float>.Run(x, 1, dp, y, dp, g, dp, D, dp, R, Wide);
+    public void WeightGradient() => Gemm<float>.Run(x, 1, dp, y, dp, g, dp, D, dn, R, Wide);
 }

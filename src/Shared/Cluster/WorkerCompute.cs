@@ -23,7 +23,7 @@ public interface IWorkerCompute : IDisposable
 /// <summary>
 /// A worker's side of a run: its own corpus, the batch plan rebuilt from (seed, step), and the same
 /// <see cref="SubtreeComputer{T}"/> and kernel as the single-process loop. Its subtrees are cut into aligned
-/// pieces, two per core as the single-process loop cuts its step, which the threads of a <see cref="ComputeCrew"/>
+/// pieces, as many per core as the single-process loop cuts its step, which the threads of a <see cref="ComputeCrew"/>
 /// take in order; the parameters are packed once per job. Each assigned subtree is merged from its pieces in the
 /// fixed tree order (<see cref="TreeAssembler{TValue}"/>), so its bits do not depend on which thread finished
 /// first, and it is sent the moment it is complete. Gradient buffers are pooled: nothing of the model's size is
@@ -42,9 +42,6 @@ public sealed class WorkerCompute<T> : IWorkerCompute where T : unmanaged, IFloa
     private readonly GradientPool _pool;
     private DistRnn.Model.Fast.PackedParams<T>? _packed;
     private T[]? _parameters;
-
-    /// <summary>Pieces per thread: as <see cref="SubtreeComputer{T}"/> cuts a step (a core that finishes early takes another).</summary>
-    private const int PiecesPerThread = 2;
 
     public WorkerCompute(TrainConfig config, Corpus corpus, int threads)
     {
@@ -118,7 +115,7 @@ public sealed class WorkerCompute<T> : IWorkerCompute where T : unmanaged, IFloa
             pool.Return(right.Grad); // added into the left one, never sent: free at once
             return parent;
         })).ToArray();
-        var pieces = Pieces(nodes, Threads == 1 ? 1 : Threads * PiecesPerThread);
+        var pieces = Pieces(nodes, Threads == 1 ? 1 : Threads * SubtreeComputer<T>.PiecesPerCore(_shape)); // as the kernel loop cuts a step
 
         int next = -1;
         _crew.Together(_ =>

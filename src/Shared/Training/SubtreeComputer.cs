@@ -27,9 +27,13 @@ public sealed class SubtreeComputer<T>(IShardKernel<T> kernel, int maxParallelis
     /// <summary>
     /// Pieces per core when several cores share a subtree: more pieces than cores let a core that finishes
     /// early take another (a busy machine does not give every thread the same time), fewer make bigger
-    /// products. Measured on the 2-core machine (docs/benchmarks.md): 2 beat 1 and 4 at hidden 256 and 1024.
+    /// products. Each piece's recurrence reads all of W at every time step; once W is larger than a core's L2
+    /// it streams from L3 each time, and one bigger piece per core halves that traffic. Measured on the 2-core
+    /// machine (quiet, docs/benchmarks.md): 2 pieces beat 1 by a few % at hidden 256 (W 256 KB), tie at 384–512,
+    /// and lose by 6 % at 1024 (W 4 MB); 4 pieces lose everywhere.
     /// </summary>
-    private const int PiecesPerCore = 2;
+    public static int PiecesPerCore(ModelShape shape) =>
+        (long)shape.D * shape.D * System.Runtime.CompilerServices.Unsafe.SizeOf<T>() >= 2L << 20 ? 1 : 2;
 
     /// <param name="into">
     /// where to put the sum's gradient (its old content is overwritten); null = a new gradient. A caller that
@@ -59,7 +63,7 @@ public sealed class SubtreeComputer<T>(IShardKernel<T> kernel, int maxParallelis
 
     private ShardSum<T> ComputeBatched(FastKernel<T> fast, Tensors<T> p, Activation act, int[] tokens, SequenceRef[] batch, int shardCount, Subtree node, Tensors<T>? into)
     {
-        int groups = 1, target = MaxParallelism == 1 ? 1 : MaxParallelism * PiecesPerCore;
+        int groups = 1, target = MaxParallelism == 1 ? 1 : MaxParallelism * PiecesPerCore(p.Shape);
         while (groups < target && groups < node.Count) groups *= 2;
         if (!packs.TryTake(out var packed)) packed = new DistRnn.Model.Fast.PackedParams<T>();
         fast.Pack(p, gradients: true, packed);
