@@ -47,6 +47,8 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     private readonly SequenceRef[] _uniformBatch;
     /// <summary>What each worker was given in the step in flight (a result for anything outside it is refused).</summary>
     private readonly Dictionary<IActorRef, HashSet<Subtree>> _given = new();
+    /// <summary>When (since the step began) each worker was last given work in the step in flight: a deadline warning says how long it has had it.</summary>
+    private readonly Dictionary<IActorRef, TimeSpan> _givenAt = new();
     /// <summary>Nodes excluded for a malformed result, and why: never registered again in this run.</summary>
     private readonly Dictionary<string, string> _excluded = new();
     private readonly HashSet<Address> _strangers = new();
@@ -246,6 +248,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         _verifying.Clear();
         _step = new StepState<IActorRef, ShardSum<T>>(m.Step, _root, ShardSum<T>.Combine);
         _given.Clear();
+        _givenAt.Clear();
         _finishedAt.Clear();
         Timers.Cancel("backup");
         _stepClock.Restart();
@@ -269,6 +272,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         {
             if (!_given.TryGetValue(a.Worker, out var given)) _given[a.Worker] = given = new HashSet<Subtree>();
             given.UnionWith(a.Nodes);
+            _givenAt[a.Worker] = _stepClock.Elapsed;
             var job = new ComputeSubtrees(_s.RunId, _step.Step, a.Nodes.ToArray(), _stepParams);
             if (_channel is null || !_channel.TrySend(a.Worker, job)) a.Worker.Tell(job, Self);
         }
@@ -431,15 +435,19 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         }
         else
         {
-            var late = _step.Live.Where(w => _step.Outstanding(w).Count > 0).Select(Name).ToList();
+            // how long each has had its work: one given work by a reassignment just now is not "silent for the whole deadline"
+            var late = _step.Live.Where(w => _step.Outstanding(w).Count > 0)
+                .Select(w => $"{Name(w)} (its work given {Seconds(_stepClock.Elapsed - _givenAt.GetValueOrDefault(w))} ago)").ToList();
             var backups = _step.DeadlinePassed();
             if (late.Count > 0)
-                _s.Warn($"step {_step.Step}: no result from {string.Join(", ", late)} within {_deadline.TotalSeconds:F0} s; handing its shards out again");
+                _s.Warn($"step {_step.Step}: the step's {Seconds(_deadline)} deadline passed without a result from {string.Join(", ", late)}; handing its shards out again");
             Send(backups);
         }
         _deadline = DeadlinePolicy.Extend(_deadline);
         ArmDeadline();
     }
+
+    private static string Seconds(TimeSpan t) => t.TotalSeconds < 10 ? $"{t.TotalSeconds:0.0} s" : $"{t.TotalSeconds:F0} s";
 
     // ---- membership ----
 

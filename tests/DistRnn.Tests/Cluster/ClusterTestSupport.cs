@@ -24,6 +24,13 @@ public sealed class ErrorRecorder : ReceiveActor
         });
     }
 
+    /// <summary>Starts a recorder in <paramref name="system"/> (from outside any actor: it is a top-level one).</summary>
+    public static void Attach(ActorSystem system, ConcurrentQueue<string> into) => ErrorRecording.Attach(system, into);
+}
+
+/// <summary>Outside the actor class, so that creating the recorder with <c>ActorSystem.ActorOf</c> is what it looks like (AK1008).</summary>
+internal static class ErrorRecording
+{
     public static void Attach(ActorSystem system, ConcurrentQueue<string> into)
     {
         var recorder = system.ActorOf(Props.Create(() => new ErrorRecorder(into)));

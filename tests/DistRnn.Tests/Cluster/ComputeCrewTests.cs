@@ -21,14 +21,13 @@ public sealed class ComputeCrewTests
             leads.Add(Environment.CurrentManagedThreadId);
             crew.Together(i => helpers.Add((j, i, Environment.CurrentManagedThreadId)));
         })).ToArray();
-        Assert.True(Task.WaitAll(jobs, Bound), "the jobs did not finish");
+        await Task.WhenAll(jobs).WaitAsync(Bound);
         Assert.Equal(Enumerable.Range(0, 20), order);
         Assert.Single(leads.Distinct());                                    // the same lead thread every time
         Assert.Equal(20 * 3, helpers.Count);                                // every thread once per round
         Assert.All(helpers.GroupBy(h => h.Job), g => Assert.Equal([0, 1, 2], g.Select(h => h.Index).Order()));
         Assert.Equal(3, helpers.Select(h => h.Thread).Distinct().Count()); // three threads in all, kept from job to job
         Assert.All(helpers.Where(h => h.Index == 0), h => Assert.Equal(leads.First(), h.Thread)); // index 0 is the lead itself
-        await Task.WhenAll(jobs);
     }
 
     [Fact]

@@ -74,7 +74,7 @@ public sealed class MultiProcessTests
     {
         using var worker = NodeProcess.Worker("--join", "nonsense");
         Assert.Equal(2, await worker.ExitAsync(TimeSpan.FromSeconds(30)));
-        Assert.Equal(1, worker.Stderr.Trim().Split('\n').Length);
+        Assert.Single(worker.Stderr.Trim().Split('\n'));
         Assert.Contains("--join nonsense", worker.Stderr);
     }
 }

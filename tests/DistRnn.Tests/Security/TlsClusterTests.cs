@@ -116,8 +116,8 @@ public class TlsClusterTests(ITestOutputHelper output)
             Assert.Contains("does not chain to the run's CA", tlsA.LastRejection);
             // give it time to retry: it never becomes a member, and no message reaches the seed's actors
             await Task.Delay(TimeSpan.FromSeconds(4));
-            Assert.Equal(1, Akka.Cluster.Cluster.Get(a).State.Members.Count);
-            Assert.False(Akka.Cluster.Cluster.Get(x).State.Members.Any(m => m.Status == MemberStatus.Up));
+            Assert.Single(Akka.Cluster.Cluster.Get(a).State.Members);
+            Assert.DoesNotContain(Akka.Cluster.Cluster.Get(x).State.Members, m => m.Status == MemberStatus.Up);
             var probe = x.ActorSelection(new RootActorPath(seedAddress) / "user" / "echo").Ask<string>("let me in", TimeSpan.FromSeconds(3));
             await Assert.ThrowsAnyAsync<Exception>(() => probe);
         }
@@ -141,8 +141,8 @@ public class TlsClusterTests(ITestOutputHelper output)
             var probe = p.ActorSelection(new RootActorPath(plainTarget) / "user" / "echo").Ask<string>("let me in", TimeSpan.FromSeconds(3));
             await Assert.ThrowsAnyAsync<Exception>(() => probe);
             await Task.Delay(TimeSpan.FromSeconds(4));
-            Assert.Equal(1, Akka.Cluster.Cluster.Get(a).State.Members.Count);
-            Assert.False(Akka.Cluster.Cluster.Get(p).State.Members.Any(m => m.Status == MemberStatus.Up));
+            Assert.Single(Akka.Cluster.Cluster.Get(a).State.Members);
+            Assert.DoesNotContain(Akka.Cluster.Cluster.Get(p).State.Members, m => m.Status == MemberStatus.Up);
         }
         finally { await Stop(p, a); }
     }
@@ -170,8 +170,8 @@ public class TlsClusterTests(ITestOutputHelper output)
             var probe = x.ActorSelection(new RootActorPath(seedAddress) / "user" / "echo").Ask<string>("let me in", TimeSpan.FromSeconds(5));
             await Assert.ThrowsAnyAsync<Exception>(() => probe);
             await Task.Delay(TimeSpan.FromSeconds(3));
-            Assert.Equal(1, Akka.Cluster.Cluster.Get(a).State.Members.Count);
-            Assert.False(Akka.Cluster.Cluster.Get(x).State.Members.Any(m => m.Status == MemberStatus.Up));
+            Assert.Single(Akka.Cluster.Cluster.Get(a).State.Members);
+            Assert.DoesNotContain(Akka.Cluster.Cluster.Get(x).State.Members, m => m.Status == MemberStatus.Up);
         }
         finally { await Stop(x, a); }
     }
