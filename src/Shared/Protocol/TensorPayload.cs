@@ -58,6 +58,21 @@ public sealed class TensorPayload
         if (!BitConverter.IsLittleEndian) ReverseEach(into[..raw.Length], raw.Length / values.Length);
     }
 
+    /// <summary>
+    /// The sender's values as little-endian bytes, without a copy (the array itself, seen as bytes); empty for a
+    /// payload read from the wire, an empty one, or on a big-endian host — the caller then writes <see cref="WriteTo"/>'s copy.
+    /// </summary>
+    internal ReadOnlyMemory<byte> SenderBytes()
+    {
+        if (!BitConverter.IsLittleEndian || Count == 0) return ReadOnlyMemory<byte>.Empty;
+        return _values switch
+        {
+            float[] f => new ByteView<float>(f).Memory,
+            double[] d => new ByteView<double>(d).Memory,
+            _ => ReadOnlyMemory<byte>.Empty,
+        };
+    }
+
     /// <summary>The values as a new T[], after checking precision and (when given) the expected count.</summary>
     public T[] ToArray<T>(int? expectedCount = null) where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -8,18 +8,23 @@ namespace DistRnn.Protocol;
 /// <summary>
 /// Writes little-endian fields into a byte[]; with no buffer it only counts, so a message is measured
 /// first and then written into one exactly sized array (tensor bytes are copied once, never re-grown).
+/// With <c>deferTensorValues</c> a tensor's values are left out (its precision and count are written) and the
+/// tensor kept in <see cref="Deferred"/>: the caller sends them itself, right after; nothing may follow them.
 /// </summary>
-internal struct WireWriter(byte[]? buffer, int start = 0)
+internal struct WireWriter(byte[]? buffer, int start = 0, bool deferTensorValues = false)
 {
     private readonly int _start = start;
     private int _pos = start;
     /// <summary>Bytes written (or counted) since <c>start</c>.</summary>
     public readonly int Length => _pos - _start;
 
-    public void Int(int v) { if (buffer is not null) BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(_pos), v); _pos += 4; }
-    public void Long(long v) { if (buffer is not null) BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(_pos), v); _pos += 8; }
-    public void Double(double v) { if (buffer is not null) BinaryPrimitives.WriteDoubleLittleEndian(buffer.AsSpan(_pos), v); _pos += 8; }
-    public void Bool(bool v) { if (buffer is not null) buffer[_pos] = v ? (byte)1 : (byte)0; _pos += 1; }
+    /// <summary>The tensor whose values were left out (deferTensorValues), or null.</summary>
+    public TensorPayload? Deferred { get; private set; }
+
+    public void Int(int v) { NothingAfterDeferred(); if (buffer is not null) BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(_pos), v); _pos += 4; }
+    public void Long(long v) { NothingAfterDeferred(); if (buffer is not null) BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(_pos), v); _pos += 8; }
+    public void Double(double v) { NothingAfterDeferred(); if (buffer is not null) BinaryPrimitives.WriteDoubleLittleEndian(buffer.AsSpan(_pos), v); _pos += 8; }
+    public void Bool(bool v) { NothingAfterDeferred(); if (buffer is not null) buffer[_pos] = v ? (byte)1 : (byte)0; _pos += 1; }
 
     public void String(string s)
     {
@@ -46,8 +51,15 @@ internal struct WireWriter(byte[]? buffer, int start = 0)
     {
         Int((int)t.Precision);
         Int(t.Count);
-        if (buffer is not null) t.WriteTo(buffer.AsSpan(_pos, t.ByteLength));
+        if (buffer is not null && deferTensorValues) Deferred = t;
+        else if (buffer is not null) t.WriteTo(buffer.AsSpan(_pos, t.ByteLength));
         _pos += t.ByteLength;
+    }
+
+    /// <summary>Deferred values go to the wire after everything written here, so they must be the message's last field.</summary>
+    private readonly void NothingAfterDeferred()
+    {
+        if (Deferred is not null) throw new InvalidOperationException("a field after a tensor whose values are sent apart");
     }
 }
 

@@ -74,6 +74,43 @@ public sealed class DataChannelTests
     }
 
     [Fact]
+    public void A_frame_in_two_parts_has_the_same_bytes_with_the_values_straight_from_the_senders_array()
+    {
+        var pool = ArrayPool<byte>.Create();
+        var p = Values(ModelValues, 3);
+        var d = p.Select(x => (double)x).ToArray();
+        var fromWire = TensorPayload.FromWire(DistRnn.Model.Precision.Float32, p.Length, AkkaBytes(Result(p)).AsMemory()[^(p.Length * 4)..]);
+        object[] messages =
+        [
+            Job(p), Result(p),
+            new ComputeSubtrees("run-1", 7, [new Subtree(1, 0)], TensorPayload.Wrap(d)),
+            new SubtreeResult("run-1", 7, new Subtree(1, 0), 3.5, 64, TensorPayload.Wrap(d)),
+            new SubtreeResult("run-1", 7, new Subtree(1, 0), 3.5, 64, fromWire), // read from the wire: no array to send from
+        ];
+        foreach (var msg in messages)
+        {
+            var (whole, length) = DataFrame.Encode(msg, pool);
+            var (head, headLength, values) = DataFrame.EncodeParts(msg, pool);
+            var joined = head.AsSpan(0, headLength).ToArray().Concat(values.ToArray()).ToArray();
+            Assert.Equal(whole.AsSpan(0, length).ToArray(), joined);
+            bool fromArray = msg is not SubtreeResult { Gradient: var g } || !ReferenceEquals(g, fromWire);
+            Assert.Equal(fromArray, !values.IsEmpty);
+            if (fromArray) Assert.True(headLength < 100, $"{msg.GetType().Name}: the values were copied into the frame ({headLength} bytes)");
+            pool.Return(whole);
+            pool.Return(head);
+        }
+    }
+
+    [Fact]
+    public void Nothing_may_follow_a_tensor_whose_values_are_sent_apart()
+    {
+        var w = new WireWriter(new byte[64], 0, deferTensorValues: true);
+        w.Tensor(TensorPayload.Wrap(new float[4]));
+        Assert.NotNull(w.Deferred);
+        Assert.Throws<InvalidOperationException>(() => { var copy = w; copy.Int(1); });
+    }
+
+    [Fact]
     public void The_offer_survives_the_serializer()
     {
         var ticket = DataTicket.New();

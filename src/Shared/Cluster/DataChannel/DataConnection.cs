@@ -98,7 +98,8 @@ public sealed class DataConnection : IDisposable
         {
             await foreach (var message in _out.Reader.ReadAllAsync(_life.Token).ConfigureAwait(false))
             {
-                var (buffer, length) = DataFrame.Encode(message, _pool);
+                // the tensor's values go out straight from the sender's array, after the rest of the frame
+                var (buffer, length, values) = DataFrame.EncodeParts(message, _pool);
                 try
                 {
                     using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_life.Token);
@@ -106,6 +107,7 @@ public sealed class DataConnection : IDisposable
                     try
                     {
                         await _stream.WriteAsync(buffer.AsMemory(0, length), timeout.Token).ConfigureAwait(false);
+                        if (!values.IsEmpty) await _stream.WriteAsync(values, timeout.Token).ConfigureAwait(false);
                         await _stream.FlushAsync(timeout.Token).ConfigureAwait(false);
                     }
                     catch (OperationCanceledException) when (!_life.IsCancellationRequested)

@@ -55,6 +55,42 @@ public static class DataFrame
         return (buffer, HeaderBytes + body);
     }
 
+    /// <summary>
+    /// The same frame as <see cref="Encode"/>, in two parts that are sent one after the other: the header and every
+    /// field up to the tensor's values in a buffer rented from <paramref name="pool"/> (its first <c>Length</c>
+    /// bytes), then the values straight from the sender's array (<c>Values</c>; no copy). Where the values cannot be
+    /// sent from an array (a payload read from the wire, a big-endian host) they are in the buffer and Values is empty.
+    /// </summary>
+    public static (byte[] Buffer, int Length, ReadOnlyMemory<byte> Values) EncodeParts(object message, ArrayPool<byte> pool)
+    {
+        var values = message switch
+        {
+            ComputeSubtrees m => m.Parameters.SenderBytes(),
+            SubtreeResult m => m.Gradient.SenderBytes(),
+            _ => ReadOnlyMemory<byte>.Empty,
+        };
+        if (values.IsEmpty)
+        {
+            var (whole, length) = Encode(message, pool);
+            return (whole, length, values);
+        }
+        byte code = CodeOf(message);
+        var counter = new WireWriter(null);
+        ProtocolSerializer.Write(message, ref counter);
+        int body = counter.Length, head = HeaderBytes + body - values.Length;
+        var buffer = pool.Rent(head);
+        BinaryPrimitives.WriteInt32LittleEndian(buffer, body);
+        buffer[4] = code;
+        var writer = new WireWriter(buffer, HeaderBytes, deferTensorValues: true);
+        ProtocolSerializer.Write(message, ref writer);
+        if (writer.Deferred is null || writer.Deferred.ByteLength != values.Length)
+        {
+            pool.Return(buffer);
+            throw new InvalidOperationException($"{message.GetType().Name}: its tensor was not the message's last field");
+        }
+        return (buffer, head, values);
+    }
+
     /// <summary>The body's length from a header, after checking it against <paramref name="maxBody"/> and the codes <paramref name="allowed"/>.</summary>
     public static (int Length, byte Code) Header(ReadOnlySpan<byte> header, int maxBody, ReadOnlySpan<byte> allowed)
     {
