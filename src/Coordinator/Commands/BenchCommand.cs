@@ -127,8 +127,7 @@ internal static class BenchCommand
         }
     }
 
-    private static string Snake(DistRnn.Diagnostics.StepPoint p) =>
-        string.Concat(p.ToString().Select((ch, i) => i > 0 && char.IsUpper(ch) ? "_" + char.ToLowerInvariant(ch) : char.ToLowerInvariant(ch).ToString()));
+    private static string Snake(DistRnn.Diagnostics.StepPoint p) => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.ToString());
 
     private static async Task<Result> LoopAsync<T>(TrainingSession<T> session, IGradientSource<T> source, int warmup, int steps, int workers, int threads, CancellationToken ct)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -28,8 +28,7 @@ public sealed class ClusterGradientSource<T>(IActorRef coordinator, ClusterStatu
         var slot = _snapshots[step & 1];
         if (slot is null || slot.Shape != parameters.Shape) _snapshots[step & 1] = slot = new Tensors<T>(parameters.Shape);
         parameters.Data.AsSpan().CopyTo(slot.Data);
-        var snapshot = slot;
-        var reply = await coordinator.Ask<StepCompleted<T>>(new RunStep<T>(step, snapshot), null, ct).ConfigureAwait(false);
+        var reply = await coordinator.Ask<StepCompleted<T>>(new RunStep<T>(step, slot), null, ct).ConfigureAwait(false);
         if (reply.Step != step) throw new InvalidOperationException($"asked for step {step}, got step {reply.Step}");
         Diagnostics.StepTimeline.Mark(step, Diagnostics.StepPoint.Answered);
         return reply.Sum;

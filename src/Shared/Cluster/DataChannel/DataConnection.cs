@@ -41,7 +41,7 @@ public sealed record DataChannelLimits(int MaxTensorValues, TimeSpan? BodyTimeou
     /// </summary>
     public void Tune(System.Net.Sockets.Socket socket)
     {
-        int size = (int)Math.Min(4L << 20, DataFrame.HeaderBytes + (long)MaxTensorValues * 8 + DataFrame.OverheadBytes);
+        int size = (int)Math.Min(4L << 20, DataFrame.HeaderBytes + (long)MaxBody);
         try
         {
             socket.SendBufferSize = size;

@@ -43,16 +43,8 @@ public static class DataFrame
     /// </summary>
     public static (byte[] Buffer, int Length) Encode(object message, ArrayPool<byte> pool)
     {
-        byte code = CodeOf(message);
-        var counter = new WireWriter(null);
-        ProtocolSerializer.Write(message, ref counter);
-        int body = counter.Length;
-        var buffer = pool.Rent(HeaderBytes + body);
-        BinaryPrimitives.WriteInt32LittleEndian(buffer, body);
-        buffer[4] = code;
-        var writer = new WireWriter(buffer, HeaderBytes);
-        ProtocolSerializer.Write(message, ref writer);
-        return (buffer, HeaderBytes + body);
+        var (buffer, length, _) = Write(message, pool, valuesApart: 0);
+        return (buffer, length);
     }
 
     /// <summary>
@@ -69,26 +61,28 @@ public static class DataFrame
             SubtreeResult m => m.Gradient.SenderBytes(),
             _ => ReadOnlyMemory<byte>.Empty,
         };
-        if (values.IsEmpty)
-        {
-            var (whole, length) = Encode(message, pool);
-            return (whole, length, values);
-        }
-        byte code = CodeOf(message);
-        var counter = new WireWriter(null);
-        ProtocolSerializer.Write(message, ref counter);
-        int body = counter.Length, head = HeaderBytes + body - values.Length;
-        var buffer = pool.Rent(head);
-        BinaryPrimitives.WriteInt32LittleEndian(buffer, body);
-        buffer[4] = code;
-        var writer = new WireWriter(buffer, HeaderBytes, deferTensorValues: true);
-        ProtocolSerializer.Write(message, ref writer);
-        if (writer.Deferred is null || writer.Deferred.ByteLength != values.Length)
+        var (buffer, head, deferred) = Write(message, pool, valuesApart: values.Length);
+        if (!values.IsEmpty && deferred?.ByteLength != values.Length)
         {
             pool.Return(buffer);
             throw new InvalidOperationException($"{message.GetType().Name}: its tensor was not the message's last field");
         }
         return (buffer, head, values);
+    }
+
+    /// <summary>Header and body into a rented buffer, less the last <paramref name="valuesApart"/> bytes (a tensor's values, then left out).</summary>
+    private static (byte[] Buffer, int Length, TensorPayload? Deferred) Write(object message, ArrayPool<byte> pool, int valuesApart)
+    {
+        byte code = CodeOf(message);
+        var counter = new WireWriter(null);
+        ProtocolSerializer.Write(message, ref counter);
+        int body = counter.Length, length = HeaderBytes + body - valuesApart;
+        var buffer = pool.Rent(length);
+        BinaryPrimitives.WriteInt32LittleEndian(buffer, body);
+        buffer[4] = code;
+        var writer = new WireWriter(buffer, HeaderBytes, deferTensorValues: valuesApart > 0);
+        ProtocolSerializer.Write(message, ref writer);
+        return (buffer, length, writer.Deferred);
     }
 
     /// <summary>The body's length from a header, after checking it against <paramref name="maxBody"/> and the codes <paramref name="allowed"/>.</summary>
