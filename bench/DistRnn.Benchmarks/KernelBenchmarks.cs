@@ -1,8 +1,9 @@
 using BenchmarkDotNet.Attributes;
+using DistRnn.Compute;
 using DistRnn.Data;
 using DistRnn.Model;
 using DistRnn.Model.Fast;
-using DistRnn.Training;
+using DistRnn.Reduction;
 
 namespace DistRnn.Benchmarks;
 

@@ -1,8 +1,9 @@
 using System.CommandLine;
-using DistRnn.Cli.Commands;
-using DistRnn.Training;
+using DistRnn.Configuration;
+using DistRnn.Coordinator.Commands;
+using DistRnn.Coordinator.Training;
 
-namespace DistRnn.Cli;
+namespace DistRnn.Coordinator;
 
 /// <summary>
 /// The distrnn command line. Exit codes: 0 success, 2 bad input or usage (one line on stderr naming the

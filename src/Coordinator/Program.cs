@@ -1,3 +1,3 @@
-using DistRnn.Cli;
+using DistRnn.Coordinator;
 
 return await Cli.RunAsync(args);

@@ -3,9 +3,10 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using DistRnn;
-using DistRnn.Cluster;
 using DistRnn.Data;
 using DistRnn.Security;
+using DistRnn.Transport;
+using DistRnn.Worker.Node;
 
 // The worker node: `distrnn-worker --join HOST:PORT [--corpus FILE] [--threads N]`.
 // Exit codes: 0 the run ended (or stopped with Ctrl+C / SIGTERM), 2 bad input or refused by the coordinator,
@@ -31,10 +32,10 @@ var root = new RootCommand("DistRnn worker node: joins a coordinator's cluster a
 
 // --config FILE (keys = option names without dashes, the command line overrides) and the help placeholders:
 // the same code as distrnn's, linked from src/Coordinator/Commands.
-root.Options.Add(DistRnn.Cli.Commands.ConfigFile.Option);
-DistRnn.Cli.Commands.HelpNames.Apply(root);
-DistRnn.Cli.Commands.ConfigFile.Expansion? config;
-try { config = args.Contains("--help") || args.Contains("-h") ? null : DistRnn.Cli.Commands.ConfigFile.Expand(root, args); }
+root.Options.Add(DistRnn.Configuration.ConfigFile.Option);
+DistRnn.Configuration.HelpNames.Apply(root);
+DistRnn.Configuration.ConfigFile.Expansion? config;
+try { config = args.Contains("--help") || args.Contains("-h") ? null : DistRnn.Configuration.ConfigFile.Expand(root, args); }
 catch (InputException e)
 {
     Console.Error.WriteLine($"error: {e.Message}");

@@ -3,12 +3,14 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Numerics;
 using System.Text.Json;
-using DistRnn.Cluster;
+using DistRnn.Compute;
+using DistRnn.Configuration;
+using DistRnn.Coordinator.Node;
+using DistRnn.Coordinator.Training;
 using DistRnn.Data;
 using DistRnn.Model;
-using DistRnn.Training;
 
-namespace DistRnn.Cli.Commands;
+namespace DistRnn.Coordinator.Commands;
 
 /// <summary>
 /// `bench`: training throughput on the embedded corpus after a warm-up. Each measured step is a whole

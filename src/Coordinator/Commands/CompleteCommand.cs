@@ -2,12 +2,12 @@ using System.CommandLine;
 using System.Globalization;
 using System.Numerics;
 using System.Text.Json;
-using DistRnn.Checkpoints;
+using DistRnn.Coordinator.Checkpoints;
+using DistRnn.Coordinator.Inference;
 using DistRnn.Data;
-using DistRnn.Inference;
 using DistRnn.Model;
 
-namespace DistRnn.Cli.Commands;
+namespace DistRnn.Coordinator.Commands;
 
 /// <summary>`complete`: the K most probable completions of a prefix (beam search), each with its probability.</summary>
 internal static class CompleteCommand

@@ -2,12 +2,12 @@ using System.CommandLine;
 using System.Globalization;
 using System.Numerics;
 using System.Text.Json;
-using DistRnn.Checkpoints;
+using DistRnn.Coordinator.Checkpoints;
+using DistRnn.Coordinator.Training;
 using DistRnn.Data;
 using DistRnn.Model;
-using DistRnn.Training;
 
-namespace DistRnn.Cli.Commands;
+namespace DistRnn.Coordinator.Commands;
 
 /// <summary>
 /// `eval`: loss per character (nats), bits per character and perplexity over consecutive windows of the

@@ -3,7 +3,7 @@ using System.Text.Json;
 using DistRnn.Data;
 using DistRnn.Model;
 
-namespace DistRnn.Cli.Commands;
+namespace DistRnn.Coordinator.Commands;
 
 /// <summary>`grad`: loss and exact BPTT gradients in float64 of one text as one sequence, from the plain kernel.</summary>
 internal static class GradCommand

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Text.Json;
-using DistRnn.Training;
+using DistRnn.Configuration;
 
-namespace DistRnn.Cli.Commands;
+namespace DistRnn.Coordinator.Commands;
 
 /// <summary>`inspect`: a checkpoint's metadata as JSON (step, hidden, vocab_size, params_sha256, configuration…).</summary>
 internal static class InspectCommand

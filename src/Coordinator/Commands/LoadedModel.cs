@@ -1,9 +1,9 @@
 using System.Numerics;
-using DistRnn.Checkpoints;
+using DistRnn.Coordinator.Checkpoints;
 using DistRnn.Data;
 using DistRnn.Model;
 
-namespace DistRnn.Cli.Commands;
+namespace DistRnn.Coordinator.Commands;
 
 /// <summary>A checkpoint opened for inference: the --checkpoint option and its resolution (file, or a folder's newest valid one).</summary>
 internal static class LoadedModel

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Numerics;
-using DistRnn.Checkpoints;
-using DistRnn.Inference;
+using DistRnn.Coordinator.Checkpoints;
+using DistRnn.Coordinator.Inference;
 using DistRnn.Model;
 
-namespace DistRnn.Cli.Commands;
+namespace DistRnn.Coordinator.Commands;
 
 /// <summary>`sample`: generated text on stdout.</summary>
 internal static class SampleCommand

@@ -1,15 +1,18 @@
 using System.CommandLine;
 using System.Numerics;
-using DistRnn.Checkpoints;
-using DistRnn.Cluster;
-using DistRnn.Cluster.Scheduling;
-using DistRnn.Cli.Output;
+using DistRnn.Compute;
+using DistRnn.Configuration;
+using DistRnn.Coordinator.Checkpoints;
+using DistRnn.Coordinator.Node;
+using DistRnn.Coordinator.Output;
+using DistRnn.Coordinator.Scheduling;
+using DistRnn.Coordinator.Training;
 using DistRnn.Data;
 using DistRnn.Model;
 using DistRnn.Security;
-using DistRnn.Training;
+using DistRnn.Transport;
 
-namespace DistRnn.Cli.Commands;
+namespace DistRnn.Coordinator.Commands;
 
 /// <summary>`train`: the single-process loop (--workers 0) or the coordinator of a cluster run.</summary>
 internal static class TrainCommand

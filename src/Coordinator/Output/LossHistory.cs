@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace DistRnn.Cli.Output;
+namespace DistRnn.Coordinator.Output;
 
 /// <summary>
 /// The training and validation loss of a run, step by step, as the plot draws them. Seeded from an existing

@@ -1,7 +1,7 @@
-using DistRnn.Checkpoints;
+using DistRnn.Coordinator.Checkpoints;
 using ScottPlot;
 
-namespace DistRnn.Cli.Output;
+namespace DistRnn.Coordinator.Output;
 
 /// <summary>
 /// Draws loss.png: training loss (every step) and validation loss (each measurement) against the step,

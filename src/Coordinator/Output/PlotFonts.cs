@@ -1,7 +1,7 @@
 using ScottPlot;
 using SkiaSharp;
 
-namespace DistRnn.Cli.Output;
+namespace DistRnn.Coordinator.Output;
 
 /// <summary>
 /// Makes every plot use a font shipped inside the executable (an ASCII subset of DejaVu Sans, see
@@ -11,7 +11,7 @@ namespace DistRnn.Cli.Output;
 internal static class PlotFonts
 {
     public const string Name = "DistRnn Sans";
-    private const string Resource = "DistRnn.Cli.Output.Fonts.DejaVuSans-subset.ttf";
+    private const string Resource = "DistRnn.Coordinator.Output.Fonts.DejaVuSans-subset.ttf";
     private static readonly object Gate = new();
     private static bool _registered;
 

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
-using DistRnn.Training;
+using DistRnn.Coordinator.Training;
 
-namespace DistRnn.Cli.Output;
+namespace DistRnn.Coordinator.Output;
 
 /// <summary>
 /// Turns training events into what the user sees and what stays in the output folder:

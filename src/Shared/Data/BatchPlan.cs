@@ -1,3 +1,4 @@
+using DistRnn.Configuration;
 using DistRnn.Model;
 using DistRnn.Util;
 
@@ -18,6 +19,13 @@ public sealed class BatchPlan
             throw new InputException($"the training text has {trainLength} characters, fewer than --seq {seqLen} + 1; lower --seq or use a longer corpus");
         _seed = seed; _trainLength = trainLength; _seqLen = seqLen; _batch = batch;
     }
+
+    /// <summary>
+    /// The batch plan of a run, from its configuration and corpus alone: the training loop, every worker and the
+    /// coordinator's verifier all derive it here, so they cannot disagree on which sequences a step holds.
+    /// </summary>
+    public static BatchPlan For(TrainConfig config, Corpus corpus) =>
+        new(config.Seed, corpus.SplitIndex(config.ValFrac), config.Seq, config.Batch);
 
     public int BatchSize => _batch;
     public int SeqLen => _seqLen;

@@ -1,4 +1,4 @@
-using DistRnn.Training;
+using DistRnn.Reduction;
 
 namespace DistRnn.Protocol;
 

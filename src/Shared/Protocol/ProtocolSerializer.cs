@@ -28,7 +28,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
     }
 
     /// <summary>Without a configured model size: whatever fits the largest frame.</summary>
-    public static int DefaultMaxTensorValues => Cluster.AkkaConfig.MaxFrameBytes / 4;
+    public static int DefaultMaxTensorValues => Transport.AkkaConfig.MaxFrameBytes / 4;
 
     public WireLimits Limits { get; }
 

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using DistRnn.Model;
-using DistRnn.Training;
+using DistRnn.Reduction;
 
 namespace DistRnn.Protocol;
 

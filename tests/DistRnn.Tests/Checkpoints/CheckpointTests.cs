@@ -1,5 +1,7 @@
-using DistRnn.Checkpoints;
-using DistRnn.Training;
+using DistRnn.Configuration;
+using DistRnn.Coordinator.Checkpoints;
+using DistRnn.Coordinator.Training;
+using DistRnn.Reduction;
 
 namespace DistRnn.Tests.Checkpoints;
 

@@ -16,7 +16,7 @@ internal static class CliRunner
         Console.SetOut(o); Console.SetError(e);
         try
         {
-            int code = await DistRnn.Cli.Cli.RunAsync(args);
+            int code = await DistRnn.Coordinator.Cli.RunAsync(args);
             return new Result(code, o.ToString(), e.ToString());
         }
         finally

@@ -133,8 +133,8 @@ public sealed class DeployExampleTests
         while (dir is not null && !File.Exists(Path.Combine(dir, "DistRnn.sln"))) dir = Path.GetDirectoryName(dir);
         Assert.NotNull(dir);
         var file = Path.Combine(dir!, "deploy", "run.example.json");
-        var root = DistRnn.Cli.Cli.Build();
-        var expansion = DistRnn.Cli.Commands.ConfigFile.Expand(root, ["train", "--config", file]);
+        var root = DistRnn.Coordinator.Cli.Build();
+        var expansion = DistRnn.Configuration.ConfigFile.Expand(root, ["train", "--config", file]);
         Assert.NotNull(expansion);
         var parse = root.Parse(expansion!.Args);
         Assert.Empty(parse.Errors);

@@ -10,7 +10,7 @@ public sealed class HelpTests
     public static TheoryData<string> Commands()
     {
         var data = new TheoryData<string>();
-        foreach (var c in DistRnn.Cli.Cli.Build().Subcommands) data.Add(c.Name);
+        foreach (var c in DistRnn.Coordinator.Cli.Build().Subcommands) data.Add(c.Name);
         return data;
     }
 
@@ -19,7 +19,7 @@ public sealed class HelpTests
     [MemberData(nameof(Commands))]
     public async Task Help_lists_every_option_with_its_default(string name)
     {
-        var command = DistRnn.Cli.Cli.Build().Subcommands.Single(c => c.Name == name);
+        var command = DistRnn.Coordinator.Cli.Build().Subcommands.Single(c => c.Name == name);
         var r = await CliRunner.Run(name, "--help");
         Assert.True(r.Code == 0, r.ToString());
         var lines = r.Out.Split('\n');
@@ -37,7 +37,7 @@ public sealed class HelpTests
     [Fact]
     public void Options_with_the_same_name_agree_across_commands()
     {
-        var all = DistRnn.Cli.Cli.Build().Subcommands.SelectMany(c => c.Options.Select(o => (Command: c.Name, Option: o))).Where(x => x.Option is not HelpOption);
+        var all = DistRnn.Coordinator.Cli.Build().Subcommands.SelectMany(c => c.Options.Select(o => (Command: c.Name, Option: o))).Where(x => x.Option is not HelpOption);
         foreach (var group in all.GroupBy(x => x.Option.Name))
         {
             Assert.True(group.Select(x => x.Option.ValueType).Distinct().Count() == 1, $"{group.Key} has different types in {string.Join(", ", group.Select(x => x.Command))}");

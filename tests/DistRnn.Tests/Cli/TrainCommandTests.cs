@@ -100,9 +100,9 @@ public class DivergenceTests
         Assert.Contains("skipped", r.Err); // each non-finite step was skipped with a warning before the stop
         Assert.Contains("last good checkpoint", r.Err);
         // The first steps are finite (huge) updates, so checkpoints exist; every one left is loadable and finite.
-        var checkpoints = DistRnn.Checkpoints.CheckpointStore.List(dir).ToList();
+        var checkpoints = DistRnn.Coordinator.Checkpoints.CheckpointStore.List(dir).ToList();
         Assert.NotEmpty(checkpoints);
         foreach (var (_, path) in checkpoints)
-            Assert.All(DistRnn.Checkpoints.Checkpoint.Load(path).Params<float>().Data, v => Assert.True(float.IsFinite(v)));
+            Assert.All(DistRnn.Coordinator.Checkpoints.Checkpoint.Load(path).Params<float>().Data, v => Assert.True(float.IsFinite(v)));
     }
 }

@@ -50,8 +50,8 @@ public sealed class TrainOutputTests(TrainedRun run) : IClassFixture<TrainedRun>
         var bytes = File.ReadAllBytes(Path.Combine(run.Out, "loss.png"));
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A }, bytes[..8]);
         Assert.Equal("IHDR", System.Text.Encoding.ASCII.GetString(bytes, 12, 4));
-        Assert.Equal(DistRnn.Cli.Output.LossPlot.Width, BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16)));
-        Assert.Equal(DistRnn.Cli.Output.LossPlot.Height, BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(20)));
+        Assert.Equal(DistRnn.Coordinator.Output.LossPlot.Width, BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16)));
+        Assert.Equal(DistRnn.Coordinator.Output.LossPlot.Height, BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(20)));
         Assert.True(bytes.Length > 10_000, $"loss.png is only {bytes.Length} bytes: a blank image?");
         Assert.Empty(Directory.GetFiles(run.Out, "*.tmp")); // written through a temporary file and renamed
     }

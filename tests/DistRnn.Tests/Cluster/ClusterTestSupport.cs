@@ -2,10 +2,14 @@ using System.Collections.Concurrent;
 using System.Numerics;
 using Akka.Actor;
 using Akka.Event;
-using DistRnn.Cluster;
+using DistRnn.Compute;
+using DistRnn.Configuration;
+using DistRnn.Coordinator.Node;
+using DistRnn.Coordinator.Training;
 using DistRnn.Data;
 using DistRnn.Model;
-using DistRnn.Training;
+using DistRnn.Transport;
+using DistRnn.Worker.Node;
 
 namespace DistRnn.Tests.Cluster;
 

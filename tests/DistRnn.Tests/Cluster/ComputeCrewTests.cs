@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using DistRnn.Cluster;
+using DistRnn.Compute;
 
 namespace DistRnn.Tests.Cluster;
 

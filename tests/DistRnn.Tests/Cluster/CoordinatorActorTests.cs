@@ -2,12 +2,15 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Akka.Actor;
 using Akka.TestKit;
-using DistRnn.Cluster;
-using DistRnn.Cluster.Scheduling;
+using DistRnn.Compute;
+using DistRnn.Configuration;
+using DistRnn.Coordinator.Node;
+using DistRnn.Coordinator.Scheduling;
 using DistRnn.Data;
 using DistRnn.Model;
 using DistRnn.Protocol;
-using DistRnn.Training;
+using DistRnn.Reduction;
+using DistRnn.Transport;
 
 namespace DistRnn.Tests.Cluster;
 
@@ -55,7 +58,7 @@ public sealed class CoordinatorActorTests : Akka.TestKit.Xunit2.TestKit
 
     private ShardSum<double> Local(Tensors<double> p, long step, Subtree node)
     {
-        var batch = TrainingSession<double>.PlanFor(_config, _corpus).ForStep(step);
+        var batch = BatchPlan.For(_config, _corpus).ForStep(step);
         return new SubtreeComputer<double>(Kernels.Default<double>(), 1).Compute(p, _config.ActivationKind, _corpus.Tokens, batch, _config.ShardCount, node);
     }
 

@@ -1,7 +1,8 @@
 using System.Collections.Concurrent;
-using DistRnn.Cluster;
+using DistRnn.Configuration;
+using DistRnn.Coordinator.Node;
+using DistRnn.Coordinator.Training;
 using DistRnn.Model;
-using DistRnn.Training;
 
 namespace DistRnn.Tests.Cluster;
 

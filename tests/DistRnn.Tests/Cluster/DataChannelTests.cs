@@ -4,11 +4,13 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using DistRnn.Cluster.DataChannel;
+using DistRnn.Coordinator.Channel;
 using DistRnn.Protocol;
+using DistRnn.Reduction;
 using DistRnn.Security;
 using DistRnn.Tests.Security;
-using DistRnn.Training;
+using DistRnn.Transport.DataChannel;
+using DistRnn.Worker.Channel;
 
 namespace DistRnn.Tests.Cluster;
 

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
-using DistRnn.Cluster;
-using DistRnn.Training;
+using DistRnn.Configuration;
+using DistRnn.Coordinator.Node;
+using DistRnn.Transport;
+using DistRnn.Worker.Node;
 
 namespace DistRnn.Tests.Cluster;
 

@@ -1,9 +1,10 @@
 using System.Runtime.Serialization;
 using Akka.Serialization;
-using DistRnn.Cluster;
+using DistRnn.Coordinator.Node;
 using DistRnn.Model;
 using DistRnn.Protocol;
-using DistRnn.Training;
+using DistRnn.Reduction;
+using DistRnn.Transport;
 
 namespace DistRnn.Tests.Cluster;
 

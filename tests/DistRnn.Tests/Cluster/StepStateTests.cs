@@ -1,5 +1,5 @@
-using DistRnn.Cluster.Scheduling;
-using DistRnn.Training;
+using DistRnn.Coordinator.Scheduling;
+using DistRnn.Reduction;
 
 namespace DistRnn.Tests.Cluster;
 

@@ -1,5 +1,4 @@
-using DistRnn.Cluster.Scheduling;
-using DistRnn.Training;
+using DistRnn.Reduction;
 
 namespace DistRnn.Tests.Cluster;
 

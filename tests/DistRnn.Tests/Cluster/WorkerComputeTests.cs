@@ -1,8 +1,11 @@
 using System.Collections.Concurrent;
-using DistRnn.Cluster;
+using DistRnn.Compute;
+using DistRnn.Configuration;
+using DistRnn.Coordinator.Training;
 using DistRnn.Model;
 using DistRnn.Protocol;
-using DistRnn.Training;
+using DistRnn.Reduction;
+using DistRnn.Worker.Compute;
 
 namespace DistRnn.Tests.Cluster;
 

@@ -1,8 +1,11 @@
 using System.Collections.Concurrent;
 using Akka.Actor;
-using DistRnn.Cluster;
+using DistRnn.Configuration;
+using DistRnn.Coordinator.Node;
+using DistRnn.Coordinator.Training;
 using DistRnn.Model;
-using DistRnn.Training;
+using DistRnn.Transport;
+using DistRnn.Worker.Node;
 
 namespace DistRnn.Tests.Cluster;
 

@@ -1,5 +1,5 @@
+using DistRnn.Coordinator.Inference;
 using DistRnn.Data;
-using DistRnn.Inference;
 using DistRnn.Model;
 using DistRnn.Util;
 using Xunit;

@@ -1,8 +1,9 @@
 using System.Numerics;
 using System.Runtime.Intrinsics;
+using DistRnn.Compute;
 using DistRnn.Model;
 using DistRnn.Model.Fast;
-using DistRnn.Training;
+using DistRnn.Reduction;
 using Xunit;
 using static DistRnn.Tests.Kernel.FastKernelTests;
 

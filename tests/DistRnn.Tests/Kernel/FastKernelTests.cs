@@ -1,6 +1,5 @@
 using System.Numerics;
 using DistRnn.Model;
-using DistRnn.Training;
 using Xunit;
 
 namespace DistRnn.Tests.Kernel;

@@ -1,6 +1,7 @@
 using System.Numerics;
+using DistRnn.Compute;
 using DistRnn.Model;
-using DistRnn.Training;
+using DistRnn.Reduction;
 using Xunit;
 using static DistRnn.Tests.Kernel.FastKernelTests;
 

@@ -23,7 +23,7 @@ public sealed class CoordinatorLossTests
             Assert.True(reached < 80, $"the run was over before the coordinator was killed (step {reached})");
 
             // the kill may also have hit the disk: the newest checkpoint is truncated here on purpose
-            var (newest, newestPath) = DistRnn.Checkpoints.CheckpointStore.List(c.RunDir).MaxBy(x => x.Step);
+            var (newest, newestPath) = DistRnn.Coordinator.Checkpoints.CheckpointStore.List(c.RunDir).MaxBy(x => x.Step);
             Assert.True(newest >= 30, $"no checkpoint at step 30 or later in {c.RunDir}");
             using (var f = new FileStream(newestPath, FileMode.Open)) f.SetLength(f.Length / 2);
 

@@ -19,19 +19,20 @@ internal static class Executables
 
     private static string BaseDir => AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar);
 
-    public static string Coordinator => Program("src/Coordinator");
+    public static string Coordinator => Program("src/Coordinator", "distrnn");
 
-    public static string Worker => Program("src/Worker");
+    public static string Worker => Program("src/Worker", "distrnn-worker");
 
-    /// <summary>The entry assembly of the project at <paramref name="projectDir"/> (the dll beside its runtimeconfig.json).</summary>
-    public static string Program(string projectDir)
+    /// <summary>
+    /// The program <paramref name="name"/>.dll of the project at <paramref name="projectDir"/>, beside its runtimeconfig.json
+    /// (the coordinator's folder also holds the worker's program, which it references for its local workers).
+    /// </summary>
+    public static string Program(string projectDir, string name)
     {
         var dir = Path.Combine(RepoRoot, projectDir, "bin", Configuration, Framework);
-        var config = Directory.Exists(dir) ? Directory.GetFiles(dir, "*.runtimeconfig.json") : [];
-        if (config.Length != 1)
-            throw new FileNotFoundException($"no single built program in {dir} (found {config.Length}); build the solution with -c {Configuration} first");
-        var dll = config[0][..^".runtimeconfig.json".Length] + ".dll";
-        if (!File.Exists(dll)) throw new FileNotFoundException($"{dll} is missing beside its runtimeconfig.json");
+        var dll = Path.Combine(dir, name + ".dll");
+        if (!File.Exists(dll) || !File.Exists(Path.Combine(dir, name + ".runtimeconfig.json")))
+            throw new FileNotFoundException($"{dll} (with its runtimeconfig.json) is not built; build the solution with -c {Configuration} first");
         return dll;
     }
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using DistRnn.Cli.Output;
-using DistRnn.Training;
+using DistRnn.Coordinator.Output;
+using DistRnn.Coordinator.Training;
 
 namespace DistRnn.Tests.Output;
 

@@ -1,5 +1,7 @@
 using System.Text;
+using DistRnn.Coordinator.Membership;
 using DistRnn.Security;
+using DistRnn.Worker.Security;
 
 namespace DistRnn.Tests.Security;
 

@@ -1,6 +1,7 @@
+using DistRnn.Coordinator.Verification;
 using DistRnn.Model;
+using DistRnn.Reduction;
 using DistRnn.Security;
-using DistRnn.Training;
 
 namespace DistRnn.Tests.Security;
 

@@ -2,9 +2,9 @@ using System.Runtime.Serialization;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.Serialization;
-using DistRnn.Cluster;
 using DistRnn.Protocol;
-using DistRnn.Training;
+using DistRnn.Reduction;
+using DistRnn.Transport;
 using DistRnn.Util;
 using Xunit.Abstractions;
 

@@ -2,13 +2,18 @@ using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
 using Akka.Actor;
-using DistRnn.Cluster;
+using DistRnn.Configuration;
+using DistRnn.Coordinator.Node;
+using DistRnn.Coordinator.Training;
+using DistRnn.Coordinator.Verification;
 using DistRnn.Data;
 using DistRnn.Model;
 using DistRnn.Protocol;
+using DistRnn.Reduction;
 using DistRnn.Security;
 using DistRnn.Tests.Cluster;
-using DistRnn.Training;
+using DistRnn.Transport;
+using DistRnn.Worker.Node;
 
 namespace DistRnn.Tests.Security;
 

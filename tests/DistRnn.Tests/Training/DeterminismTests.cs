@@ -1,6 +1,8 @@
-using DistRnn.Checkpoints;
+using DistRnn.Compute;
+using DistRnn.Configuration;
+using DistRnn.Coordinator.Checkpoints;
+using DistRnn.Coordinator.Training;
 using DistRnn.Model;
-using DistRnn.Training;
 
 namespace DistRnn.Tests.Training;
 

@@ -1,4 +1,6 @@
-using DistRnn.Training;
+using DistRnn.Configuration;
+using DistRnn.Coordinator.Training;
+using DistRnn.Reduction;
 
 namespace DistRnn.Tests.Training;
 

@@ -1,6 +1,7 @@
+using DistRnn.Compute;
 using DistRnn.Data;
 using DistRnn.Model;
-using DistRnn.Training;
+using DistRnn.Reduction;
 
 namespace DistRnn.Tests.Training;
 

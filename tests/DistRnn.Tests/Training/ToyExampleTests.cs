@@ -1,5 +1,8 @@
+using DistRnn.Compute;
+using DistRnn.Configuration;
+using DistRnn.Coordinator.Inference;
+using DistRnn.Coordinator.Training;
 using DistRnn.Model;
-using DistRnn.Training;
 
 namespace DistRnn.Tests.Training;
 

@@ -1,0 +1,95 @@
+using System.Numerics;
+using Akka.Actor;
+using DistRnn.Data;
+using DistRnn.Security;
+using DistRnn.Transport;
+using DistRnn.Worker.Node;
+
+namespace DistRnn.Coordinator.Node;
+
+public sealed record ClusterHostOptions
+{
+    /// <summary>Worker nodes started in this process, each its own actor system joined over loopback.</summary>
+    public int LocalWorkers { get; init; }
+    /// <summary>Threads of each local worker (0 = the machine's cores shared among them).</summary>
+    public int ThreadsPerWorker { get; init; }
+    /// <summary>Where the coordinator listens (remote workers join here); port 0 = any free port.</summary>
+    public string Host { get; init; } = "127.0.0.1";
+    public int Port { get; init; }
+    public bool Verbose { get; init; }
+    public bool SerializeMessages { get; init; }
+    public Action<string> Log { get; init; } = _ => { };
+    public Action<ActorSystem>? OnSystem { get; init; }
+    /// <summary>TLS of every node (local workers use this process's certificate) and the shared secret they prove.</summary>
+    public NodeSecurity Security { get; init; } = NodeSecurity.None;
+}
+
+/// <summary>
+/// A coordinator node plus N local worker nodes in this process — `train --workers N` — all on the same
+/// transport, serializer and cluster as a multi-machine run. Disposing ends the run for every worker.
+/// </summary>
+public sealed class ClusterHost<T> : IAsyncDisposable where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly CancellationTokenSource _stopWorkers = new();
+    private readonly List<Task<int>> _workers = new();
+    private bool _ended;
+
+    private ClusterHost(CoordinatorNode<T> coordinator) => Coordinator = coordinator;
+
+    public CoordinatorNode<T> Coordinator { get; }
+    public ClusterGradientSource<T> Source => Coordinator.Source;
+    public IReadOnlyList<Task<int>> LocalWorkers => _workers;
+
+    public static ClusterHost<T> Start(CoordinatorSettings settings, Corpus corpus, ClusterHostOptions o)
+    {
+        var coordinator = CoordinatorNode<T>.Start(settings with { Secret = settings.Secret ?? o.Security.Secret }, o.Host, o.Port, o.Verbose, o.SerializeMessages, o.Security);
+        o.OnSystem?.Invoke(coordinator.System);
+        var host = new ClusterHost<T>(coordinator);
+        int threads = o.ThreadsPerWorker > 0 ? o.ThreadsPerWorker : Math.Max(1, Environment.ProcessorCount / Math.Max(1, o.LocalWorkers));
+        var seed = AkkaConfig.CoordinatorAddress(coordinator.Address.Host!, coordinator.Address.Port!.Value, o.Security.Scheme);
+        int modelValues = new Model.ModelShape(settings.VocabSize, settings.Config.Hidden).Count;
+        for (int i = 0; i < o.LocalWorkers; i++)
+        {
+            var options = new WorkerNodeOptions
+            {
+                Coordinator = seed,
+                Corpus = corpus,
+                Threads = threads,
+                Host = "127.0.0.1",
+                Node = $"local-{i + 1}",
+                Verbose = o.Verbose,
+                SerializeMessages = o.SerializeMessages,
+                AttemptTimeout = TimeSpan.FromSeconds(20),
+                GiveUpAfter = TimeSpan.FromMinutes(2),
+                Log = o.Verbose ? o.Log : _ => { },
+                OnSystem = o.OnSystem,
+                Security = o.Security,
+                MaxTensorValues = modelValues,
+            };
+            host._workers.Add(Task.Run(() => WorkerNode.RunAsync(options, host._stopWorkers.Token)));
+        }
+        return host;
+    }
+
+    public Task<int> WaitForWorkersAsync(int minimum, TimeSpan timeout, Action<string> progress, CancellationToken ct, bool remote = true)
+        => Coordinator.WaitForWorkersAsync(minimum, timeout, progress, ct, remote);
+
+    /// <summary>Tells all workers (local and remote) that the run is over; local ones exit.</summary>
+    public async Task EndRunAsync(bool completed, string reason)
+    {
+        if (_ended) return;
+        _ended = true;
+        await Coordinator.EndRunAsync(completed, reason).ConfigureAwait(false);
+        if (!completed) _stopWorkers.Cancel(); // local workers must not wait for a coordinator that will not return
+        await Task.WhenAny(Task.WhenAll(_workers), Task.Delay(TimeSpan.FromSeconds(15))).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_ended) await EndRunAsync(false, "the coordinator stopped").ConfigureAwait(false);
+        _stopWorkers.Cancel();
+        await Task.WhenAny(Task.WhenAll(_workers), Task.Delay(TimeSpan.FromSeconds(15))).ConfigureAwait(false);
+        await Coordinator.DisposeAsync().ConfigureAwait(false);
+        _stopWorkers.Dispose();
+    }
+}

@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Numerics;
+using Akka.Actor;
+using DistRnn.Coordinator.Channel;
+using DistRnn.Model;
+using DistRnn.Security;
+using DistRnn.Transport;
+using DistRnn.Transport.DataChannel;
+
+namespace DistRnn.Coordinator.Node;
+
+/// <summary>
+/// The coordinator's actor system: binds HOST:PORT (port 0 = any), forms the cluster as its first member,
+/// and runs the <see cref="CoordinatorActor{T}"/>. The training loop talks to it through <see cref="Source"/>.
+/// </summary>
+public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly IActorRef _actor;
+    private readonly ClusterStatus _status = new();
+
+    private readonly DataChannelServer<IActorRef>? _channel;
+
+    private CoordinatorNode(ActorSystem system, CoordinatorSettings settings, string host, NodeSecurity security)
+    {
+        System = system;
+        _channel = StartDataChannel(settings, host, security, () => _actor!);
+        var channel = _channel;
+        _actor = system.ActorOf(Props.Create(() => new CoordinatorActor<T>(settings, _status, channel)), AkkaConfig.CoordinatorActorName);
+        Source = new ClusterGradientSource<T>(_actor, _status);
+        Address = AkkaConfig.BoundAddress(system);
+        Akka.Cluster.Cluster.Get(system).Join(Address);
+    }
+
+    public ActorSystem System { get; }
+    public Address Address { get; }
+    public ClusterGradientSource<T> Source { get; }
+    public int Workers => _status.Workers;
+    public IActorRef Actor => _actor;
+    /// <summary>The data channel's listener (null when off or it could not listen).</summary>
+    public DataChannelServer<IActorRef>? Channel => _channel;
+
+    /// <summary>Throws <see cref="InputException"/> when one message of this model would not fit a frame.</summary>
+    public static void CheckFits(ModelShape shape)
+    {
+        long bytes = (long)shape.Count * Protocol.TensorPayload.PrecisionBytes<T>() + AkkaConfig.FrameOverheadBytes;
+        if (bytes > AkkaConfig.MaxFrameBytes)
+            throw new InputException($"--hidden {shape.Hidden}: one {typeof(T).Name} parameter message ({bytes / 1048576.0:F0} MiB) exceeds the cluster's frame limit of {AkkaConfig.MaxFrameBytes / 1048576} MiB; use a smaller model or --workers 0");
+    }
+
+    /// <param name="security">TLS for the transport (the shared secret travels in <paramref name="settings"/>); null = plain TCP</param>
+    public static CoordinatorNode<T> Start(CoordinatorSettings settings, string host, int port, bool verbose, bool serializeMessages = false,
+        NodeSecurity? security = null)
+    {
+        var shape = new ModelShape(settings.VocabSize, settings.Config.Hidden);
+        CheckFits(shape);
+        ActorSystem system;
+        var config = AkkaConfig.Node(AkkaConfig.CoordinatorRole, host, port, verbose, serializeMessages, extra: AkkaConfig.TensorLimit(shape.Count));
+        try { system = (security ?? NodeSecurity.None).CreateSystem(AkkaConfig.SystemName, config); }
+        catch (Exception e) when (port != 0 && e.GetBaseException() is SocketException or Akka.Remote.RemoteTransportException)
+        {
+            throw new InputException($"--listen {host}:{port}: cannot listen there ({e.GetBaseException().Message})");
+        }
+        return new CoordinatorNode<T>(system, settings, host, security ?? NodeSecurity.None);
+    }
+
+    /// <summary>Switches the data channel off (tensors over Akka only): <c>DISTRNN_DATA_CHANNEL=off</c>, for comparisons.</summary>
+    public const string DataChannelVariable = "DISTRNN_DATA_CHANNEL";
+
+    /// <summary>
+    /// The listener of the data channel (Cluster/DataChannel) on the coordinator's host, any free port; null (and
+    /// one line in the log) when it cannot listen or is switched off: then every tensor goes over Akka.
+    /// </summary>
+    private static DataChannelServer<IActorRef>? StartDataChannel(CoordinatorSettings settings, string host, NodeSecurity security, Func<IActorRef> actor)
+    {
+        if (string.Equals(Environment.GetEnvironmentVariable(DataChannelVariable), "off", StringComparison.OrdinalIgnoreCase)) return null;
+        try
+        {
+            var bind = global::System.Net.IPAddress.TryParse(host, out var ip) ? ip : global::System.Net.IPAddress.Any;
+            var limits = new DataChannelLimits(new ModelShape(settings.VocabSize, settings.Config.Hidden).Count);
+            return new DataChannelServer<IActorRef>(bind, limits, security,
+                deliver: (worker, d) => actor().Tell(d, worker),
+                lost: (worker, why) => actor().Tell(new DataChannelLost(worker, why)),
+                log: settings.Warn);
+        }
+        catch (SocketException e)
+        {
+            settings.Warn($"data channel: cannot listen on {host} ({e.Message}); tensors go over Akka");
+            return null;
+        }
+    }
+
+    /// <summary>Waits until <paramref name="minimum"/> workers are registered; <paramref name="progress"/> hears every few seconds how many there are.</summary>
+    /// <param name="remote">whether workers are expected from elsewhere (the message then says where they join)</param>
+    public async Task<int> WaitForWorkersAsync(int minimum, TimeSpan timeout, Action<string> progress, CancellationToken ct, bool remote = true)
+    {
+        string hint = remote ? $" (workers join with --join {Address.Host}:{Address.Port})" : "";
+        var ready = _actor.Ask<WorkersReady>(new AwaitWorkers(minimum), null, ct);
+        var clock = Stopwatch.StartNew();
+        var sincePrint = Stopwatch.StartNew();
+        int printed = -1;
+        while (!ready.IsCompleted)
+        {
+            if (clock.Elapsed >= timeout)
+                throw new ClusterException($"only {_status.Workers} of {minimum} workers registered within {timeout.TotalSeconds:F0} s (--wait-timeout); start workers with --join {Address.Host}:{Address.Port}");
+            if (_status.Workers != printed || sincePrint.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                printed = _status.Workers;
+                sincePrint.Restart();
+                progress($"waiting for workers: {printed} of {minimum} registered{hint}");
+            }
+            await Task.WhenAny(ready, Task.Delay(250, ct)).ConfigureAwait(false);
+            ct.ThrowIfCancellationRequested();
+        }
+        return (await ready.ConfigureAwait(false)).Workers;
+    }
+
+    /// <summary>Tells every worker the run is over and waits (briefly) until they left.</summary>
+    public async Task EndRunAsync(bool completed, string reason)
+    {
+        try { await _actor.Ask<RunEndAcknowledged>(new EndRun(completed, reason), TimeSpan.FromSeconds(15)).ConfigureAwait(false); }
+        catch (Exception) { /* shutting down anyway */ }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _channel?.Dispose();
+        var leave = CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
+        await Task.WhenAny(leave, Task.Delay(TimeSpan.FromSeconds(10))).ConfigureAwait(false);
+        await System.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,41 @@
+using System.Numerics;
+using Akka.Actor;
+using DistRnn.Model;
+using DistRnn.Reduction;
+
+namespace DistRnn.Coordinator.Node;
+
+// Messages between the training loop and the actors of the same process. They never cross the wire (and
+// are exempt from serialize-messages): they carry live objects.
+
+/// <summary>Compute step <see cref="Step"/> with these parameters; answered by <see cref="StepCompleted{T}"/> or a failure.</summary>
+public sealed record RunStep<T>(long Step, Tensors<T> Parameters) : INoSerializationVerificationNeeded
+    where T : unmanaged, IFloatingPointIeee754<T>;
+
+/// <summary>The step's root sum, reduced in the fixed tree order.</summary>
+public sealed record StepCompleted<T>(long Step, ShardSum<T> Sum) : INoSerializationVerificationNeeded
+    where T : unmanaged, IFloatingPointIeee754<T>;
+
+/// <summary>Answer <see cref="WorkersReady"/> once at least <see cref="Minimum"/> workers are registered.</summary>
+public sealed record AwaitWorkers(int Minimum) : INoSerializationVerificationNeeded;
+
+public sealed record WorkersReady(int Workers) : INoSerializationVerificationNeeded;
+
+/// <summary>Tell every worker the run is over and answer <see cref="RunEndAcknowledged"/> once they left (or after a grace period).</summary>
+public sealed record EndRun(bool Completed, string Reason) : INoSerializationVerificationNeeded;
+
+public sealed record RunEndAcknowledged(int WorkersLeft) : INoSerializationVerificationNeeded;
+
+/// <summary>The cluster could not carry on (e.g. no worker for longer than the wait timeout).</summary>
+public sealed class ClusterException(string message) : Exception(message);
+
+/// <summary>Live numbers the actors publish for the training loop's progress reports.</summary>
+public sealed class ClusterStatus
+{
+    private int _workers;
+    public int Workers => Volatile.Read(ref _workers);
+    internal void SetWorkers(int n) => Volatile.Write(ref _workers, n);
+}
+
+/// <summary>A worker's data channel broke (Cluster/DataChannel): the coordinator treats it as lost, then goes on with it over Akka.</summary>
+public sealed record DataChannelLost(IActorRef Worker, string Why) : INoSerializationVerificationNeeded;

@@ -1,0 +1,69 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using DistRnn.Model;
+using DistRnn.Reduction;
+
+namespace DistRnn.Configuration;
+
+/// <summary>
+/// Everything that defines a training run. Saved with every checkpoint (the effective configuration),
+/// and the same names as the command-line options (kebab-case) are used in configuration files.
+/// </summary>
+public sealed record TrainConfig
+{
+    /// <summary>Corpus file; null = the embedded tiny-shakespeare.</summary>
+    public string? Corpus { get; init; }
+    public int Hidden { get; init; } = 128;
+    public int Seq { get; init; } = 64;
+    public int Batch { get; init; } = 32;
+    public long Steps { get; init; } = 1500;
+    public string Optimizer { get; init; } = "adam";
+    public double Lr { get; init; } = 2e-3;
+    public double Clip { get; init; } = 5;
+    public string Activation { get; init; } = "tanh";
+    public string Precision { get; init; } = "float32";
+    public long Seed { get; init; } = 1;
+    public double ValFrac { get; init; } = 0.1;
+    /// <summary>Shards per step (a power of two ≤ batch); 0 = the default for the batch.</summary>
+    public int Shards { get; init; }
+
+    // The derived values below are not part of the saved configuration ([JsonIgnore]): the saved "config" of a
+    // checkpoint then has exactly the option names of `train`, and works as a --config file as it is.
+
+    [JsonIgnore] public Activation ActivationKind => ActivationExtensions.TryParse(Activation, out var a) ? a : throw new InputException($"--activation {Activation}: expected tanh or sigmoid");
+    [JsonIgnore] public Precision PrecisionKind => PrecisionExtensions.TryParse(Precision, out var p) ? p : throw new InputException($"--precision {Precision}: expected float32 or float64");
+    [JsonIgnore] public int ShardCount => Shards > 0 ? Shards : ShardPlan.DefaultShardCount(Batch);
+
+    /// <summary>The update rules a run may name (the coordinator's Optimizer implements each).</summary>
+    public static readonly string[] Optimizers = ["sgd", "adagrad", "adam"];
+
+    /// <summary>Throws <see cref="InputException"/> naming the first bad value.</summary>
+    public void Validate()
+    {
+        if (Hidden <= 0) throw new InputException($"--hidden {Hidden}: must be positive");
+        if (Hidden > 8192) throw new InputException($"--hidden {Hidden}: must be at most 8192");
+        if (Seq <= 0) throw new InputException($"--seq {Seq}: must be positive");
+        if (Batch <= 0) throw new InputException($"--batch {Batch}: must be positive");
+        if (Steps <= 0) throw new InputException($"--steps {Steps}: must be positive");
+        if (!(Lr > 0) || double.IsInfinity(Lr)) throw new InputException($"--lr {Lr}: must be a positive number");
+        if (!(Clip >= 0) || double.IsInfinity(Clip)) throw new InputException($"--clip {Clip}: must be 0 (off) or positive");
+        if (!(ValFrac >= 0 && ValFrac < 1)) throw new InputException($"--val-frac {ValFrac}: must be in [0, 1)");
+        if (!Optimizers.Contains(Optimizer)) throw new InputException($"--optimizer {Optimizer}: unknown optimiser (expected sgd, adagrad or adam)");
+        _ = ActivationKind; _ = PrecisionKind;
+        if (Shards < 0 || (Shards > 0 && !ShardPlan.IsPowerOfTwo(Shards))) throw new InputException($"--shards {Shards}: must be a power of two");
+        if (ShardCount > Batch) throw new InputException($"--shards {ShardCount}: must not exceed --batch {Batch}");
+    }
+
+    /// <summary>
+    /// The part of the configuration that decides the bits of the result (everything but the step count);
+    /// a resumed run must match it and a worker must agree with it.
+    /// </summary>
+    public string Fingerprint() => JsonSerializer.Serialize(this with { Steps = 0, Corpus = null }, Json);
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.KebabCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        WriteIndented = false,
+    };
+}

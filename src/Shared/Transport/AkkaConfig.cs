@@ -1,0 +1,124 @@
+using System.Globalization;
+using Akka.Actor;
+using Akka.Configuration;
+
+namespace DistRnn.Transport;
+
+/// <summary>
+/// The one Akka configuration every node of a run uses (coordinator, in-process workers, remote workers):
+/// cluster provider, the binary protocol serializer, and the same frame and socket buffer sizes on every
+/// node — a frame size raised on one side only tears associations down.
+/// </summary>
+public static class AkkaConfig
+{
+    /// <summary>All nodes' actor systems share this name (Akka only clusters systems of one name).</summary>
+    public const string SystemName = "distrnn";
+    public const string CoordinatorRole = "coordinator", WorkerRole = "worker";
+    public const string CoordinatorActorName = "coordinator", WorkerActorName = "worker";
+
+    /// <summary>Largest frame the transport carries: a hidden-2048 float64 model's parameters fit with room to spare.</summary>
+    public const int MaxFrameBytes = 64 * 1024 * 1024;
+    /// <summary>Socket send/receive buffers (identical everywhere).</summary>
+    public const int SocketBufferBytes = 4 * 1024 * 1024;
+    /// <summary>What a message needs besides its tensor (ids, subtree lists, Akka's envelope).</summary>
+    public const int FrameOverheadBytes = 64 * 1024;
+
+    public static string ProtocolSerializerType => typeof(Protocol.ProtocolSerializer).AssemblyQualifiedName!.Split(", Version")[0];
+    public static string ProtocolMarkerType => typeof(Protocol.IProtocolMessage).AssemblyQualifiedName!.Split(", Version")[0];
+
+    /// <param name="role">coordinator or worker</param>
+    /// <param name="host">address to bind and to advertise (peers connect to it)</param>
+    /// <param name="port">0 = any free port</param>
+    /// <param name="verbose">Akka's own INFO logs; otherwise errors only</param>
+    /// <param name="serializeMessages">serialize local messages too (tests: proves every message survives the wire)</param>
+    public static Config Node(string role, string host, int port, bool verbose, bool serializeMessages = false, string? extra = null)
+    {
+        string level = verbose ? "INFO" : "ERROR";
+        string hocon = string.Create(CultureInfo.InvariantCulture, $$"""
+            akka {
+              loglevel = {{level}}
+              stdout-loglevel = {{level}}
+              loggers = ["{{QuietLogger.TypeName}}"]
+              log-config-on-start = off
+              log-dead-letters = {{(verbose ? "10" : "off")}}
+              log-dead-letters-during-shutdown = off
+              actor {
+                provider = cluster
+                serialize-messages = {{(serializeMessages ? "on" : "off")}}
+                serializers { distrnn = "{{ProtocolSerializerType}}" }
+                serialization-bindings { "{{ProtocolMarkerType}}" = distrnn }
+                serialization-identifiers { "{{ProtocolSerializerType}}" = {{Protocol.ProtocolSerializer.Id}} }
+              }
+              remote {
+                log-remote-lifecycle-events = {{(verbose ? "on" : "off")}}
+                # a worker started before its coordinator retries soon (Akka's default gate is 5 s)
+                retry-gate-closed-for = 2s
+                dot-netty.tcp {
+                  hostname = "{{host}}"
+                  public-hostname = "{{host}}"
+                  port = {{port}}
+                  maximum-frame-size = {{MaxFrameBytes}}b
+                  send-buffer-size = {{SocketBufferBytes}}b
+                  receive-buffer-size = {{SocketBufferBytes}}b
+                }
+              }
+              cluster {
+                roles = [{{role}}]
+                seed-node-timeout = 3s
+                log-info = {{(verbose ? "on" : "off")}}
+                # The coordinator is the oldest member; a partitioned worker side downs itself and its
+                # node reconnects with a fresh actor system. The coordinator never downs itself when alone.
+                downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
+                split-brain-resolver {
+                  active-strategy = keep-oldest
+                  stable-after = 10s
+                  keep-oldest { down-if-alone = off, role = "{{CoordinatorRole}}" }
+                }
+              }
+              # The program handles Ctrl+C / SIGTERM itself (a worker leaves, the coordinator checkpoints).
+              coordinated-shutdown {
+                run-by-clr-shutdown-hook = off
+                exit-clr = off
+              }
+            }
+            """);
+        var config = ConfigurationFactory.ParseString(hocon);
+        if (extra is not null) config = ConfigurationFactory.ParseString(extra).WithFallback(config);
+        return config;
+    }
+
+    /// <summary>
+    /// Only the serializer binding (any provider): for actor tests of the protocol without a cluster,
+    /// with serialize-messages on so every message makes the round trip through the wire format.
+    /// </summary>
+    public static Config SerializationOnly(bool serializeMessages) => ConfigurationFactory.ParseString($$"""
+        akka.actor {
+          serialize-messages = {{(serializeMessages ? "on" : "off")}}
+          serializers { distrnn = "{{ProtocolSerializerType}}" }
+          serialization-bindings { "{{ProtocolMarkerType}}" = distrnn }
+          serialization-identifiers { "{{ProtocolSerializerType}}" = {{Protocol.ProtocolSerializer.Id}} }
+        }
+        """);
+
+    /// <summary>The address a system actually bound (port 0 resolved).</summary>
+    public static Address BoundAddress(ActorSystem system) => ((ExtendedActorSystem)system).Provider.DefaultAddress;
+
+    /// <param name="scheme">akka.tcp, or akka.ssl.tcp when the cluster runs over TLS (<see cref="NodeSecurity.Scheme"/>)</param>
+    public static Address CoordinatorAddress(string host, int port, string scheme = "akka.tcp") => new(scheme, SystemName, host, port);
+
+    /// <summary>Bounds every tensor a message may carry to the model's size (see <see cref="Protocol.ProtocolSerializer"/>).</summary>
+    public static string TensorLimit(int values) => $"{Protocol.ProtocolSerializer.MaxTensorValuesPath} = {values}";
+
+    /// <summary>Parses HOST:PORT (IPv6 as [addr]:port); throws <see cref="InputException"/> naming the option.</summary>
+    public static (string Host, int Port) ParseEndpoint(string text, string option, bool allowPortZero = false)
+    {
+        int colon = text.LastIndexOf(':');
+        if (colon <= 0 || colon == text.Length - 1)
+            throw new InputException($"{option} {text}: expected HOST:PORT, e.g. 127.0.0.1:4053");
+        string host = text[..colon].Trim('[', ']');
+        if (!int.TryParse(text[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port > 65535 || (port == 0 && !allowPortZero))
+            throw new InputException($"{option} {text}: the port must be a number from 1 to 65535");
+        if (host.Length == 0) throw new InputException($"{option} {text}: the host is empty");
+        return (host, port);
+    }
+}

@@ -1,0 +1,280 @@
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Cluster;
+using DistRnn.Configuration;
+using DistRnn.Data;
+using DistRnn.Model;
+using DistRnn.Protocol;
+using DistRnn.Security;
+using DistRnn.Transport;
+using DistRnn.Transport.DataChannel;
+using DistRnn.Worker.Channel;
+using DistRnn.Worker.Compute;
+using DistRnn.Worker.Security;
+
+namespace DistRnn.Worker.Node;
+
+/// <summary>What a worker node's actor reports to the program hosting it.</summary>
+public abstract record WorkerEvent
+{
+    public sealed record Registered(int Workers) : WorkerEvent;
+    public sealed record Refused(string Reason) : WorkerEvent;
+    public sealed record RunEnded(bool Completed, string Reason) : WorkerEvent;
+    public sealed record CoordinatorLost(string Why) : WorkerEvent;
+    public sealed record Note(string Message) : WorkerEvent;
+}
+
+/// <param name="Secret">the run's shared secret (--secret-file), proven at registration; null = none</param>
+/// <param name="Slowdown">test knob: each piece takes this many times its compute time (≥ 1; a straggler on demand)</param>
+/// <param name="Tls">this node's TLS credentials (the data channel uses them as the Akka transport does); null = plain TCP</param>
+public sealed record WorkerSettings(Corpus Corpus, int Threads, string Node, SharedSecret? Secret = null, double Slowdown = 1, TlsCredentials? Tls = null);
+
+/// <summary>Local: hand back the work and tell the coordinator this worker leaves (Ctrl+C / SIGTERM). Answered with <see cref="Left"/>.</summary>
+public sealed record LeaveRun(string Reason) : INoSerializationVerificationNeeded;
+public sealed record Left : INoSerializationVerificationNeeded { public static readonly Left Instance = new(); }
+
+/// <summary>
+/// A worker (role worker): finds the coordinator among the cluster's members, proves its corpus and
+/// configuration, then computes the subtrees it is sent. The maths runs on dedicated threads
+/// (<see cref="IWorkerCompute"/>), its results go straight to the coordinator as each subtree is done,
+/// and completion comes back here with PipeTo. A job for a newer step cancels an older one.
+/// </summary>
+public sealed class WorkerActor : ReceiveActor, IWithTimers
+{
+    private sealed record RetryJoin;
+    private sealed record JobDone(long Step, Exception? Error);
+    private sealed record ChannelOpened(DataConnection Connection) : INoSerializationVerificationNeeded;
+    private sealed record ChannelClosed(string Why) : INoSerializationVerificationNeeded;
+    private sealed record ChannelFailed(string Why) : INoSerializationVerificationNeeded;
+
+    private readonly WorkerSettings _s;
+    private readonly Action<WorkerEvent> _notify;
+    private readonly WorkerCredentials _credentials;
+    private ActorSelection? _coordinatorSelection;
+    private Address? _coordinatorAddress;
+    private IActorRef? _coordinator;
+    private string? _runId;
+    private IWorkerCompute? _compute;
+    private bool _registered;
+    private long _step = -1;
+    private readonly Queue<(ComputeSubtrees Job, DataDelivery? Frame)> _queue = new();
+    /// <summary>The data channel to the coordinator (Cluster/DataChannel), once open; null: tensors over Akka.</summary>
+    private DataConnection? _channel;
+    private int _parameterCount;
+    private CancellationTokenSource? _running;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public WorkerActor(WorkerSettings settings, Action<WorkerEvent> notify)
+    {
+        _s = settings;
+        _notify = notify;
+        _credentials = new WorkerCredentials(settings.Secret);
+
+        Receive<ClusterEvent.MemberUp>(m => { if (m.Member.HasRole(AkkaConfig.CoordinatorRole)) FoundCoordinator(m.Member.Address); });
+        Receive<ClusterEvent.MemberRemoved>(m => CoordinatorGone(m.Member.Address, "the coordinator left the cluster"));
+        Receive<ClusterEvent.MemberExited>(m => CoordinatorGone(m.Member.Address, "the coordinator left the cluster"));
+        Receive<ClusterEvent.UnreachableMember>(m =>
+        {
+            if (m.Member.Address == _coordinatorAddress) _notify(new WorkerEvent.Note("the coordinator is unreachable; waiting for it"));
+        });
+        Receive<ClusterEvent.IClusterDomainEvent>(_ => { });
+        Receive<RetryJoin>(_ => SendJoin());
+        // Whatever steers this worker must come from the coordinator's node: another member (or a stranger on
+        // the port) cannot end its run, refuse it, or hand it work whose results would go elsewhere.
+        Receive<RunSpec>(m => { if (FromCoordinator()) OnRunSpec(m); });
+        Receive<Registered>(m =>
+        {
+            if (m.RunId != _runId || _registered || !FromCoordinator()) return;
+            _registered = true;
+            Timers.Cancel("join");
+            _notify(new WorkerEvent.Registered(m.Workers));
+        });
+        Receive<Refused>(m => { if (!FromCoordinator()) return; Timers.Cancel("join"); _notify(new WorkerEvent.Refused(m.Reason)); });
+        Receive<ComputeSubtrees>(m => { if (FromCoordinator()) OnCompute(m, null); });
+        Receive<DataChannelOffer>(m => { if (FromCoordinator()) OnChannelOffer(m); });
+        Receive<ChannelOpened>(m =>
+        {
+            if (_channel is not null || !_registered) { m.Connection.Dispose(); return; }
+            _channel = m.Connection;
+            _channel.Start(); // parameters it carries arrive after this: their results take the channel too
+        });
+        Receive<ChannelFailed>(m => _notify(new WorkerEvent.Note($"no data channel to the coordinator ({m.Why}); tensors go over Akka")));
+        Receive<ChannelClosed>(m =>
+        {
+            if (_channel is null) return;
+            _channel = null;
+            _notify(new WorkerEvent.Note($"the data channel to the coordinator closed ({m.Why}); tensors go over Akka"));
+        });
+        // parameters that came over the data channel (its reader tells them in the coordinator's name)
+        Receive<DataDelivery>(d =>
+        {
+            if (FromCoordinator() && d.Message is ComputeSubtrees c) OnCompute(c, d);
+            else d.Release();
+        });
+        Receive<JobDone>(OnJobDone);
+        Receive<RunEnded>(m =>
+        {
+            if (!FromCoordinator()) return;
+            Cancel();
+            CloseChannel();
+            _coordinator?.Tell(new WorkerLeaving(m.Completed ? "run ended" : "run stopped"), Self);
+            _notify(new WorkerEvent.RunEnded(m.Completed, m.Reason));
+        });
+        Receive<LeaveRun>(m =>
+        {
+            Cancel();
+            _coordinator?.Tell(new WorkerLeaving(m.Reason), Self);
+            Sender.Tell(Left.Instance);
+        });
+    }
+
+    protected override void PreStart() =>
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+            typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
+
+    protected override void PostStop()
+    {
+        Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+        Cancel();
+        CloseChannel();
+        _compute?.Dispose();
+    }
+
+    private void CloseChannel()
+    {
+        var c = _channel;
+        _channel = null;
+        c?.Dispose();
+    }
+
+    /// <summary>
+    /// The coordinator offers a data channel for this worker's tensors: connect (bounded by the handshake timeout)
+    /// off the actor's thread; if that fails, say so once and go on over Akka.
+    /// </summary>
+    private void OnChannelOffer(DataChannelOffer m)
+    {
+        if (!_registered || m.RunId != _runId || _compute is null || _channel is not null || _coordinatorAddress?.Host is not string host) return;
+        var self = Self;
+        var coordinator = _coordinator!;
+        var ticket = new DataTicket(m.TicketId ?? [], m.TicketKey ?? []);
+        var limits = new DataChannelLimits(_parameterCount);
+        var security = new NodeSecurity(_s.Secret, _s.Tls);
+        DataChannelClient.ConnectAsync(host, m.Port, ticket, AkkaConfig.BoundAddress(Context.System).ToString(), limits, security,
+                deliver: d => self.Tell(d, coordinator),
+                closed: why => self.Tell(new ChannelClosed(why)))
+            .PipeTo(self, success: c => new ChannelOpened(c),
+                failure: e => new ChannelFailed(e.GetBaseException().Message));
+    }
+
+    /// <summary>The current message comes from the node this worker joined as its coordinator.</summary>
+    private bool FromCoordinator() => _coordinatorAddress is not null && Sender.Path.Address == _coordinatorAddress;
+
+    private void FoundCoordinator(Address address)
+    {
+        if (_coordinatorAddress == address) return;
+        _coordinatorAddress = address;
+        _coordinatorSelection = Context.ActorSelection(new RootActorPath(address) / "user" / AkkaConfig.CoordinatorActorName);
+        SendJoin();
+    }
+
+    private void SendJoin()
+    {
+        if (_registered || _coordinatorSelection is null) return;
+        _coordinatorSelection.Tell(new JoinRequest(ProtocolInfo.Version, _s.Node, _s.Threads, _credentials.Nonce), Self);
+        Timers.StartSingleTimer("join", new RetryJoin(), TimeSpan.FromSeconds(3));
+    }
+
+    private void CoordinatorGone(Address address, string why)
+    {
+        if (address != _coordinatorAddress) return;
+        Cancel();
+        CloseChannel();
+        _notify(new WorkerEvent.CoordinatorLost(why));
+    }
+
+    private void OnRunSpec(RunSpec m)
+    {
+        if (_registered) return;
+        _coordinator = Sender;
+        _runId = m.RunId;
+        string fingerprint;
+        try
+        {
+            var config = JsonSerializer.Deserialize<TrainConfig>(m.ConfigJson, TrainConfig.Json)
+                ?? throw new JsonException("empty configuration");
+            fingerprint = config.Fingerprint();
+            // Nothing is computed for a corpus that differs: the registration below is refused and says why.
+            if (m.CorpusSha256 == _s.Corpus.Sha256)
+                _compute = config.PrecisionKind == Precision.Float32
+                    ? new WorkerCompute<float>(config, _s.Corpus, _s.Threads) { Slowdown = _s.Slowdown }
+                    : new WorkerCompute<double>(config, _s.Corpus, _s.Threads) { Slowdown = _s.Slowdown };
+            _parameterCount = new ModelShape(_s.Corpus.Vocabulary.Size, config.Hidden).Count;
+        }
+        catch (Exception e) when (e is JsonException or InputException or NotSupportedException)
+        {
+            fingerprint = $"unreadable configuration: {e.Message}";
+        }
+        // The proof binds what this worker holds and where it is; the coordinator checks it against its own.
+        var context = new RegistrationContext(ProtocolInfo.Version, m.RunId, _s.Corpus.Sha256, fingerprint, AkkaConfig.BoundAddress(Context.System).ToString());
+        Sender.Tell(new Register(ProtocolInfo.Version, m.RunId, _s.Node, _s.Corpus.Sha256, fingerprint, _s.Corpus.Vocabulary.Size, _s.Threads,
+            _credentials.Answer(m.Challenge ?? [], context)));
+        // A coordinator that cannot prove the secret gets no work from this worker (it still got the
+        // registration above, so the real coordinator, if this is one with another secret, logs the refusal).
+        if (_credentials.CoordinatorRefusal(m.Challenge ?? [], m.CoordinatorProof ?? [], context) is string refusal)
+        {
+            _compute?.Dispose();
+            _compute = null;
+            Timers.Cancel("join");
+            _notify(new WorkerEvent.Refused(refusal));
+        }
+    }
+
+    /// <param name="frame">the pooled frame the parameters are in (data channel), released once the job has copied them</param>
+    private void OnCompute(ComputeSubtrees m, DataDelivery? frame)
+    {
+        Diagnostics.StepTimeline.Mark(m.Step, Diagnostics.StepPoint.WorkerReceived);
+        if (m.RunId != _runId || _compute is null || m.Step < _step) { frame?.Release(); return; } // another run, or an old step
+        _coordinator = Sender;
+        if (m.Step > _step)
+        {
+            Cancel(); // whatever runs now belongs to an older step: its results would be dropped anyway
+            while (_queue.TryDequeue(out var old)) old.Frame?.Release();
+            _step = m.Step;
+        }
+        _queue.Enqueue((m, frame));
+        if (_running is null) StartNext();
+    }
+
+    private void StartNext()
+    {
+        if (!_queue.TryDequeue(out var next)) return;
+        var (job, frame) = next;
+        var cts = new CancellationTokenSource();
+        _running = cts;
+        var compute = _compute!;
+        var coordinator = _coordinator!;
+        var self = Self;
+        var channel = _channel;
+        // results over the data channel when it is open, over Akka otherwise (or when it closed meanwhile)
+        void Emit(SubtreeResult r) { Diagnostics.StepTimeline.Mark(r.Step, Diagnostics.StepPoint.ResultSent); if (channel is null || !channel.TrySend(r)) coordinator.Tell(r, self); }
+        // the job copies the parameters first thing; the frame they came in goes back to its pool when the job ends
+        var run = compute.RunAsync(job, Emit, cts.Token);
+        if (frame is not null) run.ContinueWith(_ => frame.Release(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        run.PipeTo(Self, success: () => new JobDone(job.Step, null), failure: e => new JobDone(job.Step, e));
+    }
+
+    private void OnJobDone(JobDone m)
+    {
+        if (m.Error is not null and not TaskCanceledException and not OperationCanceledException)
+            _notify(new WorkerEvent.Note($"step {m.Step}: computing failed: {m.Error.GetBaseException().Message}"));
+        _running?.Dispose();
+        _running = null;
+        StartNext();
+    }
+
+    private void Cancel()
+    {
+        _running?.Cancel();
+    }
+}

@@ -1,0 +1,156 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Akka.Actor;
+using DistRnn.Data;
+using DistRnn.Security;
+using DistRnn.Transport;
+
+namespace DistRnn.Worker.Node;
+
+public sealed record WorkerNodeOptions
+{
+    /// <summary>The coordinator's cluster address (its --listen HOST:PORT).</summary>
+    public required Address Coordinator { get; init; }
+    public required Corpus Corpus { get; init; }
+    public int Threads { get; init; } = Environment.ProcessorCount;
+    /// <summary>Test knob: every leaf takes this many times its compute time (1 = full speed).</summary>
+    public double Slowdown { get; init; } = 1;
+    /// <summary>Address this node binds and advertises (the coordinator must reach it there).</summary>
+    public string Host { get; init; } = "127.0.0.1";
+    public int Port { get; init; }
+    public string? Node { get; init; }
+    public bool Verbose { get; init; }
+    public bool SerializeMessages { get; init; }
+    /// <summary>How long the first attempt waits for registration before starting over (later ones wait longer, up to <see cref="MaxBackoff"/>).</summary>
+    public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Give up (exit 1) after this long without a coordinator; null = keep trying.</summary>
+    public TimeSpan? GiveUpAfter { get; init; }
+    /// <summary>Where the node says what it does (registered, retrying, refused, run over).</summary>
+    public Action<string> Log { get; init; } = _ => { };
+    /// <summary>Shared secret and TLS of this node (the coordinator's must match).</summary>
+    public NodeSecurity Security { get; init; } = NodeSecurity.None;
+    /// <summary>Largest tensor a message may carry, when the model size is known beforehand (local workers); null = the frame limit.</summary>
+    public int? MaxTensorValues { get; init; }
+    /// <summary>HOCON layered over the node's configuration (tests: e.g. a node that dies without leaving).</summary>
+    public string? ExtraConfig { get; init; }
+    /// <summary>Called with every actor system the node creates (tests attach log listeners).</summary>
+    public Action<ActorSystem>? OnSystem { get; init; }
+}
+
+/// <summary>
+/// A worker node's life: create an actor system, join the coordinator, register, compute until the run
+/// ends. When the coordinator cannot be reached, is lost, or stops early, the node throws its actor system
+/// away and tries again with a fresh one after a growing pause (a downed or partitioned Akka node cannot
+/// rejoin with its old system). Exit codes: 0 the run ended (or the node was asked to stop), 2 refused by
+/// the coordinator, 1 gave up.
+/// </summary>
+public static class WorkerNode
+{
+    public const int Ok = 0, GaveUp = 1, Refused = 2;
+
+    public static async Task<int> RunAsync(WorkerNodeOptions o, CancellationToken ct)
+    {
+        var backoff = TimeSpan.FromSeconds(1);
+        var attemptTimeout = o.AttemptTimeout;
+        var withoutCoordinator = Stopwatch.StartNew();
+        string target = $"{o.Coordinator.Host}:{o.Coordinator.Port}";
+        for (int attempt = 1; ; attempt++)
+        {
+            if (ct.IsCancellationRequested) return Ok;
+            var events = System.Threading.Channels.Channel.CreateUnbounded<WorkerEvent>();
+            string? extra = string.Join('\n', new[] { o.MaxTensorValues is int max ? AkkaConfig.TensorLimit(max) : null, o.ExtraConfig }.Where(x => x is not null));
+            var system = o.Security.CreateSystem(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, o.Host, o.Port, o.Verbose, o.SerializeMessages,
+                extra: extra.Length > 0 ? extra : null));
+            o.OnSystem?.Invoke(system);
+            string node = o.Node ?? $"{Environment.MachineName}/{Environment.ProcessId}@{AkkaConfig.BoundAddress(system).Port}";
+            var actor = system.ActorOf(Props.Create(() => new WorkerActor(new WorkerSettings(o.Corpus, o.Threads, node, o.Security.Secret, o.Slowdown, o.Security.Tls), e => events.Writer.TryWrite(e))),
+                AkkaConfig.WorkerActorName);
+            var cluster = Akka.Cluster.Cluster.Get(system);
+            cluster.JoinSeedNodes([o.Coordinator]);
+
+            string? retryReason = null;
+            bool registered = false;
+            var attemptClock = Stopwatch.StartNew();
+            try
+            {
+                while (retryReason is null)
+                {
+                    var attemptLimit = attemptTimeout;
+                    if (o.GiveUpAfter is TimeSpan g && g - withoutCoordinator.Elapsed < attemptLimit - attemptClock.Elapsed)
+                        attemptLimit = g - withoutCoordinator.Elapsed + attemptClock.Elapsed;
+                    var wait = registered ? Timeout.InfiniteTimeSpan : attemptLimit - attemptClock.Elapsed;
+                    if (!registered && wait <= TimeSpan.Zero)
+                    {
+                        retryReason = $"cannot reach the coordinator at {target} (attempt {attempt})";
+                        break;
+                    }
+                    var next = events.Reader.ReadAsync(ct).AsTask();
+                    var finished = await Task.WhenAny(next, system.WhenTerminated, Task.Delay(wait, ct)).ConfigureAwait(false);
+                    if (ct.IsCancellationRequested) break;
+                    if (finished == system.WhenTerminated) { retryReason = "this node was removed from the cluster"; break; }
+                    if (finished != next) continue;
+                    switch (await next.ConfigureAwait(false))
+                    {
+                        case WorkerEvent.Registered r:
+                            registered = true;
+                            backoff = TimeSpan.FromSeconds(1);
+                            attemptTimeout = o.AttemptTimeout;
+                            o.Log($"registered with the coordinator at {target} as {node} ({r.Workers} worker{(r.Workers == 1 ? "" : "s")})");
+                            break;
+                        case WorkerEvent.Refused r:
+                            o.Log($"error: refused by the coordinator at {target}: {r.Reason}");
+                            await StopAsync(system, graceful: true).ConfigureAwait(false);
+                            return Refused;
+                        case WorkerEvent.RunEnded r:
+                            await StopAsync(system, graceful: true).ConfigureAwait(false);
+                            if (r.Completed)
+                            {
+                                o.Log($"the run is complete ({r.Reason}); exiting");
+                                return Ok;
+                            }
+                            retryReason = $"the coordinator stopped the run early ({r.Reason}); waiting for it to come back";
+                            break;
+                        case WorkerEvent.CoordinatorLost r:
+                            retryReason = $"lost the coordinator ({r.Why})";
+                            break;
+                        case WorkerEvent.Note n:
+                            o.Log(n.Message);
+                            break;
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+
+            if (ct.IsCancellationRequested)
+            {
+                // Ctrl+C / SIGTERM: hand the work back at once, then leave the cluster properly.
+                try { await actor.Ask<Left>(new LeaveRun("stopped by the user"), TimeSpan.FromSeconds(2)).ConfigureAwait(false); } catch { }
+                await StopAsync(system, graceful: true).ConfigureAwait(false);
+                o.Log("left the cluster");
+                return Ok;
+            }
+            await StopAsync(system, graceful: registered).ConfigureAwait(false);
+            if (registered) withoutCoordinator.Restart();
+            if (o.GiveUpAfter is TimeSpan limit && withoutCoordinator.Elapsed >= limit)
+            {
+                o.Log($"error: {retryReason}; giving up after {withoutCoordinator.Elapsed.TotalSeconds:F0} s");
+                return GaveUp;
+            }
+            o.Log($"{retryReason}; retrying in {backoff.TotalSeconds:F0} s");
+            try { await Task.Delay(backoff, ct).ConfigureAwait(false); } catch (OperationCanceledException) { return Ok; }
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, o.MaxBackoff.Ticks));
+            attemptTimeout = TimeSpan.FromTicks(Math.Min(attemptTimeout.Ticks * 2, Math.Max(o.AttemptTimeout.Ticks, o.MaxBackoff.Ticks)));
+        }
+    }
+
+    private static async Task StopAsync(ActorSystem system, bool graceful)
+    {
+        if (graceful && !system.WhenTerminated.IsCompleted)
+        {
+            var leave = CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
+            await Task.WhenAny(leave, Task.Delay(TimeSpan.FromSeconds(8))).ConfigureAwait(false);
+        }
+        await Task.WhenAny(system.Terminate(), Task.Delay(TimeSpan.FromSeconds(8))).ConfigureAwait(false);
+    }
+}
