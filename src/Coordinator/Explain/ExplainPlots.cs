@@ -82,8 +82,8 @@ public static class ExplainPlots
         plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ys.ToArray(), yl.ToArray());
         plot.Axes.SetLimits(0.5, n + 0.5, 0.5, n + 0.5);
         plot.HideGrid();
-        string binned = bin == 1 ? "" : $" (binned: each cell is the mean over {bin}x{bin} steps; ticks are step numbers)";
-        plot.Title($"Contribution of each path to dL_t/d{p}: C[t][k] = dL_t/ds_t . ds_t/ds_k . d+s_k/d{p}  (T = {r.T}, {r.Activation.Name()}){binned}");
+        string binned = bin == 1 ? "" : $"\nbinned: each cell is the mean of log10 over {bin}x{bin} steps; ticks are step numbers";
+        plot.Title($"Path contributions to dL_t/d{p} (T = {r.T}, {r.Activation.Name()}, hidden {r.Hidden})\nC[t][k] = dL_t/ds_t . ds_t/ds_k . d+s_k/d{p}{binned}");
         plot.XLabel(bin == 1 ? "k: the step the path starts at (its input character x_k)" : "k: the step the path starts at");
         plot.YLabel(bin == 1 ? "t: the loss L_t (input > target)" : "t: the loss L_t");
         int px = Math.Clamp(14 * n + 260, 700, 1700);

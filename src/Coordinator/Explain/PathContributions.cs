@@ -262,38 +262,55 @@ public static class PathContributions
         return I;
     }
 
-    /// <summary>next = J · W · diag(σ'(a_j)): one more step of ∂s_j/∂s_k. O(d³), rows as axpys (no reduction whose order depends on the vector width).</summary>
+    /// <summary>
+    /// next = J · W · diag(σ'(a_j)): one more step of ∂s_j/∂s_k. O(d³). Each element is summed over l in index order
+    /// (blocks of columns held in registers), so its bits do not depend on the vector width.
+    /// </summary>
     private static void StepJacobian(ReadOnlySpan<double> J, ReadOnlySpan<double> W, ReadOnlySpan<double> deriv, Span<double> next, int d)
     {
-        next.Clear();
-        int vw = Vector<double>.Count;
+        int vw = Vector<double>.Count, block = 4 * vw;
+        ref double w0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(W);
         for (int i = 0; i < d; i++)
         {
-            var outRow = next.Slice(i * d, d);
             var jRow = J.Slice(i * d, d);
-            for (int l = 0; l < d; l++)
+            var outRow = next.Slice(i * d, d);
+            int j = 0;
+            for (; j + block <= d; j += block)
             {
-                double a = jRow[l];
-                if (a == 0) continue;
-                var wRow = W.Slice(l * d, d);
-                var va = new Vector<double>(a);
-                int j = 0;
-                for (; j + vw <= d; j += vw)
-                    (new Vector<double>(outRow.Slice(j)) + va * new Vector<double>(wRow.Slice(j))).CopyTo(outRow.Slice(j));
-                for (; j < d; j++) outRow[j] += a * wRow[j];
+                Vector<double> a0 = Vector<double>.Zero, a1 = a0, a2 = a0, a3 = a0;
+                for (int l = 0; l < d; l++)
+                {
+                    var x = new Vector<double>(jRow[l]);
+                    nuint o = (nuint)(l * d + j);
+                    a0 += x * Vector.LoadUnsafe(ref w0, o);
+                    a1 += x * Vector.LoadUnsafe(ref w0, o + (nuint)vw);
+                    a2 += x * Vector.LoadUnsafe(ref w0, o + (nuint)(2 * vw));
+                    a3 += x * Vector.LoadUnsafe(ref w0, o + (nuint)(3 * vw));
+                }
+                a0.CopyTo(outRow.Slice(j)); a1.CopyTo(outRow.Slice(j + vw)); a2.CopyTo(outRow.Slice(j + 2 * vw)); a3.CopyTo(outRow.Slice(j + 3 * vw));
             }
-            for (int j = 0; j < d; j++) outRow[j] *= deriv[j];
+            for (; j < d; j++)
+            {
+                double acc = 0;
+                for (int l = 0; l < d; l++) acc += jRow[l] * W[l * d + j];
+                outRow[j] = acc;
+            }
+            for (j = 0; j < d; j++) outRow[j] *= deriv[j];
         }
     }
 
     /// <summary>
     /// ‖J‖_2 by power iteration on J Jᵀ from <paramref name="u"/> (d, unit length; left as the estimate's vector for a
-    /// warm start): u ← J Jᵀ u / ‖·‖ until the estimate changes by under 1e-13 relative, at most 300 iterations.
+    /// warm start): u ← u J Jᵀ / ‖·‖ until the estimate changes by under <see cref="PowerTolerance"/> relative, at most
+    /// <see cref="MaxPowerIterations"/> iterations. The estimate never exceeds ‖J‖_2 (it is ‖u J‖ for a unit u).
     /// </summary>
+    public const int MaxPowerIterations = 200;
+    public const double PowerTolerance = 1e-10;
+
     internal static double SpectralNorm(ReadOnlySpan<double> J, int d, Span<double> u, Span<double> w, Span<double> v)
     {
         double sigma = 0;
-        for (int it = 0; it < 300; it++)
+        for (int it = 0; it < MaxPowerIterations; it++)
         {
             // w = u J (row vector times J), ‖w‖ = the estimate
             w.Clear();
@@ -317,7 +334,7 @@ public static class PathContributions
             double n = Norm(v);
             if (n == 0 || !double.IsFinite(n)) return est;
             for (int i = 0; i < d; i++) u[i] = v[i] / n;
-            bool done = Math.Abs(est - sigma) <= 1e-13 * est;
+            bool done = Math.Abs(est - sigma) <= PowerTolerance * est;
             sigma = est;
             if (done) break;
         }
