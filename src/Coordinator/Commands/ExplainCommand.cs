@@ -174,6 +174,8 @@ internal static class ExplainCommand
         sb.AppendLine($"explain: dL/d{p} path by path, {r.T} steps ({r.Activation.Name()}, hidden {r.Hidden}, float64)");
         sb.AppendLine($"  ||dL/d{p}||_F = {G(r.GradientNorm)}");
         sb.AppendLine($"  explicit share (paths of length 0, k = t): {Pct(r.ExplicitShare)}   implicit share (k < t): {Pct(r.ImplicitShare)}");
+        if (r.ExplicitShare + r.ImplicitShare > 1 + 1e-9)
+            sb.AppendLine("  (the two parts point partly against each other, so their shares add up to more than 100%)");
         sb.AppendLine("  share through paths of at least n steps: " + string.Join("  ", r.LongPathShares.Select(s => $"n={s.MinSteps}: {Pct(s.Share)}")));
         var below = r.DistanceBelow(1e-3);
         sb.AppendLine(below is { } b
@@ -186,6 +188,9 @@ internal static class ExplainCommand
         if (lastTerms is not null)
         {
             int T = r.T;
+            sb.AppendLine($"  per step t: ||C[t][t]|| (explicit) and ||sum over k < t of C[t][k]|| (implicit) of dL_t/d{p}:");
+            for (int t = 1; t <= T; t++)
+                sb.AppendLine($"    t = {t}  {Sym(t - 1),-5} -> {Sym(t),-5} explicit {G(r.ExplicitNorms[t - 1])}  implicit {G(r.ImplicitNorms[t - 1])}");
             sb.AppendLine($"  dL_{T}/d{p} = sum over k of C[{T}][k] = dL_{T}/ds_{T} . ds_{T}/ds_k . d+s_k/d{p}  (L_{T}: {Sym(T - 1)} -> {Sym(T)}):");
             for (int k = 1; k <= T; k++)
             {
