@@ -113,18 +113,21 @@ public static class PathContributions
     /// <summary>The longest text analysed (the triangular arrays and the JSON grow as T²).</summary>
     public const int MaxSteps = 1000;
 
-    /// <summary>The most multiply-adds the Jacobian products may cost (≈ T²·d³/2), about a minute on one core.</summary>
+    /// <summary>
+    /// The most multiply-adds the Jacobians may cost: T²/2 pairs, each one step of the product (d³) and three
+    /// products for its spectral norm (3d³), so ≈ 2·T²·d³; the limit is about half a minute on one core.
+    /// </summary>
     public const double MaxJacobianWork = 1.5e11;
 
     /// <summary>Null when T steps of a hidden-d model fit the limits, else the reason (for one exit-2 line).</summary>
     public static string? SizeProblem(int T, int d)
     {
         if (T > MaxSteps) return $"{T} steps is too long to explain (at most {MaxSteps} characters after the first)";
-        double work = (double)T * T * d * d * d / 2;
+        double work = 2.0 * T * T * d * d * d;
         if (work > MaxJacobianWork)
         {
-            int maxT = (int)Math.Floor(Math.Sqrt(2 * MaxJacobianWork / ((double)d * d * d)));
-            return $"{T} steps of a hidden-{d} model is too long to explain: the Jacobian products would cost T²·d³/2 = {work:0.#e0} multiply-adds (limit {MaxJacobianWork:0.#e0}; at most {maxT} steps for hidden {d})";
+            int maxT = (int)Math.Floor(Math.Sqrt(MaxJacobianWork / (2.0 * d * d * d)));
+            return $"{T} steps of a hidden-{d} model is too long to explain: the Jacobians and their norms would cost about 2·T²·d³ = {work:0.#e0} multiply-adds (limit {MaxJacobianWork:0.#e0}; at most {maxT} steps for hidden {d})";
         }
         return null;
     }
@@ -262,83 +265,105 @@ public static class PathContributions
         return I;
     }
 
-    /// <summary>
-    /// next = J · W · diag(σ'(a_j)): one more step of ∂s_j/∂s_k. O(d³). Each element is summed over l in index order
-    /// (blocks of columns held in registers), so its bits do not depend on the vector width.
-    /// </summary>
+    /// <summary>next = J · W · diag(σ'(a_j)): one more step of ∂s_j/∂s_k. O(d³).</summary>
     private static void StepJacobian(ReadOnlySpan<double> J, ReadOnlySpan<double> W, ReadOnlySpan<double> deriv, Span<double> next, int d)
     {
-        int vw = Vector<double>.Count, block = 4 * vw;
-        ref double w0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(W);
+        MatMul(J, W, next, d);
         for (int i = 0; i < d; i++)
         {
-            var jRow = J.Slice(i * d, d);
-            var outRow = next.Slice(i * d, d);
+            var row = next.Slice(i * d, d);
+            for (int j = 0; j < d; j++) row[j] *= deriv[j];
+        }
+    }
+
+    /// <summary>
+    /// C = A · B (d×d, row-major). Each element is summed over l in index order (blocks of columns held in
+    /// registers), so its bits do not depend on the vector width.
+    /// </summary>
+    private static void MatMul(ReadOnlySpan<double> A, ReadOnlySpan<double> B, Span<double> C, int d)
+    {
+        int vw = Vector<double>.Count, block = 4 * vw;
+        ref double b0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(B);
+        for (int i = 0; i < d; i++)
+        {
+            var aRow = A.Slice(i * d, d);
+            var outRow = C.Slice(i * d, d);
             int j = 0;
             for (; j + block <= d; j += block)
             {
                 Vector<double> a0 = Vector<double>.Zero, a1 = a0, a2 = a0, a3 = a0;
                 for (int l = 0; l < d; l++)
                 {
-                    var x = new Vector<double>(jRow[l]);
+                    var x = new Vector<double>(aRow[l]);
                     nuint o = (nuint)(l * d + j);
-                    a0 += x * Vector.LoadUnsafe(ref w0, o);
-                    a1 += x * Vector.LoadUnsafe(ref w0, o + (nuint)vw);
-                    a2 += x * Vector.LoadUnsafe(ref w0, o + (nuint)(2 * vw));
-                    a3 += x * Vector.LoadUnsafe(ref w0, o + (nuint)(3 * vw));
+                    a0 += x * Vector.LoadUnsafe(ref b0, o);
+                    a1 += x * Vector.LoadUnsafe(ref b0, o + (nuint)vw);
+                    a2 += x * Vector.LoadUnsafe(ref b0, o + (nuint)(2 * vw));
+                    a3 += x * Vector.LoadUnsafe(ref b0, o + (nuint)(3 * vw));
                 }
                 a0.CopyTo(outRow.Slice(j)); a1.CopyTo(outRow.Slice(j + vw)); a2.CopyTo(outRow.Slice(j + 2 * vw)); a3.CopyTo(outRow.Slice(j + 3 * vw));
             }
             for (; j < d; j++)
             {
                 double acc = 0;
-                for (int l = 0; l < d; l++) acc += jRow[l] * W[l * d + j];
+                for (int l = 0; l < d; l++) acc += aRow[l] * B[l * d + j];
                 outRow[j] = acc;
             }
-            for (j = 0; j < d; j++) outRow[j] *= deriv[j];
         }
     }
 
+    /// <summary>Scratch space of <see cref="SpectralNorm"/>: three d×d matrices and two d-vectors.</summary>
+    internal sealed class PowerScratch(int d)
+    {
+        public readonly double[] M1 = new double[d * d], M2 = new double[d * d], M3 = new double[d * d];
+        public readonly double[] V1 = new double[d], V2 = new double[d];
+    }
+
     /// <summary>
-    /// ‖J‖_2 by power iteration on J Jᵀ from <paramref name="u"/> (d, unit length; left as the estimate's vector for a
-    /// warm start): u ← u J Jᵀ / ‖·‖ until the estimate changes by under <see cref="PowerTolerance"/> relative, at most
-    /// <see cref="MaxPowerIterations"/> iterations. The estimate never exceeds ‖J‖_2 (it is ‖u J‖ for a unit u).
+    /// ‖J‖_2 by power iteration, on G⁴ where G = J Jᵀ / ‖J‖_F² (two squarings make each iteration count as eight
+    /// on J Jᵀ, so near-equal top singular values still converge), from <paramref name="u"/> (d, unit length;
+    /// left as the top left singular vector, to warm-start the next J of the same k). It stops when u moves by
+    /// under 1e-12 or after <see cref="MaxPowerIterations"/>; the result is ‖J‖_F √(u G uᵀ) = ‖u J‖, never above ‖J‖_2.
     /// </summary>
     public const int MaxPowerIterations = 200;
-    public const double PowerTolerance = 1e-10;
 
-    internal static double SpectralNorm(ReadOnlySpan<double> J, int d, Span<double> u, Span<double> w, Span<double> v)
+    internal static double SpectralNorm(ReadOnlySpan<double> J, int d, Span<double> u, PowerScratch w)
     {
-        double sigma = 0;
+        double f = Norm(J);
+        if (f == 0 || !double.IsFinite(f)) return f;
+        var Jt = w.M1; var G = w.M2; var G2 = w.M3;
+        double inv = 1 / f;
+        for (int i = 0; i < d; i++) for (int j = 0; j < d; j++) Jt[j * d + i] = J[i * d + j] * inv;
+        for (int i = 0; i < d; i++) for (int j = 0; j < d; j++) G2[i * d + j] = J[i * d + j] * inv;
+        MatMul(G2, Jt, G, d);   // G = (J/f)(J/f)ᵀ
+        MatMul(G, G, G2, d);    // G²
+        MatMul(G2, G2, Jt, d);  // G⁴ (into the transpose's buffer)
+        var G4 = Jt; var v = w.V1;
         for (int it = 0; it < MaxPowerIterations; it++)
         {
-            // w = u J (row vector times J), ‖w‖ = the estimate
-            w.Clear();
-            for (int i = 0; i < d; i++)
-            {
-                double ui = u[i];
-                if (ui == 0) continue;
-                var row = J.Slice(i * d, d);
-                for (int j = 0; j < d; j++) w[j] += ui * row[j];
-            }
-            double est = Norm(w);
-            if (est == 0 || !double.IsFinite(est)) return est;
-            // u = w Jᵀ / ‖·‖
-            for (int i = 0; i < d; i++)
-            {
-                double acc = 0;
-                var row = J.Slice(i * d, d);
-                for (int j = 0; j < d; j++) acc += row[j] * w[j];
-                v[i] = acc;
-            }
+            MatVec(G4, u, v, d);
             double n = Norm(v);
-            if (n == 0 || !double.IsFinite(n)) return est;
-            for (int i = 0; i < d; i++) u[i] = v[i] / n;
-            bool done = Math.Abs(est - sigma) <= PowerTolerance * est;
-            sigma = est;
-            if (done) break;
+            if (n == 0 || !double.IsFinite(n)) break;
+            double moved = 0;
+            for (int i = 0; i < d; i++) { double x = v[i] / n; moved += (x - u[i]) * (x - u[i]); u[i] = x; }
+            if (moved < 1e-24) break;
         }
-        return sigma;
+        MatVec(G, u, v, d);
+        double q = 0;
+        for (int i = 0; i < d; i++) q += u[i] * v[i];
+        return f * Math.Sqrt(Math.Max(q, 0));
+    }
+
+    /// <summary>v = u M for a symmetric M (d×d): row i of M times u.</summary>
+    private static void MatVec(ReadOnlySpan<double> M, ReadOnlySpan<double> u, Span<double> v, int d)
+    {
+        for (int i = 0; i < d; i++)
+        {
+            double acc = 0;
+            var row = M.Slice(i * d, d);
+            for (int j = 0; j < d; j++) acc += row[j] * u[j];
+            v[i] = acc;
+        }
     }
 
     /// <summary>The whole analysis of the text <paramref name="tokens"/> (T + 1 ids) for θ.</summary>
@@ -406,7 +431,7 @@ public static class PathContributions
         Parallel.For(1, T + 1, k =>
         {
             var J = Identity(d); var next = new double[d * d];
-            var u = new double[d]; var w = new double[d]; var v = new double[d];
+            var u = new double[d]; var scratch = new PowerScratch(d);
             for (int i = 0; i < d; i++) u[i] = 1 + 0.5 * Math.Sin(i + 1); // deterministic start, not orthogonal to anything in particular
             double n0 = Norm(u); for (int i = 0; i < d; i++) u[i] /= n0;
             spectral[k - 1][k - 1] = 1;
@@ -416,7 +441,7 @@ public static class PathContributions
                 StepJacobian(J, W, tr.Row(tr.Deriv, t), next, d);
                 (J, next) = (next, J);
                 frobenius[t - 1][k - 1] = Norm(J);
-                spectral[t - 1][k - 1] = SpectralNorm(J, d, u, w, v);
+                spectral[t - 1][k - 1] = SpectralNorm(J, d, u, scratch);
             }
         });
         return (spectral, frobenius);

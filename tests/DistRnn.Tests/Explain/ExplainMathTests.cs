@@ -126,6 +126,33 @@ public class ExplainMathTests(ITestOutputHelper output)
         output.WriteLine($"{act}: max |finite differences − ∂s_t/∂s_k| = {worst:e2}");
     }
 
+    [Theory]
+    [InlineData(Activation.Tanh)]
+    [InlineData(Activation.Sigmoid)]
+    public void Power_iteration_finds_the_spectral_norm_of_a_wider_model(Activation act)
+    {
+        var corpus = TestUtil.CorpusOf(TestUtil.SmallText(1));
+        var tokens = corpus.Tokens.Take(31).ToArray(); // T = 30
+        var p = Initializer.Uniform<double>(new ModelShape(corpus.Vocabulary.Size, 48), 2);
+        for (int i = 0; i < p.W.Length; i++) p.W[i] *= 3; // singular values near 1 and above: the slow case for power iteration
+        var report = PathContributions.Compute(p, act, tokens, ExplainParam.W);
+        var oracle = new ExplainOracle(p, act == Activation.Tanh);
+        var s = oracle.States(tokens);
+        double worst = 0;
+        for (int k = 1; k <= 30; k++)
+        {
+            var J = Matrix<double>.Build.DenseIdentity(48);
+            for (int t = k + 1; t <= 30; t++)
+            {
+                J = Matrix<double>.Build.DiagonalOfDiagonalVector(oracle.Deriv(s[t])) * oracle.WMatrix.Transpose() * J;
+                double exact = J.L2Norm();
+                worst = Math.Max(worst, Math.Abs(report.JacobianSpectral[t - 1][k - 1] - exact) / exact);
+            }
+        }
+        output.WriteLine($"{act}: max relative error of the spectral norms {worst:e2}");
+        Assert.True(worst <= 1e-6, $"power iteration is off by {worst:e2} relative");
+    }
+
     /// <summary>
     /// The lecture's example: after training on "deep\n", ∂L_4/∂W (the loss of predicting the stop symbol after "p")
     /// is the sum of four terms, each written out here as ∂L_4/∂s_4 · ∂s_4/∂s_k · ∂⁺s_k/∂W with explicit Jacobians.
