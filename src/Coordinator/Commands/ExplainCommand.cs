@@ -171,7 +171,7 @@ internal static class ExplainCommand
         string p = r.Param.Name();
         var sb = new StringBuilder();
         string Sym(int t) => Vocabulary.Escape(vocab.Symbols[r.Tokens[t]]);
-        sb.AppendLine($"explain: dL/d{p} path by path, {r.T} steps ({r.Activation.Name()}, hidden {r.Hidden}, float64)");
+        sb.AppendLine($"explain: dL/d{p} path by path, {r.T} step{(r.T == 1 ? "" : "s")} ({r.Activation.Name()}, hidden {r.Hidden}, float64)");
         sb.AppendLine($"  ||dL/d{p}||_F = {G(r.GradientNorm)}");
         sb.AppendLine($"  explicit share (paths of length 0, k = t): {Pct(r.ExplicitShare)}   implicit share (k < t): {Pct(r.ImplicitShare)}");
         if (r.ExplicitShare + r.ImplicitShare > 1 + 1e-9)

@@ -49,7 +49,10 @@ public static class ExplainPlots
         var (cells, bin) = HeatmapCells(r);
         int n = cells.GetLength(0);
         var plot = new Plot();
-        var hm = plot.Add.Heatmap(cells); // row 0 (t = 1) at the top
+        // ScottPlot needs one finite cell to find the colour range: when every contribution is exactly 0, draw zeros, all transparent.
+        bool none = !cells.Cast<double>().Any(double.IsFinite);
+        var hm = plot.Add.Heatmap(none ? new double[n, n] : cells); // row 0 (t = 1) at the top
+        if (none) hm.AlphaMap = new byte[n, n];
         hm.Colormap = new ScottPlot.Colormaps.Viridis();
         hm.Rectangle = new CoordinateRect(0.5, n + 0.5, 0.5, n + 0.5);
         hm.NaNCellColor = Colors.White;
@@ -82,7 +85,8 @@ public static class ExplainPlots
         plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ys.ToArray(), yl.ToArray());
         plot.Axes.SetLimits(0.5, n + 0.5, 0.5, n + 0.5);
         plot.HideGrid();
-        string binned = bin == 1 ? "" : $"\nbinned: each cell is the mean of log10 over {bin}x{bin} steps; ticks are step numbers";
+        string binned = (bin == 1 ? "" : $"\nbinned: each cell is the mean of log10 over {bin}x{bin} steps; ticks are step numbers")
+            + (none ? "\nevery contribution is exactly 0" : "");
         plot.Title($"Path contributions to dL_t/d{p} (T = {r.T}, {r.Activation.Name()}, hidden {r.Hidden})\nC[t][k] = dL_t/ds_t . ds_t/ds_k . d+s_k/d{p}{binned}");
         string zeroNote = r.Param == ExplainParam.W ? "; white column k = 1: exactly 0 (s_0 = 0)" : "";
         plot.XLabel((bin == 1 ? "k: the step the path starts at (its input character x_k)" : "k: the step the path starts at") + zeroNote);

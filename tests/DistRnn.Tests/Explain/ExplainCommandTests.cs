@@ -131,6 +131,22 @@ public class ExplainCommandTests
         AssertPng(Path.Combine(dir, "out", "decay.png"));
     }
 
+    /// <summary>Two characters: one step, no path longer than 0, and for W a single term that is exactly 0 (s_0 = 0).</summary>
+    [Fact]
+    public async Task A_two_character_text_is_one_step_with_only_the_explicit_term()
+    {
+        var dir = TestUtil.TempDir();
+        var model = ModelJson(TestUtil.RandomParams<double>(new ModelShape(4, 3), 2), ToyVocab, "tanh", dir);
+        var r = await CliRunner.Run("explain", "--model", model, "--text", "de", "--out", Path.Combine(dir, "out"), "--json");
+        Assert.True(r.Code == 0, r.ToString());
+        using var doc = JsonDocument.Parse(r.Out);
+        Assert.Equal(1, doc.RootElement.GetProperty("T").GetInt32());
+        Assert.Equal(0.0, doc.RootElement.GetProperty("contribution_norms")[0][0].GetDouble());
+        Assert.Equal(0.0, doc.RootElement.GetProperty("implicit_share").GetDouble());
+        AssertPng(Path.Combine(dir, "out", "paths.png"));
+        AssertPng(Path.Combine(dir, "out", "decay.png"));
+    }
+
     [Fact]
     public async Task A_long_text_is_binned_in_the_heatmap()
     {
