@@ -173,10 +173,10 @@ internal static class ExplainCommand
         string Sym(int t) => Vocabulary.Escape(vocab.Symbols[r.Tokens[t]]);
         sb.AppendLine($"explain: dL/d{p} path by path, {r.T} step{(r.T == 1 ? "" : "s")} ({r.Activation.Name()}, hidden {r.Hidden}, float64)");
         sb.AppendLine($"  ||dL/d{p}||_F = {G(r.GradientNorm)}");
-        sb.AppendLine($"  explicit share (paths of length 0, k = t): {Pct(r.ExplicitShare)}   implicit share (k < t): {Pct(r.ImplicitShare)}");
+        sb.AppendLine($"  explicit share (k = t): {Pct(r.ExplicitShare)}   implicit share (k < t): {Pct(r.ImplicitShare)}");
         if (r.ExplicitShare + r.ImplicitShare > 1 + 1e-9)
             sb.AppendLine("  (the two parts point partly against each other, so their shares add up to more than 100%)");
-        sb.AppendLine("  share through paths of at least n steps: " + string.Join("  ", r.LongPathShares.Select(s => $"n={s.MinSteps}: {Pct(s.Share)}")));
+        sb.AppendLine("  share through paths longer than n steps (t - k >= n): " + string.Join("  ", r.LongPathShares.Select(s => $"n={s.MinSteps}: {Pct(s.Share)}")));
         var below = r.DistanceBelow(1e-3);
         sb.AppendLine(below is { } b
             ? $"  contributions fall below 1e-3 of the explicit term at distance t - k = {b}"

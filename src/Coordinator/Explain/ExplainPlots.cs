@@ -88,10 +88,10 @@ public static class ExplainPlots
         string binned = (bin == 1 ? "" : $"\nbinned: each cell is the mean of log10 over {bin}x{bin} steps; ticks are step numbers")
             + (none ? "\nevery contribution is exactly 0" : "");
         plot.Title($"Path contributions to dL_t/d{p} (T = {r.T}, {r.Activation.Name()}, hidden {r.Hidden})\nC[t][k] = dL_t/ds_t . ds_t/ds_k . d+s_k/d{p}{binned}");
-        string zeroNote = r.Param == ExplainParam.W ? "; white column k = 1: exactly 0 (s_0 = 0)" : "";
-        plot.XLabel((bin == 1 ? "k: the step the path starts at (its input character x_k)" : "k: the step the path starts at") + zeroNote);
+        string zeroNote = r.Param == ExplainParam.W ? "; k = 1 is 0 (s_0 = 0)" : "";
+        plot.XLabel((bin == 1 ? "k: where the path starts (input x_k)" : "k: where the path starts") + zeroNote);
         plot.YLabel(bin == 1 ? "t: the loss L_t (input > target)" : "t: the loss L_t");
-        int px = Math.Clamp(14 * n + 260, 700, 1700);
+        int px = Math.Clamp(14 * n + 260, 800, 1700);
         return plot.GetImageBytes(px, px - 80, ImageFormat.Png);
     }
 
