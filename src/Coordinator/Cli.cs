@@ -23,6 +23,7 @@ public static class Cli
         root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(ExplainCommand.Create());
         HelpNames.Apply(root);
         return root;
     }

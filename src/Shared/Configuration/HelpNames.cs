@@ -22,6 +22,7 @@ internal static class HelpNames
         ["--secret-file"] = "FILE", ["--tls-cert"] = "FILE.pfx", ["--tls-ca"] = "FILE",
         ["--prime"] = "TEXT", ["--prefix"] = "TEXT", ["--length"] = "N", ["--temperature"] = "T",
         ["--top"] = "K", ["--max-length"] = "N", ["--beam-width"] = "W",
+        ["--text-file"] = "FILE", ["--param"] = "W|U|b",
     };
 
     public static void Apply(Command command)
