@@ -3,12 +3,12 @@ using System.Globalization;
 using System.Numerics;
 using System.Text;
 using System.Text.Json;
-using DistRnn.Checkpoints;
-using DistRnn.Cli.Explain;
+using DistRnn.Coordinator.Checkpoints;
+using DistRnn.Coordinator.Explain;
 using DistRnn.Data;
 using DistRnn.Model;
 
-namespace DistRnn.Cli.Commands;
+namespace DistRnn.Coordinator.Commands;
 
 /// <summary>
 /// `explain`: backpropagation through time path by path for one text as one sequence (float64): the contribution
@@ -101,7 +101,7 @@ internal static class ExplainCommand
     /// <summary>The checkpoint's parameters in float64 (a float32 checkpoint converted value by value).</summary>
     private sealed class AsDouble : IModelFunc<Tensors<double>>
     {
-        public Tensors<double> Invoke<T>(Tensors<T> p, DistRnn.Checkpoints.Checkpoint ck) where T : unmanaged, IFloatingPointIeee754<T>
+        public Tensors<double> Invoke<T>(Tensors<T> p, DistRnn.Coordinator.Checkpoints.Checkpoint ck) where T : unmanaged, IFloatingPointIeee754<T>
             => new(p.Shape, p.Data.Select(double.CreateChecked).ToArray());
     }
 

@@ -1,8 +1,8 @@
-using DistRnn.Cli.Output;
+using DistRnn.Coordinator.Output;
 using DistRnn.Model;
 using ScottPlot;
 
-namespace DistRnn.Cli.Explain;
+namespace DistRnn.Coordinator.Explain;
 
 /// <summary>
 /// The two pictures of `explain`, as PNG bytes (the command writes them atomically): paths.png, the T×T

@@ -1,7 +1,7 @@
 using System.Numerics;
 using DistRnn.Model;
 
-namespace DistRnn.Cli.Explain;
+namespace DistRnn.Coordinator.Explain;
 
 /// <summary>The parameter whose gradient `explain` takes apart: W (d×d), U (k×d) or b (d).</summary>
 public enum ExplainParam { W, U, B }

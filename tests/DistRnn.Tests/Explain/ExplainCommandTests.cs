@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using DistRnn.Cli.Explain;
+using DistRnn.Coordinator.Explain;
 using DistRnn.Model;
 using DistRnn.Tests.Cli;
 using Xunit;

@@ -1,6 +1,7 @@
-using DistRnn.Cli.Explain;
+using DistRnn.Configuration;
+using DistRnn.Coordinator.Explain;
+using DistRnn.Coordinator.Training;
 using DistRnn.Model;
-using DistRnn.Training;
 using MathNet.Numerics.LinearAlgebra;
 using Xunit;
 using Xunit.Abstractions;

@@ -1,6 +1,8 @@
-using DistRnn.Cli.Explain;
+using DistRnn.Compute;
+using DistRnn.Configuration;
+using DistRnn.Coordinator.Explain;
+using DistRnn.Coordinator.Training;
 using DistRnn.Model;
-using DistRnn.Training;
 using MathNet.Numerics.LinearAlgebra;
 
 namespace DistRnn.Tests.Explain;
