@@ -1,5 +1,6 @@
 using System.Numerics;
 using Akka.Actor;
+using DistRnn.Coordinator.Training;
 using DistRnn.Model;
 using DistRnn.Reduction;
 
@@ -8,12 +9,16 @@ namespace DistRnn.Coordinator.Node;
 // Messages between the training loop and the actors of the same process. They never cross the wire (and
 // are exempt from serialize-messages): they carry live objects.
 
-/// <summary>Compute step <see cref="Step"/> with these parameters; answered by <see cref="StepCompleted{T}"/> or a failure.</summary>
-public sealed record RunStep<T>(long Step, Tensors<T> Parameters) : INoSerializationVerificationNeeded
+/// <summary>
+/// Compute step <see cref="Step"/> with these parameters over the training loop's <see cref="Batch"/> (the plan the
+/// workers rebuild from (seed, step): it tells the coordinator what each subtree must hold); answered by
+/// <see cref="StepCompleted{T}"/> or a failure.
+/// </summary>
+public sealed record RunStep<T>(long Step, Tensors<T> Parameters, SequenceRef[] Batch) : INoSerializationVerificationNeeded
     where T : unmanaged, IFloatingPointIeee754<T>;
 
-/// <summary>The step's root sum, reduced in the fixed tree order.</summary>
-public sealed record StepCompleted<T>(long Step, ShardSum<T> Sum) : INoSerializationVerificationNeeded
+/// <summary>The step's root sum, reduced in the fixed tree order; its buffers are the <see cref="Lease"/>'s until the loop disposes it.</summary>
+public sealed record StepCompleted<T>(long Step, ShardSum<T> Sum, GradientLease<T> Lease) : INoSerializationVerificationNeeded
     where T : unmanaged, IFloatingPointIeee754<T>;
 
 /// <summary>Answer <see cref="WorkersReady"/> once at least <see cref="Minimum"/> workers are registered.</summary>

@@ -54,6 +54,9 @@ public sealed class CoordinatorActorTests : Akka.TestKit.Xunit2.TestKit
         return probe;
     }
 
+    /// <summary>The step's sequences, as the training loop passes them with <see cref="RunStep{T}"/>.</summary>
+    private SequenceRef[] Batch(long step) => BatchPlan.For(_config, _corpus).ForStep(step);
+
     private Tensors<double> Params() => TestUtil.RandomParams<double>(new ModelShape(_corpus.Vocabulary.Size, _config.Hidden), 11);
 
     private ShardSum<double> Local(Tensors<double> p, long step, Subtree node)
@@ -85,7 +88,7 @@ public sealed class CoordinatorActorTests : Akka.TestKit.Xunit2.TestKit
         var b = Register(coordinator, "b");
         Assert.Equal(2, _status.Workers);
         var p = Params();
-        coordinator.Tell(new RunStep<double>(1, p.Clone()), TestActor);
+        coordinator.Tell(new RunStep<double>(1, p.Clone(), Batch(1)), TestActor);
         var jobA = a.ExpectMsg<ComputeSubtrees>(Wait);
         var jobB = b.ExpectMsg<ComputeSubtrees>(Wait);
         Assert.Equal(new[] { new Subtree(1, 0) }, jobA.Nodes);
@@ -108,7 +111,7 @@ public sealed class CoordinatorActorTests : Akka.TestKit.Xunit2.TestKit
         var coordinator = StartCoordinator();
         var a = Register(coordinator, "a");
         var p = Params();
-        coordinator.Tell(new RunStep<double>(1, p.Clone()), TestActor);
+        coordinator.Tell(new RunStep<double>(1, p.Clone(), Batch(1)), TestActor);
         var job1 = a.ExpectMsg<ComputeSubtrees>(Wait);
         var root = Subtree.Root(_config.ShardCount);
         a.Send(coordinator, Answer(job1, root));
@@ -118,7 +121,7 @@ public sealed class CoordinatorActorTests : Akka.TestKit.Xunit2.TestKit
 
         var p2 = Params();
         p2.Data[0] += 0.25;
-        coordinator.Tell(new RunStep<double>(2, p2.Clone()), TestActor);
+        coordinator.Tell(new RunStep<double>(2, p2.Clone(), Batch(2)), TestActor);
         var job2 = a.ExpectMsg<ComputeSubtrees>(Wait);
         a.Send(coordinator, Answer(job1, root));                     // step 1's result during step 2: stale
         a.Send(coordinator, Answer(job2 with { RunId = "another run" }, root) with { RunId = "another run" });
@@ -139,7 +142,7 @@ public sealed class CoordinatorActorTests : Akka.TestKit.Xunit2.TestKit
         var b = Register(coordinator, "b");
         var c = Register(coordinator, "c");
         var p = Params();
-        coordinator.Tell(new RunStep<double>(1, p.Clone()), TestActor);
+        coordinator.Tell(new RunStep<double>(1, p.Clone(), Batch(1)), TestActor);
         var jobA = a.ExpectMsg<ComputeSubtrees>(Wait);
         var jobB = b.ExpectMsg<ComputeSubtrees>(Wait);
         var jobC = c.ExpectMsg<ComputeSubtrees>(Wait);
@@ -170,7 +173,7 @@ public sealed class CoordinatorActorTests : Akka.TestKit.Xunit2.TestKit
         var a = Register(coordinator, "a");
         var b = Register(coordinator, "b");
         var p = Params();
-        coordinator.Tell(new RunStep<double>(4, p.Clone()), TestActor);
+        coordinator.Tell(new RunStep<double>(4, p.Clone(), Batch(4)), TestActor);
         var jobA = a.ExpectMsg<ComputeSubtrees>(Wait);
         b.ExpectMsg<ComputeSubtrees>(Wait);
         Sys.Stop(b.Ref);
@@ -190,7 +193,7 @@ public sealed class CoordinatorActorTests : Akka.TestKit.Xunit2.TestKit
         var coordinator = StartCoordinator();
         var a = Register(coordinator, "a");
         var b = Register(coordinator, "b");
-        coordinator.Tell(new RunStep<double>(1, Params()), TestActor);
+        coordinator.Tell(new RunStep<double>(1, Params(), Batch(1)), TestActor);
         a.ExpectMsg<ComputeSubtrees>(Wait);
         b.ExpectMsg<ComputeSubtrees>(Wait);
         b.Send(coordinator, new WorkerLeaving("stopped by the user"));
@@ -204,7 +207,7 @@ public sealed class CoordinatorActorTests : Akka.TestKit.Xunit2.TestKit
         var a = Register(coordinator, "a");
         var b = Register(coordinator, "b");
         var p = Params();
-        coordinator.Tell(new RunStep<double>(1, p.Clone()), TestActor);
+        coordinator.Tell(new RunStep<double>(1, p.Clone(), Batch(1)), TestActor);
         var jobA = a.ExpectMsg<ComputeSubtrees>(Wait);
         var jobB = b.ExpectMsg<ComputeSubtrees>(Wait);
         a.Send(coordinator, Answer(jobA, new Subtree(1, 0)));
@@ -226,7 +229,7 @@ public sealed class CoordinatorActorTests : Akka.TestKit.Xunit2.TestKit
         var a = Register(coordinator, "a");
         var b = Register(coordinator, "b");
         var p = Params();
-        coordinator.Tell(new RunStep<double>(1, p.Clone()), TestActor);
+        coordinator.Tell(new RunStep<double>(1, p.Clone(), Batch(1)), TestActor);
         var jobA = a.ExpectMsg<ComputeSubtrees>(Wait);
         var jobB = b.ExpectMsg<ComputeSubtrees>(Wait);
         a.Send(coordinator, Answer(jobA, new Subtree(1, 0)));
@@ -246,7 +249,7 @@ public sealed class CoordinatorActorTests : Akka.TestKit.Xunit2.TestKit
     {
         var coordinator = StartCoordinator();
         var p = Params();
-        coordinator.Tell(new RunStep<double>(1, p.Clone()), TestActor);
+        coordinator.Tell(new RunStep<double>(1, p.Clone(), Batch(1)), TestActor);
         var a = Register(coordinator, "late");
         var job = a.ExpectMsg<ComputeSubtrees>(Wait);
         Assert.Equal(new[] { Subtree.Root(4) }, job.Nodes);

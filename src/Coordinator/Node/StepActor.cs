@@ -1,0 +1,266 @@
+using System.Diagnostics;
+using System.Numerics;
+using Akka.Actor;
+using DistRnn.Coordinator.Channel;
+using DistRnn.Coordinator.Scheduling;
+using DistRnn.Coordinator.Training;
+using DistRnn.Coordinator.Verification;
+using DistRnn.Diagnostics;
+using DistRnn.Model;
+using DistRnn.Protocol;
+using DistRnn.Reduction;
+using DistRnn.Transport.DataChannel;
+
+namespace DistRnn.Coordinator.Node;
+
+// What the coordinator actor tells its step actor (same process, live objects: never serialized).
+
+/// <summary>The training loop asks for a step (forwarded: the sender is the loop), with the workers taking part now.</summary>
+internal sealed record StepAsked<T>(RunStep<T> Step, IReadOnlyList<(IActorRef Worker, string Name)> Workers) : INoSerializationVerificationNeeded
+    where T : unmanaged, IFloatingPointIeee754<T>;
+
+/// <summary>
+/// A result from a worker (forwarded: the sender is the worker); <see cref="Known"/>: registered now or before;
+/// <see cref="Frame"/>: the data channel's pooled frame the result's tensor lives in, released once it was read.
+/// </summary>
+internal sealed record ResultArrived(SubtreeResult Result, bool Known, DataDelivery? Frame) : INoSerializationVerificationNeeded;
+
+internal sealed record WorkerJoined(IActorRef Worker, string Name) : INoSerializationVerificationNeeded;
+internal sealed record WorkerLost(IActorRef Worker) : INoSerializationVerificationNeeded;
+internal sealed record WorkerChannelLost(IActorRef Worker, string Why) : INoSerializationVerificationNeeded;
+internal sealed record StepAborted(string Why) : INoSerializationVerificationNeeded;
+
+/// <summary>The step actor's verdict: this worker sent a malformed or forged result and is out of the run.</summary>
+internal sealed record ExcludeWorker(IActorRef Worker, string Reason) : INoSerializationVerificationNeeded;
+
+/// <summary>
+/// The step in flight, as a child of the <see cref="CoordinatorActor{T}"/> (the gather of Akka's DeviceGroupQuery
+/// pattern: hand out, time out, accumulate, reply): everything of the step is decided by a
+/// <see cref="StepRound{TWorker,T}"/>; this actor sends its jobs (over the data channel, else Akka — in the coordinator's
+/// name, so workers answer the coordinator), arms its deadline and backup timers, recomputes suspect results off its
+/// thread, and answers the training loop with the root sum. Membership comes from the parent, which also acts on
+/// exclusions.
+/// </summary>
+public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private sealed record DeadlineTick(long Step);
+    private sealed record BackupTick(long Step);
+    private sealed record Verified(long Step, Subtree Node, IActorRef Sender, string Reason, ShardSum<T>? Sum, Exception? Error) : INoSerializationVerificationNeeded;
+
+    /// <summary>At most this many strangers are named in warnings (a flood of them cannot flood the log).</summary>
+    public const int MaxNamedStrangers = 64;
+
+    private readonly CoordinatorSettings _s;
+    private readonly ModelShape _shape;
+    private readonly DeadlinePolicy _deadlines;
+    private readonly BackupPolicy _backups;
+    private readonly GradientValidator<T> _validator;
+    private readonly GradientPool<T> _pool;
+    /// <summary>Recomputes a subtree whose result is non-finite (null without the corpus: such a result then excludes its sender).</summary>
+    private readonly SubtreeVerifier<T>? _verifier;
+    private readonly DataChannelServer<IActorRef>? _channel;
+    private readonly Dictionary<IActorRef, string> _names = new();
+    private readonly HashSet<IActorRef> _excluded = new();
+    private readonly HashSet<string> _namedStrangers = new(StringComparer.Ordinal);
+    private readonly HashSet<IActorRef> _namedSlow = new();
+    private readonly Stopwatch _clock = new();
+    private StepRound<IActorRef, T>? _round;
+    private GradientLease<T>? _roundLease;
+    private IActorRef? _replyTo;
+    private Stopwatch? _noWorkersFor;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public StepActor(CoordinatorSettings settings, DataChannelServer<IActorRef>? channel)
+    {
+        _s = settings;
+        _channel = channel;
+        _shape = new ModelShape(settings.VocabSize, settings.Config.Hidden);
+        _deadlines = settings.Deadline();
+        _backups = settings.Backup();
+        _validator = new GradientValidator<T>(_shape, settings.Config.ShardCount);
+        _pool = new GradientPool<T>(_shape.Count);
+        if (settings.Corpus is not null) _verifier = new SubtreeVerifier<T>(settings.Config, settings.Corpus, Math.Max(1, Environment.ProcessorCount / 2));
+
+        Receive<StepAsked<T>>(OnStep);
+        Receive<ResultArrived>(m => { try { OnResult(m); } finally { m.Frame?.Release(); } });
+        Receive<WorkerJoined>(m => { _names[m.Worker] = m.Name; _noWorkersFor = null; if (_round is not null) Send(_round.WorkerJoined(m.Worker)); });
+        Receive<WorkerLost>(OnLost);
+        Receive<WorkerChannelLost>(OnChannelLost);
+        Receive<DeadlineTick>(OnDeadline);
+        Receive<BackupTick>(OnBackup);
+        Receive<Verified>(OnVerified);
+        Receive<StepAborted>(m => { Timers.CancelAll(); Fail(m.Why); });
+    }
+
+    protected override void PostStop() => Fail("the coordinator stopped");
+
+    private string Name(IActorRef w) => _names.TryGetValue(w, out var n) ? n : w.Path.Address.ToString();
+
+    private void Fail(string why)
+    {
+        _replyTo?.Tell(new Status.Failure(new ClusterException(why)));
+        _replyTo = null;
+    }
+
+    private void OnStep(StepAsked<T> asked)
+    {
+        var m = asked.Step;
+        if (_round is { IsComplete: false })
+        {
+            Sender.Tell(new Status.Failure(new InvalidOperationException($"step {m.Step} asked while step {_round.Step} is running")));
+            return;
+        }
+        if (m.Parameters.Data.Length != _shape.Count)
+        {
+            Sender.Tell(new Status.Failure(new ArgumentException($"parameters have {m.Parameters.Data.Length} values, the model {_shape.Count}")));
+            return;
+        }
+        foreach (var (w, name) in asked.Workers) _names[w] = name;
+        _replyTo = Sender;
+        var lease = _pool.NewStep();
+        _round = new StepRound<IActorRef, T>(_s.RunId, m.Step, m.Parameters, m.Batch, _s.Config.ShardCount, _validator, _backups, _deadlines.Next(), lease.Rent, Name);
+        _roundLease = lease;
+        Timers.Cancel("backup");
+        _clock.Restart();
+        Send(_round.Start(asked.Workers.Select(w => w.Worker)));
+        StepTimeline.Mark(m.Step, StepPoint.CoordinatorSent);
+        if (asked.Workers.Count == 0)
+        {
+            _noWorkersFor ??= Stopwatch.StartNew();
+            _s.Warn($"step {m.Step}: no worker registered; waiting for one");
+        }
+        Timers.StartSingleTimer("deadline", new DeadlineTick(m.Step), _round.Deadline);
+    }
+
+    /// <summary>Jobs go over the worker's data channel when it has one, else over Akka; either way in the coordinator's name.</summary>
+    private void Send(List<Assignment<IActorRef>> assignments)
+    {
+        if (_round is null) return;
+        foreach (var (worker, job) in _round.Give(assignments, _clock.Elapsed))
+            if (_channel is null || !_channel.TrySend(worker, job)) worker.Tell(job, Context.Parent);
+    }
+
+    private void OnResult(ResultArrived arrived)
+    {
+        var m = arrived.Result;
+        StepTimeline.Mark(m.Step, StepPoint.CoordinatorReceived);
+        if (_round is null || _excluded.Contains(Sender)) return; // before the first step, or from a node excluded a moment ago
+        if (!_round.GaveTo(Sender) && !arrived.Known)
+        {
+            if (_namedStrangers.Count < MaxNamedStrangers && _namedStrangers.Add(Sender.Path.Address.ToString()))
+                _s.Warn($"ignored a result from {Sender.Path.Address}: not a registered worker");
+            return;
+        }
+        var decision = _round.Offer(Sender, m, _clock.Elapsed);
+        switch (decision.Action)
+        {
+            case ResultAction.Exclude: Exclude(Sender, decision.Reason!); break;
+            case ResultAction.Verify when _verifier is null: Exclude(Sender, decision.Reason!); break;
+            case ResultAction.Verify: Verify(Sender, m.Node, decision.Reason!); break;
+            case ResultAction.Accepted when decision.BackupAt is TimeSpan at:
+                var wait = at - _clock.Elapsed;
+                Timers.StartSingleTimer("backup", new BackupTick(_round.Step), wait > TimeSpan.Zero ? wait : TimeSpan.Zero);
+                break;
+        }
+        CompleteIfDone();
+    }
+
+    private void CompleteIfDone()
+    {
+        if (_round is not { IsComplete: true } || _replyTo is null) return;
+        Timers.Cancel("deadline");
+        Timers.Cancel("backup");
+        _deadlines.Observe(_clock.Elapsed);
+        _replyTo.Tell(new StepCompleted<T>(_round.Step, _round.Result, _roundLease!));
+        _replyTo = null;
+    }
+
+    /// <summary>
+    /// A worker sent a malformed result or one it was not asked for: it is told why, and the parent takes it out of
+    /// the run (its node is refused from now on; its outstanding shards come back here as a lost worker's).
+    /// </summary>
+    private void Exclude(IActorRef worker, string reason)
+    {
+        if (!_excluded.Add(worker)) return;
+        _s.Warn($"refused a result from worker {Name(worker)} ({worker.Path.Address}) and excluded it from the run: {reason}");
+        worker.Tell(new Refused($"excluded from the run: {reason}"), Context.Parent);
+        Context.Parent.Tell(new ExcludeWorker(worker, reason));
+    }
+
+    /// <summary>
+    /// A result with NaN or ±∞ — honest when the parameters diverge, forged otherwise: the coordinator recomputes the
+    /// subtree itself, off this thread, and the model gets the recomputed sum either way; the sender is excluded only
+    /// when the recomputation comes out finite.
+    /// </summary>
+    private void Verify(IActorRef sender, Subtree node, string reason)
+    {
+        var verifier = _verifier!;
+        var parameters = _round!.Parameters.Clone(); // the step's snapshot is reused two steps on, and this may take longer
+        long step = _round.Step;
+        Task.Factory.StartNew(() => verifier.Recompute(step, node, parameters), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)
+            .PipeTo(Self, success: sum => new Verified(step, node, sender, reason, sum, null), failure: e => new Verified(step, node, sender, reason, null, e));
+    }
+
+    private void OnVerified(Verified v)
+    {
+        bool current = _round is not null && _round.Step == v.Step;
+        if (v.Sum is null)
+        {
+            _s.Warn($"step {v.Step}: recomputing subtree {v.Node} failed ({v.Error?.GetBaseException().Message}); it is handed out again");
+            if (current) Send(_round!.VerificationFailed(v.Node));
+            return;
+        }
+        bool lied = current ? _round!.Verified(v.Node, v.Sum).SenderLied : !SubtreeVerifier<T>.IsNonFinite(v.Sum);
+        if (lied) Exclude(v.Sender, $"{v.Reason}, but the same subtree recomputed here is finite");
+        else if (current) _s.Info($"step {v.Step}: subtree {v.Node} is non-finite here too (the parameters diverge); the worker is not at fault");
+        CompleteIfDone();
+    }
+
+    /// <summary>The others are long done: idle workers recompute what the slow ones still owe (first result wins).</summary>
+    private void OnBackup(BackupTick t)
+    {
+        if (_round is null || _round.Step != t.Step) return;
+        var (slow, backups) = _round.Backups();
+        if (backups.Count == 0) return;
+        foreach (var w in slow.Where(_namedSlow.Add))
+            _s.Info($"step {_round.Step}: worker {Name(w)} is slow (still busy at {_backups.Multiplier:0.#}× the others' median time); idle workers recompute its shards as backups, the first result wins");
+        Send(backups);
+    }
+
+    private void OnDeadline(DeadlineTick t)
+    {
+        if (_round is null || _round.Step != t.Step || _round.IsComplete) return;
+        if (_round.Live.Count == 0 && _noWorkersFor?.Elapsed > _s.NoWorkerTimeout)
+        {
+            Fail($"no worker for {_noWorkersFor.Elapsed.TotalSeconds:F0} s at step {_round.Step}; giving up (a checkpoint lets you resume)");
+            return;
+        }
+        var (again, note) = _round.DeadlinePassed(_clock.Elapsed);
+        if (note is not null) _s.Warn(note);
+        Send(again);
+        Timers.StartSingleTimer("deadline", new DeadlineTick(_round.Step), _round.Deadline);
+    }
+
+    /// <summary>A worker is gone (the parent's roster decided): its outstanding shards go to the others.</summary>
+    private void OnLost(WorkerLost m)
+    {
+        if (_round is null) return;
+        var (moved, note) = _round.WorkerLost(m.Worker);
+        if (note is not null) _s.Warn(note);
+        Send(moved);
+        if (_round.Live.Count == 0 && !_round.IsComplete) _noWorkersFor ??= Stopwatch.StartNew();
+    }
+
+    /// <summary>
+    /// A worker's data channel broke or stalled: what it still owes of the step is sent again over Akka, and its tensors
+    /// go over Akka from now on. Whether the worker is lost stays Akka's call (reachability), and the deadline covers the rest.
+    /// </summary>
+    private void OnChannelLost(WorkerChannelLost m)
+    {
+        var owed = _round is { IsComplete: false } ? _round.Outstanding(m.Worker) : [];
+        _s.Warn($"worker {Name(m.Worker)}: its data channel broke ({m.Why}); its tensors go over Akka from now on" +
+            (owed.Count > 0 ? $" (step {_round!.Step}: {string.Join(" ", owed)} sent again)" : ""));
+        if (owed.Count > 0) Send([new Assignment<IActorRef>(m.Worker, owed)]);
+    }
+}

@@ -1,0 +1,200 @@
+using System.Numerics;
+using DistRnn.Coordinator.Verification;
+using DistRnn.Model;
+using DistRnn.Protocol;
+using DistRnn.Reduction;
+
+namespace DistRnn.Coordinator.Scheduling;
+
+/// <summary>What to do with a result a worker sent (see <see cref="StepRound{TWorker,T}.Offer"/>).</summary>
+public enum ResultAction
+{
+    /// <summary>Nothing: another run's, an earlier step's, or a part of the tree that is already present (first copy wins).</summary>
+    Ignore,
+    /// <summary>Stored. <see cref="ResultDecision{T}.BackupAt"/> may ask for backup tasks; the step may now be complete.</summary>
+    Accepted,
+    /// <summary>Malformed or not asked for: the sender is excluded for <see cref="ResultDecision{T}.Reason"/>.</summary>
+    Exclude,
+    /// <summary>Well-formed but NaN or ±∞: recompute the node here (<see cref="ResultDecision{T}.Sent"/> holds what was sent) to tell divergence from forgery.</summary>
+    Verify,
+}
+
+public readonly record struct ResultDecision<T>(ResultAction Action, string? Reason = null, ShardSum<T>? Sent = null, TimeSpan? BackupAt = null)
+    where T : unmanaged, IFloatingPointIeee754<T>;
+
+/// <summary>
+/// Everything of one synchronous step on the coordinator, free of actors and clocks (times are passed in as the
+/// time since the step began): the <see cref="StepState{TWorker,TValue}"/> of who holds which subtree, what was
+/// given to whom and when, who has delivered, which nodes are being recomputed, the step's deadline, and the one
+/// path every result takes before the model may see it — run, step, tree, assignment, shape, loss, characters and
+/// precision (<see cref="GradientValidator{T}"/>), then duplicates, then the values. The coordinator actor turns the
+/// decisions into messages and timers. Not thread-safe: one actor owns it.
+/// </summary>
+public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly StepState<TWorker, ShardSum<T>> _state;
+    private readonly GradientValidator<T> _validator;
+    private readonly SequenceRef[] _batch;
+    private readonly int _shardCount;
+    private readonly Func<T[]> _rent;
+    private readonly BackupPolicy _backups;
+    private readonly Dictionary<TWorker, HashSet<Subtree>> _given = new();
+    private readonly Dictionary<TWorker, TimeSpan> _givenAt = new();
+    private readonly Dictionary<TWorker, TimeSpan> _finishedAt = new();
+    private readonly HashSet<Subtree> _verifying = new();
+    private readonly Func<TWorker, string> _name;
+
+    /// <param name="batch">the step's sequences (the training loop's plan): the character count each subtree must report</param>
+    /// <param name="rent">a gradient buffer of the model's size for a result, owned by the step until the training loop has applied it</param>
+    /// <param name="deadline">how long the step may wait for a worker before its pieces are handed out again</param>
+    public StepRound(string runId, long step, Tensors<T> parameters, SequenceRef[] batch, int shardCount, GradientValidator<T> validator,
+        BackupPolicy backups, TimeSpan deadline, Func<T[]> rent, Func<TWorker, string>? name = null)
+    {
+        _name = name ?? (w => w.ToString()!);
+        RunId = runId;
+        Parameters = parameters;
+        ParametersPayload = TensorPayload.Wrap(parameters.Data);
+        _batch = batch;
+        _shardCount = shardCount;
+        _validator = validator;
+        _backups = backups;
+        _rent = rent;
+        Deadline = deadline;
+        _state = new StepState<TWorker, ShardSum<T>>(step, Subtree.Root(shardCount), ShardSum<T>.Combine);
+    }
+
+    public string RunId { get; }
+    public long Step => _state.Step;
+    /// <summary>The step's parameter snapshot (what every job of the step carries, and what a recomputation uses).</summary>
+    public Tensors<T> Parameters { get; }
+    public TensorPayload ParametersPayload { get; }
+    /// <summary>The step's sequences (what a recomputation runs on).</summary>
+    public SequenceRef[] Batch => _batch;
+    public TimeSpan Deadline { get; private set; }
+    /// <summary>The step is known to diverge (a recomputed non-finite node was non-finite here too): further non-finite results are taken as sent.</summary>
+    public bool Diverged { get; private set; }
+    public bool IsComplete => _state.IsComplete;
+    public ShardSum<T> Result => _state.Result;
+    public IReadOnlyList<TWorker> Live => _state.Live;
+
+    /// <summary>Something of this step was given to the worker (its answers are not a stranger's, even after it was lost).</summary>
+    public bool GaveTo(TWorker worker) => _given.ContainsKey(worker);
+
+    public List<Subtree> Outstanding(TWorker worker) => _state.Outstanding(worker);
+
+    /// <summary>The jobs that carry <paramref name="assignments"/>, noting what went to whom and when.</summary>
+    public List<(TWorker Worker, ComputeSubtrees Job)> Give(IEnumerable<Assignment<TWorker>> assignments, TimeSpan now)
+    {
+        var jobs = new List<(TWorker, ComputeSubtrees)>();
+        foreach (var a in assignments)
+        {
+            if (!_given.TryGetValue(a.Worker, out var given)) _given[a.Worker] = given = new HashSet<Subtree>();
+            given.UnionWith(a.Nodes);
+            _givenAt[a.Worker] = now;
+            jobs.Add((a.Worker, new ComputeSubtrees(RunId, Step, a.Nodes.ToArray(), ParametersPayload)));
+        }
+        return jobs;
+    }
+
+    public List<Assignment<TWorker>> Start(IEnumerable<TWorker> workers) => _state.Start(workers);
+    /// <summary>The worker is gone: its missing pieces go to the others (and a note for the user says where).</summary>
+    public (List<Assignment<TWorker>> Moved, string? Note) WorkerLost(TWorker worker)
+    {
+        if (IsComplete) return (new(), null);
+        var moved = _state.WorkerLost(worker);
+        string? note = moved.Count > 0 ? $"step {Step}: its shards go to {string.Join(", ", moved.Select(a => $"{_name(a.Worker)} ({string.Join(" ", a.Nodes)})"))}"
+            : _state.Live.Count == 0 ? $"step {Step}: no worker left; waiting for one" : null;
+        return (moved, note);
+    }
+    public List<Assignment<TWorker>> WorkerJoined(TWorker worker) => IsComplete ? new() : _state.WorkerJoined(worker);
+
+    /// <summary>
+    /// The one path of a result: <paramref name="result"/>'s header is checked (cheap, before the tensor is read), then
+    /// its values are decoded into a rented buffer and checked. A result of an earlier step, another run's, or a copy
+    /// of a part already present is ignored; a malformed one, or one for a subtree not given to the sender, excludes
+    /// the sender; a non-finite one is to be verified; the rest is stored.
+    /// </summary>
+    public ResultDecision<T> Offer(TWorker sender, SubtreeResult result, TimeSpan now)
+    {
+        if (result.RunId != RunId) return new(ResultAction.Ignore);
+        var header = _validator.CheckHeader(Step, result.Step, result.Node, WasGiven(sender, result.Node),
+            GradientValidator<T>.ExpectedChars(_batch, _shardCount, result.Node), result.Loss, result.Chars, result.Gradient.Count);
+        if (header.Kind == GradientVerdictKind.Stale) return new(ResultAction.Ignore);
+        if (header.Kind == GradientVerdictKind.Reject) return new(ResultAction.Exclude, header.Reason);
+        if (result.Gradient.Precision != TensorPayload.PrecisionOf<T>())
+            return new(ResultAction.Exclude, $"gradient of subtree {result.Node} is {result.Gradient.Precision.Name()}, this run is {TensorPayload.PrecisionOf<T>().Name()}");
+        if (_state.Check(result.Step, result.Node) != ResultVerdict.Accepted) return new(ResultAction.Ignore);
+
+        var grad = _rent();
+        result.Gradient.CopyTo(grad);
+        var values = _validator.CheckValues(result.Node, grad);
+        if (values.Kind == GradientVerdictKind.Reject) return new(ResultAction.Exclude, values.Reason);
+        var sum = new ShardSum<T>(new Tensors<T>(Parameters.Shape, grad), result.Loss, result.Chars);
+        bool suspect = header.Kind == GradientVerdictKind.Suspect || values.Kind == GradientVerdictKind.Suspect;
+        if (suspect && !Diverged)
+        {
+            if (!_verifying.Add(result.Node)) return new(ResultAction.Ignore); // already being recomputed: that result fills the node
+            return new(ResultAction.Verify, (header.Kind == GradientVerdictKind.Suspect ? header : values).Reason, sum);
+        }
+        _state.Offer(result.Step, result.Node, sum);
+        return new(ResultAction.Accepted, BackupAt: IsComplete ? null : Finished(sender, now));
+    }
+
+    /// <summary>What a recomputation found.</summary>
+    /// <returns>whether the sender lied (the node is finite here), and whether the step diverges (the node is non-finite here too)</returns>
+    public (bool SenderLied, bool Diverges) Verified(Subtree node, ShardSum<T>? recomputed)
+    {
+        _verifying.Remove(node);
+        if (recomputed is null) return (false, false);
+        bool nonFinite = !double.IsFinite(recomputed.Loss) || !recomputed.Grad.AllFinite();
+        if (nonFinite) Diverged = true;
+        if (_state.Check(Step, node) == ResultVerdict.Accepted) _state.Offer(Step, node, recomputed);
+        return (!nonFinite, nonFinite);
+    }
+
+    /// <summary>A recomputation failed: hand every missing piece out again.</summary>
+    public List<Assignment<TWorker>> VerificationFailed(Subtree node)
+    {
+        _verifying.Remove(node);
+        return IsComplete ? new() : _state.DeadlinePassed();
+    }
+
+    /// <summary>The worker may have delivered the last of its share: when (since the step began) to hand out backup tasks, if at all.</summary>
+    private TimeSpan? Finished(TWorker worker, TimeSpan now)
+    {
+        if (_finishedAt.ContainsKey(worker) || _state.Outstanding(worker).Count > 0) return null;
+        _finishedAt[worker] = now;
+        // measured against the workers taking part now (a lost one's pieces have gone to the others already)
+        return _backups.BackupAt(_finishedAt.Values, _state.Live.Count);
+    }
+
+    /// <summary>Backup tasks for the stragglers: who is slow (still owes work) and what the idle workers recompute.</summary>
+    public (List<TWorker> Slow, List<Assignment<TWorker>> Backups) Backups()
+    {
+        if (IsComplete) return (new(), new());
+        var slow = _state.Live.Where(w => _state.Outstanding(w).Count > 0).ToList();
+        return (slow, _state.Backups());
+    }
+
+    /// <summary>
+    /// The deadline passed: every missing piece is handed out again, and the next deadline is twice as long. The note
+    /// says how long each late worker has had its work (one given work by a reassignment just now is not "silent for
+    /// the whole deadline").
+    /// </summary>
+    public (List<Assignment<TWorker>> Again, string? Note) DeadlinePassed(TimeSpan now)
+    {
+        var late = _state.Live.Where(w => _state.Outstanding(w).Count > 0)
+            .Select(w => $"{_name(w)} (its work given {Seconds(now - _givenAt.GetValueOrDefault(w))} ago)").ToList();
+        string? note = _state.Live.Count == 0 ? $"step {Step}: still no worker; waiting"
+            : late.Count > 0 ? $"step {Step}: the step's {Seconds(Deadline)} deadline passed without a result from {string.Join(", ", late)}; handing its shards out again"
+            : null;
+        var again = IsComplete ? new() : _state.DeadlinePassed();
+        Deadline = DeadlinePolicy.Extend(Deadline);
+        return (again, note);
+    }
+
+    private static string Seconds(TimeSpan t) => t.TotalSeconds < 10 ? $"{t.TotalSeconds:0.0} s" : $"{t.TotalSeconds:F0} s";
+
+    /// <summary>The node, or a node containing it, was sent to this worker in this step (a part of an assigned subtree is as good as the whole).</summary>
+    private bool WasGiven(TWorker worker, Subtree node) => _given.TryGetValue(worker, out var given) && given.Any(g => g.Contains(node));
+}
