@@ -255,23 +255,23 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
             T* dV = Workspace<T>.Ptr(ref Ws.DV, (long)d * kp);   // d × kp
             for (int j = 0; j < shards; j++)
             {
-                var rows = ShardRowsOf(j);
+                var shard = ShardRowsOf(j);
                 var g = Ws.Grad(shape);
-                if (rows.Count > 0)
+                if (shard.Count > 0)
                 {
                     new Span<T>(dW, d * dp).Clear();
                     new Span<T>(dV, d * kp).Clear();
-                    Gemm<T>.Run(rows.Prev, 1, dp, rows.A, dp, dW, dp, d, dn, rows.Count, wide);   // dW = Σ s_{t−1}ᵀ da_t
-                    Gemm<T>.Run(rows.S, 1, dp, rows.Z, kp, dV, kp, d, kp, rows.Count, wide);      // dV = Σ s_tᵀ dz_t
+                    Gemm<T>.Run(shard.Prev, 1, dp, shard.A, dp, dW, dp, d, dn, shard.Count, wide);   // dW = Σ s_{t−1}ᵀ da_t
+                    Gemm<T>.Run(shard.S, 1, dp, shard.Z, kp, dV, kp, d, kp, shard.Count, wide);      // dV = Σ s_tᵀ dz_t
                     UnpackRows(dW, dp, g.W, d, d);
                     UnpackRows(dV, kp, g.V, d, k);
                     var gU = g.U; var gb = g.B; var gc = g.C;
-                    for (int r = 0; r < rows.Count; r++)
+                    for (int r = 0; r < shard.Count; r++)
                     {
-                        var da = new ReadOnlySpan<T>(rows.A + (long)r * dp, d);
-                        AddInto(gU.Slice(rows.X[r] * d, d), da);                   // dU[x_t] += da_t
+                        var da = new ReadOnlySpan<T>(shard.A + (long)r * dp, d);
+                        AddInto(gU.Slice(shard.X[r] * d, d), da);                   // dU[x_t] += da_t
                         AddInto(gb, da);                                            // db += da_t
-                        AddInto(gc, new ReadOnlySpan<T>(rows.Z + (long)r * kp, k)); // dc += dz_t
+                        AddInto(gc, new ReadOnlySpan<T>(shard.Z + (long)r * kp, k)); // dc += dz_t
                     }
                 }
                 sink.OnShard(j, g, Losses[j], Chars[j]);
