@@ -134,8 +134,9 @@ internal interface ILanes<TVec, TInt> where TVec : struct where TInt : struct
     static abstract TVec Subtract(TVec a, TVec b);
     static abstract TVec Multiply(TVec a, TVec b);
     static abstract TVec Divide(TVec a, TVec b);
-    static abstract TVec Min(TVec a, TVec b);
-    static abstract TVec Max(TVec a, TVec b);
+    /// <summary>Per lane min(a, bound) / max(a, bound): the bound a constant where the JIT can see it, so it needs no NaN and ±0 fix-ups.</summary>
+    static abstract TVec Min(TVec a, double bound);
+    static abstract TVec Max(TVec a, double bound);
     static abstract TVec Xor(TVec a, TVec b);
     static abstract TVec And(TVec a, TVec b);
     static abstract TVec Or(TVec a, TVec b);
@@ -171,8 +172,8 @@ internal struct Lanes256 : ILanes<Vector256<double>, Vector256<long>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<double> Subtract(Vector256<double> a, Vector256<double> b) => a - b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<double> Multiply(Vector256<double> a, Vector256<double> b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<double> Divide(Vector256<double> a, Vector256<double> b) => a / b;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<double> Min(Vector256<double> a, Vector256<double> b) => Vector256.Min(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<double> Max(Vector256<double> a, Vector256<double> b) => Vector256.Max(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<double> Min(Vector256<double> a, double bound) => Vector256.Min(a, Vector256.Create(bound));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<double> Max(Vector256<double> a, double bound) => Vector256.Max(a, Vector256.Create(bound));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<double> Xor(Vector256<double> a, Vector256<double> b) => a ^ b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<double> And(Vector256<double> a, Vector256<double> b) => a & b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<double> Or(Vector256<double> a, Vector256<double> b) => a | b;
@@ -206,8 +207,8 @@ internal struct Lanes512 : ILanes<Vector512<double>, Vector512<long>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<double> Subtract(Vector512<double> a, Vector512<double> b) => a - b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<double> Multiply(Vector512<double> a, Vector512<double> b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<double> Divide(Vector512<double> a, Vector512<double> b) => a / b;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<double> Min(Vector512<double> a, Vector512<double> b) => Vector512.Min(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<double> Max(Vector512<double> a, Vector512<double> b) => Vector512.Max(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<double> Min(Vector512<double> a, double bound) => Vector512.Min(a, Vector512.Create(bound));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<double> Max(Vector512<double> a, double bound) => Vector512.Max(a, Vector512.Create(bound));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<double> Xor(Vector512<double> a, Vector512<double> b) => a ^ b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<double> And(Vector512<double> a, Vector512<double> b) => a & b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<double> Or(Vector512<double> a, Vector512<double> b) => a | b;
@@ -273,7 +274,7 @@ internal static class DetLanes<TVec, TInt, L> where TVec : struct where TInt : s
     /// <summary>DetMath.Exp, lane by lane.</summary>
     public static TVec Exp(TVec x)
     {
-        var xc = L.Min(L.Max(x, L.Splat(-746.0)), L.Splat(710.0));
+        var xc = L.Min(L.Max(x, -746.0), 710.0);
         var r = Reduce(xc, out var k);
         var e = L.Add(L.Splat(1.0), Expm1Reduced(r));
         var low = L.LessThan(k, L.Splat(-1000L));
@@ -291,7 +292,7 @@ internal static class DetLanes<TVec, TInt, L> where TVec : struct where TInt : s
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TVec Expm1NonPositive(TVec x)
     {
-        var xc = L.Max(x, L.Splat(-41.0));
+        var xc = L.Max(x, -41.0);
         var r = Reduce(xc, out var k);
         var em = Expm1Reduced(r);
         var scale = Pow2(k);
@@ -305,7 +306,7 @@ internal static class DetLanes<TVec, TInt, L> where TVec : struct where TInt : s
     {
         var signMask = L.Splat(-0.0);
         var ax = L.AndNot(x, signMask);
-        var em = Expm1NonPositive(L.Multiply(L.Splat(-2.0), L.Min(ax, L.Splat(23.0))));
+        var em = Expm1NonPositive(L.Multiply(L.Splat(-2.0), L.Min(ax, 23.0)));
         var t = L.Divide(Neg(em), L.Add(L.Splat(2.0), em));
         var res = L.Select(L.LessThan(x, L.Splat(0.0)), Neg(t), t);
         var one = L.Or(L.Splat(1.0), L.And(x, signMask));
