@@ -16,13 +16,13 @@ public interface IShardSink<T> where T : unmanaged, IFloatingPointIeee754<T>
 /// The kernel training uses: the same maths as <see cref="PlainKernel{T}"/> (its oracle in the tests),
 /// organised for speed and still bit-reproducible on every host.
 ///
-/// All sequences of a call advance together, one time step at a time, as rows of matrices (B rows):
-///   A_t = X_t U + b + S_{t−1} W        X_t U is a row lookup; S_{t−1} W one B×d · d×d product
+/// All sequences of a call advance together, one time step at a time, as rows of matrices (one row per sequence still running):
+///   A_t = X_t U + b + S_{t−1} W        X_t U is a row lookup; S_{t−1} W one (sequences)×d · d×d product
 ///   S_t = σ(A_t)                        vectorised DetMath (exactly DetMath's bits)
 ///   Z   = S V + c                       all time steps at once: (Σ lengths)×d · d×k
 ///   Y   = softmax(Z), loss, dZ = Y − onehot   fused, one row at a time
 ///   dS  = dZ Vᵀ                         all time steps at once
-///   dS_t += dA_{t+1} Wᵀ,  dA_t = dS_t ⊙ σ'   backwards in t, B×d · d×d
+///   dS_t += dA_{t+1} Wᵀ,  dA_t = dS_t ⊙ σ'   backwards in t, (sequences)×d · d×d
 ///   dW = Σ S_{t−1}ᵀ dA_t, dV = Σ S_tᵀ dZ_t  per shard, as one product over all its rows (time × sequence)
 ///   dU[x] += dA, db += Σ dA, dc += Σ dZ
 /// Sequences may have different lengths (evaluation windows): they are ordered longest first (stably),
@@ -95,164 +95,226 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
     {
         int shards = bounds.Length - 1;
         if (shards < 1 || bounds[0] != 0 || bounds[shards] != seqs.Length) throw new ArgumentException("bounds must run from 0 to the number of sequences");
-        var ws = Workspace<T>.Current;
-        int d = p.Shape.D, k = p.Shape.K, B = seqs.Length;
-        int dn = Gemm<T>.Pad(d, wide), dp = Gemm<T>.Stride(d, wide), kp = Gemm<T>.Pad(k, wide);   // dn: computed columns, dp: row stride
-
-        // Order: longest first, stable, so the rows still running at step t are a prefix.
-        var order = Workspace<T>.Ensure(ref ws.Order, B);
-        var shardOf = Workspace<T>.Ensure(ref ws.ShardOf, B);
-        int tMax = 0;
-        bool equal = true;
-        for (int j = 0; j < shards; j++)
-            for (int i = bounds[j]; i < bounds[j + 1]; i++)
-            {
-                if (seqs[i].Length < 0) throw new ArgumentException("negative sequence length");
-                order[i] = i; shardOf[i] = j;
-                tMax = Math.Max(tMax, seqs[i].Length);
-                if (seqs[i].Length != seqs[0].Length) equal = false;
-            }
-        if (!equal) StableSortByLengthDesc(order.AsSpan(0, B), seqs);
-        var count = Workspace<T>.Ensure(ref ws.Count, tMax + 2);
-        var offset = Workspace<T>.Ensure(ref ws.Offset, tMax + 2);
-        int rows = 0;
-        for (int t = 1; t <= tMax; t++)
+        var pass = new Pass(Workspace<T>.Current, p.Shape, tokens, seqs, bounds, wide);
+        pass.PlanRows();
+        if (pass.Rows == 0)
         {
-            int n = 0;
-            while (n < B && seqs[order[n]].Length >= t) n++;
-            count[t] = n; offset[t] = rows; rows += n;
-        }
-        count[tMax + 1] = 0; offset[tMax + 1] = rows;
-        var losses = Workspace<T>.Ensure(ref ws.Losses, shards);
-        var chars = Workspace<T>.Ensure(ref ws.Chars, shards);
-        losses.AsSpan(0, shards).Clear();
-        chars.AsSpan(0, shards).Clear();
-        for (int i = 0; i < B; i++) chars[shardOf[i]] += seqs[i].Length;
-        if (rows == 0)
-        {
-            for (int j = 0; j < shards; j++) sink.OnShard(j, gradients ? ws.Grad(p.Shape) : null, 0, 0);
+            for (int j = 0; j < shards; j++) sink.OnShard(j, gradients ? pass.Ws.Grad(p.Shape) : null, 0, 0);
             return;
         }
-
-        var rowX = Workspace<T>.Ensure(ref ws.RowX, rows);
-        var rowTarget = Workspace<T>.Ensure(ref ws.RowTarget, rows);
-        var rowSeq = Workspace<T>.Ensure(ref ws.RowSeq, rows);
-        for (int t = 1; t <= tMax; t++)
-            for (int r = 0; r < count[t]; r++)
-            {
-                int s = order[r], row = offset[t] + r;
-                rowX[row] = tokens[seqs[s].Start + t - 1];
-                rowTarget[row] = tokens[seqs[s].Start + t];
-                rowSeq[row] = s;
-            }
 
         // Packed parameters (padding columns zero): the caller's (shared by several passes) or our own.
-        if (packed is null) { packed = ws.Packed; packed.Pack(p, wide, gradients); }
-        else if (packed.Source != p || packed.Wide != wide || packed.D != d || packed.K != k || (gradients && !packed.HasTransposes))
+        if (packed is null) { packed = pass.Ws.Packed; packed.Pack(p, wide, gradients); }
+        else if (packed.Source != p || packed.Wide != wide || packed.D != p.Shape.D || packed.K != p.Shape.K || (gradients && !packed.HasTransposes))
             throw new ArgumentException("the packed parameters were not packed from these parameters for this kernel");
-        T* Wp = PackedParams<T>.P(packed.Wp), Vp = PackedParams<T>.P(packed.Vp), Up = PackedParams<T>.P(packed.Up);
-        T* bp = PackedParams<T>.P(packed.Bp), cp = PackedParams<T>.P(packed.Cp);
 
-        // Forward. S holds s_0 (count[1] zero rows) and then s_t for every (t, r) at row count[1] + offset[t] + r.
-        int n1 = count[1];
-        T* S = Workspace<T>.Ptr(ref ws.S, (long)(n1 + rows) * dp);
-        new Span<T>(S, n1 * dp).Clear();
-        for (int t = 1; t <= tMax; t++)
-        {
-            int n = count[t];
-            T* st = S + (long)(n1 + offset[t]) * dp;
-            for (int r = 0; r < n; r++) AddRows(Up + (long)rowX[offset[t] + r] * dp, bp, st + (long)r * dp, dp);   // a_t = x_t U + b
-            if (t > 1) Gemm<T>.Run(S + (long)(n1 + offset[t - 1]) * dp, dp, 1, Wp, dp, st, dp, n, dn, d, wide);    // a_t += s_{t−1} W
-            DetVec.Activate(new Span<T>(st, n * dp), act);                                                   // s_t = σ(a_t)
-        }
-
-        // Logits for every row at once, then softmax, loss and dZ = Y − onehot fused per row.
-        T* Z = Workspace<T>.Ptr(ref ws.Z, (long)rows * kp);
-        for (int r = 0; r < rows; r++) new Span<T>(cp, kp).CopyTo(new Span<T>(Z + (long)r * kp, kp));
-        T* S1 = S + (long)n1 * dp;
-        Gemm<T>.Run(S1, dp, 1, Vp, kp, Z, kp, rows, kp, d, wide);
-        var e = Workspace<T>.Ensure(ref ws.E, k);
-        for (int r = 0; r < rows; r++)
-            losses[shardOf[rowSeq[r]]] += SoftmaxRow(new Span<T>(Z + (long)r * kp, kp), k, rowTarget[r], e);
-
+        pass.Forward(packed, act);
+        pass.Output(packed);
         if (!gradients)
         {
-            for (int j = 0; j < shards; j++) sink.OnShard(j, null, losses[j], chars[j]);
+            for (int j = 0; j < shards; j++) sink.OnShard(j, null, pass.Losses[j], pass.Chars[j]);
             return;
         }
+        pass.Backward(packed, act);
+        pass.WeightGradients(p.Shape, ref sink);
+    }
 
-        // Backward: dS = dZ Vᵀ for every row, then dS_t += dA_{t+1} Wᵀ and dA_t = dS_t ⊙ σ'(s_t), t = T..1.
-        T* Wt = PackedParams<T>.P(packed.Wt), Vt = PackedParams<T>.P(packed.Vt);
-        T* dS = Workspace<T>.Ptr(ref ws.DS, (long)rows * dp);
-        new Span<T>(dS, rows * dp).Clear();
-        Gemm<T>.Run(Z, kp, 1, Vt, dp, dS, dp, rows, dn, k, wide);
-        for (int t = tMax; t >= 1; t--)
+    /// <summary>
+    /// One call's state, phase by phase. A row is one (time step t, sequence) pair; the rows of step t are
+    /// offset[t] .. offset[t] + count[t], in <c>order</c>. Every buffer lives in the thread's <see cref="Workspace{T}"/>.
+    /// </summary>
+    private ref struct Pass
+    {
+        public readonly Workspace<T> Ws;
+        private readonly ReadOnlySpan<int> tokens;
+        private readonly ReadOnlySpan<SequenceRef> seqs;
+        private readonly ReadOnlySpan<int> bounds;
+        private readonly bool wide;
+        private readonly int d, k, sequences, shards;
+        private readonly int dn, dp, kp;   // dn: computed columns of a d-wide row, dp: its stride; kp: computed columns and stride of a k-wide row
+
+        private int[] order;     // sequences: row r of every step is sequence order[r] (longest first, stable)
+        private int[] shardOf;   // sequences: shardOf[i] = the shard of sequence i
+        private int[] count;     // tMax + 2: count[t] = sequences still running at step t; count[tMax + 1] = 0
+        private int[] offset;    // tMax + 2: offset[t] = the first row of step t; offset[tMax + 1] = Rows
+        private int[] rowX, rowTarget, rowSeq;   // Rows: row offset[t] + r's input x_t, target c_t and sequence
+        public double[] Losses;  // shards: summed −log y_t[c_t]
+        public long[] Chars;     // shards: predicted characters
+        private bool equal;      // all sequences of the same length (no sort, one shard needs no gather)
+        private int tMax, n1;    // the longest sequence; n1 = count[1] = sequences of length ≥ 1
+        public int Rows;         // Σ lengths
+        private T* S;            // (n1 + Rows) × dp: s_0 (n1 zero rows), then s_t of row offset[t] + r at n1 + offset[t] + r
+        private T* S1;           // Rows × dp: S past the s_0 block, s_t of row offset[t] + r at offset[t] + r
+        private T* Z;            // Rows × kp: z_t = s_t V + c, then in place dz_t = y_t − onehot(c_t)
+        private T* dS;           // Rows × dp: ds_t, then in place da_t = ds_t ⊙ σ'
+
+        public Pass(Workspace<T> ws, ModelShape shape, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs, ReadOnlySpan<int> bounds, bool wide)
         {
-            T* dst = dS + (long)offset[t] * dp;
-            if (t < tMax && count[t + 1] > 0) Gemm<T>.Run(dS + (long)offset[t + 1] * dp, dp, 1, Wt, dp, dst, dp, count[t + 1], dn, d, wide);
-            ActivationGrad(dst, S + (long)(n1 + offset[t]) * dp, count[t] * dp, act);
+            Ws = ws; this.tokens = tokens; this.seqs = seqs; this.bounds = bounds; this.wide = wide;
+            d = shape.D; k = shape.K; sequences = seqs.Length; shards = bounds.Length - 1;
+            dn = Gemm<T>.Pad(d, wide); dp = Gemm<T>.Stride(d, wide); kp = Gemm<T>.Pad(k, wide);
+            order = shardOf = count = offset = rowX = rowTarget = rowSeq = [];
+            Losses = []; Chars = [];
         }
 
-        // Weight gradients per shard, each over its own rows in (t, order) order.
-        T* dW = Workspace<T>.Ptr(ref ws.DW, (long)d * dp);
-        T* dV = Workspace<T>.Ptr(ref ws.DV, (long)d * kp);
-        bool direct = shards == 1 && equal;
-        for (int j = 0; j < shards; j++)
+        /// <summary>Orders the sequences longest first (stably, so the rows still running at step t are a prefix), counts and places each step's rows.</summary>
+        public void PlanRows()
         {
-            T* gPrev, gS, gA, gZ;
-            int rs;
-            ReadOnlySpan<int> xs;
-            if (direct)
-            {
-                // One shard of equal lengths: row r's s_{t−1} is row r of S (s_0 block first), no copy needed.
-                gPrev = S; gS = S1; gA = dS; gZ = Z; rs = rows; xs = rowX.AsSpan(0, rows);
-            }
-            else
-            {
-                var sel = Workspace<T>.Ensure(ref ws.Rows, rows);
-                rs = 0;
-                for (int r = 0; r < rows; r++) if (shardOf[rowSeq[r]] == j) sel[rs++] = r;
-                gPrev = Workspace<T>.Ptr(ref ws.GPrev, (long)rs * dp);
-                gS = Workspace<T>.Ptr(ref ws.GS, (long)rs * dp);
-                gA = Workspace<T>.Ptr(ref ws.GA, (long)rs * dp);
-                gZ = Workspace<T>.Ptr(ref ws.GZ, (long)rs * kp);
-                int q = 0;
-                for (int t = 1; t <= tMax; t++)
-                    for (int r = 0; r < count[t]; r++)
-                    {
-                        int row = offset[t] + r;
-                        if (shardOf[rowSeq[row]] != j) continue;
-                        var prev = t == 1 ? new Span<T>(S + (long)r * dp, dp) : new Span<T>(S + (long)(n1 + offset[t - 1] + r) * dp, dp);
-                        prev.CopyTo(new Span<T>(gPrev + (long)q * dp, dp));
-                        new Span<T>(S1 + (long)row * dp, dp).CopyTo(new Span<T>(gS + (long)q * dp, dp));
-                        new Span<T>(dS + (long)row * dp, dp).CopyTo(new Span<T>(gA + (long)q * dp, dp));
-                        new Span<T>(Z + (long)row * kp, kp).CopyTo(new Span<T>(gZ + (long)q * kp, kp));
-                        q++;
-                    }
-                for (int q2 = 0; q2 < rs; q2++) sel[q2] = rowX[sel[q2]];
-                xs = sel.AsSpan(0, rs);
-            }
-
-            var g = ws.Grad(p.Shape);
-            if (rs > 0)
-            {
-                new Span<T>(dW, d * dp).Clear();
-                new Span<T>(dV, d * kp).Clear();
-                Gemm<T>.Run(gPrev, 1, dp, gA, dp, dW, dp, d, dn, rs, wide);   // dW = Σ s_{t−1}ᵀ da_t
-                Gemm<T>.Run(gS, 1, dp, gZ, kp, dV, kp, d, kp, rs, wide);      // dV = Σ s_tᵀ dz_t
-                UnpackRows(dW, dp, g.W, d, d);
-                UnpackRows(dV, kp, g.V, d, k);
-                var gU = g.U; var gb = g.B; var gc = g.C;
-                for (int r = 0; r < rs; r++)
+            order = Workspace<T>.Ensure(ref Ws.Order, sequences);
+            shardOf = Workspace<T>.Ensure(ref Ws.ShardOf, sequences);
+            tMax = 0;
+            equal = true;
+            for (int j = 0; j < shards; j++)
+                for (int i = bounds[j]; i < bounds[j + 1]; i++)
                 {
-                    var da = new ReadOnlySpan<T>(gA + (long)r * dp, d);
-                    AddInto(gU.Slice(xs[r] * d, d), da);                 // dU[x_t] += da_t
-                    AddInto(gb, da);                                      // db += da_t
-                    AddInto(gc, new ReadOnlySpan<T>(gZ + (long)r * kp, k)); // dc += dz_t
+                    if (seqs[i].Length < 0) throw new ArgumentException("negative sequence length");
+                    order[i] = i; shardOf[i] = j;
+                    tMax = Math.Max(tMax, seqs[i].Length);
+                    if (seqs[i].Length != seqs[0].Length) equal = false;
                 }
+            if (!equal) StableSortByLengthDesc(order.AsSpan(0, sequences), seqs);
+            count = Workspace<T>.Ensure(ref Ws.Count, tMax + 2);
+            offset = Workspace<T>.Ensure(ref Ws.Offset, tMax + 2);
+            Rows = 0;
+            for (int t = 1; t <= tMax; t++)
+            {
+                int n = 0;
+                while (n < sequences && seqs[order[n]].Length >= t) n++;
+                count[t] = n; offset[t] = Rows; Rows += n;
             }
-            sink.OnShard(j, g, losses[j], chars[j]);
+            count[tMax + 1] = 0; offset[tMax + 1] = Rows;
+            Losses = Workspace<T>.Ensure(ref Ws.Losses, shards);
+            Chars = Workspace<T>.Ensure(ref Ws.Chars, shards);
+            Losses.AsSpan(0, shards).Clear();
+            Chars.AsSpan(0, shards).Clear();
+            for (int i = 0; i < sequences; i++) Chars[shardOf[i]] += seqs[i].Length;
+            if (Rows == 0) return;
+
+            rowX = Workspace<T>.Ensure(ref Ws.RowX, Rows);
+            rowTarget = Workspace<T>.Ensure(ref Ws.RowTarget, Rows);
+            rowSeq = Workspace<T>.Ensure(ref Ws.RowSeq, Rows);
+            for (int t = 1; t <= tMax; t++)
+                for (int r = 0; r < count[t]; r++)
+                {
+                    int s = order[r], row = offset[t] + r;
+                    rowX[row] = tokens[seqs[s].Start + t - 1];
+                    rowTarget[row] = tokens[seqs[s].Start + t];
+                    rowSeq[row] = s;
+                }
         }
+
+        /// <summary>A_t = X_t U + b + S_{t−1} W, S_t = σ(A_t), t = 1..tMax.</summary>
+        public void Forward(PackedParams<T> packed, Activation act)
+        {
+            T* Wp = PackedParams<T>.P(packed.Wp), Up = PackedParams<T>.P(packed.Up), bp = PackedParams<T>.P(packed.Bp);
+            n1 = count[1];
+            S = Workspace<T>.Ptr(ref Ws.S, (long)(n1 + Rows) * dp);
+            new Span<T>(S, n1 * dp).Clear();
+            for (int t = 1; t <= tMax; t++)
+            {
+                int n = count[t];
+                T* st = S + (long)(n1 + offset[t]) * dp;
+                for (int r = 0; r < n; r++) AddRows(Up + (long)rowX[offset[t] + r] * dp, bp, st + (long)r * dp, dp);   // a_t = x_t U + b
+                if (t > 1) Gemm<T>.Run(S + (long)(n1 + offset[t - 1]) * dp, dp, 1, Wp, dp, st, dp, n, dn, d, wide);    // a_t += s_{t−1} W
+                DetVec.Activate(new Span<T>(st, n * dp), act);                                                   // s_t = σ(a_t)
+            }
+        }
+
+        /// <summary>Z = S V + c for every row at once, then softmax, loss and dZ = Y − onehot fused per row.</summary>
+        public void Output(PackedParams<T> packed)
+        {
+            T* Vp = PackedParams<T>.P(packed.Vp), cp = PackedParams<T>.P(packed.Cp);
+            Z = Workspace<T>.Ptr(ref Ws.Z, (long)Rows * kp);
+            for (int r = 0; r < Rows; r++) new Span<T>(cp, kp).CopyTo(new Span<T>(Z + (long)r * kp, kp));
+            S1 = S + (long)n1 * dp;
+            Gemm<T>.Run(S1, dp, 1, Vp, kp, Z, kp, Rows, kp, d, wide);
+            var e = Workspace<T>.Ensure(ref Ws.E, k);   // k doubles: one row's exponentials
+            for (int r = 0; r < Rows; r++)
+                Losses[shardOf[rowSeq[r]]] += SoftmaxRow(new Span<T>(Z + (long)r * kp, kp), k, rowTarget[r], e);
+        }
+
+        /// <summary>dS = dZ Vᵀ for every row, then dS_t += dA_{t+1} Wᵀ and dA_t = dS_t ⊙ σ'(s_t), t = tMax..1.</summary>
+        public void Backward(PackedParams<T> packed, Activation act)
+        {
+            T* Wt = PackedParams<T>.P(packed.Wt), Vt = PackedParams<T>.P(packed.Vt);
+            dS = Workspace<T>.Ptr(ref Ws.DS, (long)Rows * dp);
+            new Span<T>(dS, Rows * dp).Clear();
+            Gemm<T>.Run(Z, kp, 1, Vt, dp, dS, dp, Rows, dn, k, wide);
+            for (int t = tMax; t >= 1; t--)
+            {
+                T* dst = dS + (long)offset[t] * dp;
+                if (t < tMax && count[t + 1] > 0) Gemm<T>.Run(dS + (long)offset[t + 1] * dp, dp, 1, Wt, dp, dst, dp, count[t + 1], dn, d, wide);
+                ActivationGrad(dst, S + (long)(n1 + offset[t]) * dp, count[t] * dp, act);
+            }
+        }
+
+        /// <summary>Per shard, over its own rows in (t, order) order: dW = Σ s_{t−1}ᵀ da_t, dV = Σ s_tᵀ dz_t, dU[x_t] += da_t, db += da_t, dc += dz_t.</summary>
+        public void WeightGradients<TSink>(ModelShape shape, ref TSink sink) where TSink : struct, IShardSink<T>
+        {
+            T* dW = Workspace<T>.Ptr(ref Ws.DW, (long)d * dp);   // d × dp
+            T* dV = Workspace<T>.Ptr(ref Ws.DV, (long)d * kp);   // d × kp
+            for (int j = 0; j < shards; j++)
+            {
+                var shard = ShardRowsOf(j);
+                var g = Ws.Grad(shape);
+                if (shard.Count > 0)
+                {
+                    new Span<T>(dW, d * dp).Clear();
+                    new Span<T>(dV, d * kp).Clear();
+                    Gemm<T>.Run(shard.Prev, 1, dp, shard.A, dp, dW, dp, d, dn, shard.Count, wide);   // dW = Σ s_{t−1}ᵀ da_t
+                    Gemm<T>.Run(shard.S, 1, dp, shard.Z, kp, dV, kp, d, kp, shard.Count, wide);      // dV = Σ s_tᵀ dz_t
+                    UnpackRows(dW, dp, g.W, d, d);
+                    UnpackRows(dV, kp, g.V, d, k);
+                    var gU = g.U; var gb = g.B; var gc = g.C;
+                    for (int r = 0; r < shard.Count; r++)
+                    {
+                        var da = new ReadOnlySpan<T>(shard.A + (long)r * dp, d);
+                        AddInto(gU.Slice(shard.X[r] * d, d), da);                   // dU[x_t] += da_t
+                        AddInto(gb, da);                                            // db += da_t
+                        AddInto(gc, new ReadOnlySpan<T>(shard.Z + (long)r * kp, k)); // dc += dz_t
+                    }
+                }
+                sink.OnShard(j, g, Losses[j], Chars[j]);
+            }
+        }
+
+        /// <summary>Shard j's rows, contiguous: as they are for one shard of equal lengths, else gathered (copied) in (t, order) order.</summary>
+        private ShardRows ShardRowsOf(int j)
+        {
+            // One shard of equal lengths: row r's s_{t−1} is row r of S (s_0 block first), no copy needed.
+            if (shards == 1 && equal) return new ShardRows(Rows, S, S1, dS, Z, rowX.AsSpan(0, Rows));
+
+            var sel = Workspace<T>.Ensure(ref Ws.Rows, Rows);
+            int rs = 0;
+            for (int r = 0; r < Rows; r++) if (shardOf[rowSeq[r]] == j) sel[rs++] = r;
+            T* gPrev = Workspace<T>.Ptr(ref Ws.GPrev, (long)rs * dp);
+            T* gS = Workspace<T>.Ptr(ref Ws.GS, (long)rs * dp);
+            T* gA = Workspace<T>.Ptr(ref Ws.GA, (long)rs * dp);
+            T* gZ = Workspace<T>.Ptr(ref Ws.GZ, (long)rs * kp);
+            int q = 0;
+            for (int t = 1; t <= tMax; t++)
+                for (int r = 0; r < count[t]; r++)
+                {
+                    int row = offset[t] + r;
+                    if (shardOf[rowSeq[row]] != j) continue;
+                    var prev = t == 1 ? new Span<T>(S + (long)r * dp, dp) : new Span<T>(S + (long)(n1 + offset[t - 1] + r) * dp, dp);
+                    prev.CopyTo(new Span<T>(gPrev + (long)q * dp, dp));
+                    new Span<T>(S1 + (long)row * dp, dp).CopyTo(new Span<T>(gS + (long)q * dp, dp));
+                    new Span<T>(dS + (long)row * dp, dp).CopyTo(new Span<T>(gA + (long)q * dp, dp));
+                    new Span<T>(Z + (long)row * kp, kp).CopyTo(new Span<T>(gZ + (long)q * kp, kp));
+                    q++;
+                }
+            for (int q2 = 0; q2 < rs; q2++) sel[q2] = rowX[sel[q2]];
+            return new ShardRows(rs, gPrev, gS, gA, gZ, sel.AsSpan(0, rs));
+        }
+    }
+
+    /// <summary>One shard's rows: Count × dp of s_{t−1} (Prev), s_t (S), da_t (A); Count × kp of dz_t (Z); the inputs x_t (X).</summary>
+    private readonly ref struct ShardRows(int count, T* prev, T* s, T* a, T* z, ReadOnlySpan<int> x)
+    {
+        public readonly int Count = count;
+        public readonly T* Prev = prev, S = s, A = a, Z = z;
+        public readonly ReadOnlySpan<int> X = x;
     }
 
     /// <summary>

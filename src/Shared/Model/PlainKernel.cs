@@ -34,14 +34,14 @@ public sealed class PlainKernel<T> : IShardKernel<T> where T : unmanaged, IFloat
 
     private static double Sequence(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, SequenceRef seq, Tensors<T>? g)
     {
-        int d = p.Shape.D, k = p.Shape.K, T_ = seq.Length;
+        int d = p.Shape.D, k = p.Shape.K, length = seq.Length;
         var U = p.U; var W = p.W; var V = p.V; var b = p.B; var c = p.C;
 
-        var s = new T[(T_ + 1) * d];   // s[t] = s_t, row t; s_0 = 0
-        var y = new T[T_ * k];         // y[t−1] = y_t
+        var s = new T[(length + 1) * d];   // s[t] = s_t, row t; s_0 = 0
+        var y = new T[length * k];         // y[t−1] = y_t
         double loss = 0;
 
-        for (int t = 1; t <= T_; t++)
+        for (int t = 1; t <= length; t++)
         {
             int x = tokens[seq.Start + t - 1], target = tokens[seq.Start + t];
             var sPrev = s.AsSpan((t - 1) * d, d);
@@ -61,7 +61,7 @@ public sealed class PlainKernel<T> : IShardKernel<T> where T : unmanaged, IFloat
         var daNext = new T[d];
         var da = new T[d];
         var dz = new T[k];
-        for (int t = T_; t >= 1; t--)
+        for (int t = length; t >= 1; t--)
         {
             int x = tokens[seq.Start + t - 1], target = tokens[seq.Start + t];
             var sT = s.AsSpan(t * d, d);

@@ -1,6 +1,4 @@
-using System.Buffers.Binary;
 using System.Numerics;
-using System.Runtime.InteropServices;
 using DistRnn.Model;
 
 namespace DistRnn.Protocol;
@@ -47,15 +45,8 @@ public sealed class TensorPayload
     public void WriteTo(Span<byte> into)
     {
         if (_values is null) { _bytes.Span.CopyTo(into); return; }
-        if (_values is float[] f) Write<float>(f, into);
-        else Write<double>((double[])_values, into);
-    }
-
-    private static void Write<T>(T[] values, Span<byte> into) where T : unmanaged
-    {
-        var raw = MemoryMarshal.AsBytes(values.AsSpan());
-        raw.CopyTo(into);
-        if (!BitConverter.IsLittleEndian) ReverseEach(into[..raw.Length], raw.Length / values.Length);
+        if (_values is float[] f) TensorBytes.Write<float>(f, into);
+        else TensorBytes.Write<double>((double[])_values, into);
     }
 
     /// <summary>
@@ -87,9 +78,7 @@ public sealed class TensorPayload
     {
         Check<T>(destination.Length);
         if (_values is T[] mine) { mine.CopyTo(destination, 0); return; }
-        var dest = MemoryMarshal.AsBytes(destination.AsSpan());
-        _bytes.Span.CopyTo(dest);
-        if (!BitConverter.IsLittleEndian) ReverseEach(dest, Precision.Bytes());
+        TensorBytes.Read<T>(_bytes.Span, destination);
     }
 
     private void Check<T>(int? expectedCount) where T : unmanaged, IFloatingPointIeee754<T>
@@ -98,11 +87,6 @@ public sealed class TensorPayload
             throw new ProtocolException($"expected a {PrecisionOf<T>().Name()} tensor, got {Precision.Name()}");
         if (expectedCount is int n && n != Count)
             throw new ProtocolException($"expected a tensor of {n} values, got {Count}");
-    }
-
-    private static void ReverseEach(Span<byte> bytes, int width)
-    {
-        for (int i = 0; i < bytes.Length; i += width) bytes.Slice(i, width).Reverse();
     }
 
     public override string ToString() => $"{Count}×{Precision.Name()}";

@@ -7,9 +7,9 @@ namespace DistRnn.Model.Fast;
 /// <summary>
 /// C += A·B, blocked and vectorised, with results that do not depend on the machine:
 ///
-///   C[m, n] = fma(A(m, K−1), B[K−1, n], … fma(A(m, 1), B[1, n], fma(A(m, 0), B[0, n], C[m, n])) …)
+///   C[m, n] = fma(A(m, depth−1), B[depth−1, n], … fma(A(m, 1), B[1, n], fma(A(m, 0), B[0, n], C[m, n])) …)
 ///
-/// i.e. every output element is one sequential chain of fused multiply-adds over kk = 0, 1, …, K−1. The
+/// i.e. every output element is one sequential chain of fused multiply-adds over kk = 0, 1, …, depth−1. The
 /// vectors run across n (independent outputs), never across the sum, so neither the vector width, nor the
 /// tile or cache-block sizes, nor the number of rows processed together change a single bit: a scalar loop
 /// with Math.FusedMultiplyAdd gives the same result. FMA is exactly rounded by IEEE 754 (one rounding),
@@ -19,8 +19,8 @@ namespace DistRnn.Model.Fast;
 /// reason the 512-bit path taken on AVX-512 hosts gives exactly the bits of the 256-bit one.
 ///
 /// A(m, kk) = a[m·ars + kk·aks]: (ars, aks) = (lda, 1) reads A row-major, (1, lda) reads Aᵀ, so the same
-/// kernel computes X·Y and Xᵀ·Y. N must be a multiple of <see cref="NR"/> (callers pad their leading
-/// dimensions); M and K are arbitrary.
+/// kernel computes X·Y and Xᵀ·Y. C is rows × cols, the sum runs over depth; cols must be a multiple of
+/// <see cref="NR"/> (callers pad their leading dimensions), rows and depth are arbitrary.
 /// </summary>
 internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -36,8 +36,8 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
     /// <summary>Columns of one micro-tile on this host.</summary>
     public static int NR => Nr(Wide);
 
-    private const int KC = 256;  // depth of one cache block: a KC×NR panel of B stays in L1
-    private const int MC = 64;   // rows of A per cache block (MC×KC stays in L2)
+    private const int DepthBlock = 256;  // depth of one cache block: a DepthBlock×NR panel of B stays in L1
+    private const int RowBlock = 64;     // rows of A per cache block (RowBlock×DepthBlock stays in L2)
 
     /// <summary>Rounds n up to a multiple of <see cref="NR"/>.</summary>
     public static int Pad(int n, bool wide) => (n + Nr(wide) - 1) / Nr(wide) * Nr(wide);
@@ -56,27 +56,27 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
     }
 
     /// <summary>Span form of <see cref="Run(T*, int, int, T*, int, T*, int, int, int, int, bool)"/> (tests, benchmarks).</summary>
-    public static void Run(ReadOnlySpan<T> a, int ars, int aks, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, int M, int N, int K, bool wide)
+    public static void Run(ReadOnlySpan<T> a, int ars, int aks, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, int rows, int cols, int depth, bool wide)
     {
-        if (M <= 0 || K <= 0) return;
-        if ((long)(M - 1) * ars + (long)(K - 1) * aks >= a.Length || (long)(K - 1) * ldb + N > b.Length || (long)(M - 1) * ldc + N > c.Length || N % Nr(wide) != 0)
+        if (rows <= 0 || depth <= 0) return;
+        if ((long)(rows - 1) * ars + (long)(depth - 1) * aks >= a.Length || (long)(depth - 1) * ldb + cols > b.Length || (long)(rows - 1) * ldc + cols > c.Length || cols % Nr(wide) != 0)
             throw new ArgumentException("matrix shapes do not fit the spans");
-        fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c) Run(pa, ars, aks, pb, ldb, pc, ldc, M, N, K, wide);
+        fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c) Run(pa, ars, aks, pb, ldb, pc, ldc, rows, cols, depth, wide);
     }
 
-    /// <param name="wide">the 512-bit path (needs N a multiple of Nr(true)); false: the 256-bit one</param>
-    public static void Run(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int M, int N, int K, bool wide)
+    /// <param name="wide">the 512-bit path (needs cols a multiple of Nr(true)); false: the 256-bit one</param>
+    public static void Run(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int rows, int cols, int depth, bool wide)
     {
-        if (M <= 0 || K <= 0) return;
-        if (wide) { Run512(a, ars, aks, b, ldb, c, ldc, M, N, K); return; }
+        if (rows <= 0 || depth <= 0) return;
+        if (wide) { Run512(a, ars, aks, b, ldb, c, ldc, rows, cols, depth); return; }
         int nr = Nr(false);
-        for (int k0 = 0; k0 < K; k0 += KC)
+        for (int k0 = 0; k0 < depth; k0 += DepthBlock)
         {
-            int kc = Math.Min(KC, K - k0);
-            for (int m0 = 0; m0 < M; m0 += MC)
+            int kc = Math.Min(DepthBlock, depth - k0);
+            for (int m0 = 0; m0 < rows; m0 += RowBlock)
             {
-                int mEnd = Math.Min(M, m0 + MC);
-                for (int n0 = 0; n0 < N; n0 += nr)
+                int mEnd = Math.Min(rows, m0 + RowBlock);
+                for (int n0 = 0; n0 < cols; n0 += nr)
                 {
                     T* bp = b + (long)k0 * ldb + n0;
                     int m = m0;
@@ -88,16 +88,16 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
         }
     }
 
-    private static void Run512(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int M, int N, int K)
+    private static void Run512(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int rows, int cols, int depth)
     {
         int nr = 2 * Vector512<T>.Count;
-        for (int k0 = 0; k0 < K; k0 += KC)
+        for (int k0 = 0; k0 < depth; k0 += DepthBlock)
         {
-            int kc = Math.Min(KC, K - k0);
-            for (int m0 = 0; m0 < M; m0 += MC)
+            int kc = Math.Min(DepthBlock, depth - k0);
+            for (int m0 = 0; m0 < rows; m0 += RowBlock)
             {
-                int mEnd = Math.Min(M, m0 + MC);
-                for (int n0 = 0; n0 < N; n0 += nr)
+                int mEnd = Math.Min(rows, m0 + RowBlock);
+                for (int n0 = 0; n0 < cols; n0 += nr)
                 {
                     T* bp = b + (long)k0 * ldb + n0;
                     int m = m0;
