@@ -37,7 +37,6 @@ public sealed class SubtreeComputer<T> : IDisposable where T : unmanaged, IFloat
     }
 
     public int Threads => _crew.Size;
-    public IShardKernel<T> Kernel => _kernel;
 
     /// <summary>
     /// Pieces per core when several cores share a job: more pieces than cores let a core that finishes early take

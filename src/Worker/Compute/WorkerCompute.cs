@@ -49,8 +49,6 @@ public sealed class WorkerCompute<T> : IWorkerCompute where T : unmanaged, IFloa
         _root = Subtree.Root(config.ShardCount);
     }
 
-    public int Threads => _computer.Threads;
-
     /// <summary>
     /// Test knob for stragglers: every piece takes this many times its compute time, the extra as an idle wait
     /// (so a slowed worker does not take cores from the others). Changes when results arrive, never their bits.
