@@ -18,6 +18,7 @@ public class KernelBenchmarks
     private SequenceRef[] shard = [], batch = [];
     private SubtreeComputer<float> computer1 = null!, computer2 = null!;
     private float[] act = [];
+    private long step;
 
     [GlobalSetup]
     public void Setup()
@@ -42,10 +43,17 @@ public class KernelBenchmarks
 
     /// <summary>A whole step's gradient (32 sequences, 16 shards, tree sum) on one and on two cores.</summary>
     [Benchmark]
-    public double Step1Core() => computer1.Compute(p, Activation.Tanh, tokens, batch, 16, Subtree.Root(16), grad).Loss;
+    public double Step1Core() => computer1.ComputeAsync(++step, p, Activation.Tanh, tokens, batch, 16, Subtree.Root(16)).GetAwaiter().GetResult().Loss;
 
     [Benchmark]
-    public double Step2Cores() => computer2.Compute(p, Activation.Tanh, tokens, batch, 16, Subtree.Root(16), grad).Loss;
+    public double Step2Cores() => computer2.ComputeAsync(++step, p, Activation.Tanh, tokens, batch, 16, Subtree.Root(16)).GetAwaiter().GetResult().Loss;
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        computer1.Dispose();
+        computer2.Dispose();
+    }
 
     /// <summary>σ over 64 rows of 1032 floats (DetMath's bits, vectorised).</summary>
     [Benchmark]

@@ -106,7 +106,8 @@ internal static class BenchCommand
         var session = new TrainingSession<T>(config, corpus);
         if (workers == 0)
         {
-            var local = new LocalGradientSource<T>(new SubtreeComputer<T>(Kernels.Default<T>(), threads), session.Activation, corpus.Tokens, session.ShardCount);
+            using var computer = new SubtreeComputer<T>(Kernels.Default<T>(), threads);
+            var local = new LocalGradientSource<T>(computer, session.Activation, corpus.Tokens, session.ShardCount);
             return await LoopAsync(session, local, warmup, steps, workers, threads, ct);
         }
         // The local cluster exactly as `train --workers N` builds it: a coordinator node and N worker nodes,

@@ -177,7 +177,8 @@ internal static class TrainCommand
         if (cluster) reporter.Info($"cluster security: {security.Describe()}");
         if (!cluster)
         {
-            var local = new LocalGradientSource<T>(new SubtreeComputer<T>(kernel, threads), session.Activation, corpus.Tokens, session.ShardCount);
+            using var computer = new SubtreeComputer<T>(kernel, threads);
+            var local = new LocalGradientSource<T>(computer, session.Activation, corpus.Tokens, session.ShardCount);
             return Finish(parse, session, corpus, outDir, reporter, await RunTrainerAsync(new Trainer<T>(session, local, kernel, options, reporter), outDir, stop.Token));
         }
 

@@ -26,11 +26,11 @@ public sealed record Assignment<TWorker>(TWorker Worker, IReadOnlyList<Subtree> 
 /// are out to which worker, which are waiting for a worker, what to hand out when a worker is lost or late,
 /// and which results to keep. Any result for a still-missing node is kept whoever sends it (a recomputed
 /// subtree has the same bits); everything else is reported as duplicate, stale or invalid and dropped.
-/// The sums themselves are combined by a <see cref="TreeAssembler{TValue}"/> in the fixed tree order.
+/// The sums themselves are combined by a <see cref="ReductionTree{TValue}"/> in the fixed tree order.
 /// </summary>
 public sealed class StepState<TWorker, TValue> where TWorker : notnull
 {
-    private readonly TreeAssembler<TValue> _tree;
+    private readonly ReductionTree<TValue> _tree;
     private readonly List<TWorker> _live = new();
     private readonly Dictionary<TWorker, List<Subtree>> _assigned = new();
     private readonly List<Subtree> _unassigned = new();
@@ -38,7 +38,7 @@ public sealed class StepState<TWorker, TValue> where TWorker : notnull
     public StepState(long step, Subtree root, Func<TValue, TValue, TValue> combine)
     {
         Step = step;
-        _tree = new TreeAssembler<TValue>(root, combine);
+        _tree = new ReductionTree<TValue>(root, combine);
     }
 
     public long Step { get; }
@@ -77,7 +77,7 @@ public sealed class StepState<TWorker, TValue> where TWorker : notnull
     {
         var check = Check(step, node);
         if (check != ResultVerdict.Accepted) return check;
-        _tree.Add(node, value);
+        _tree.Offer(node, value);
         _unassigned.RemoveAll(_tree.IsCovered);
         return ResultVerdict.Accepted;
     }
@@ -174,7 +174,7 @@ public sealed class StepState<TWorker, TValue> where TWorker : notnull
         var result = new List<Assignment<TWorker>>();
         if (pieces.Count == 0) return result;
         if (workers.Count == 0) { _unassigned.AddRange(pieces); return result; }
-        var parts = SubtreePartition.Split(pieces, workers.Count);
+        var parts = SubtreeCutter.Split(pieces, workers.Count);
         for (int i = 0; i < parts.Count; i++)
         {
             var w = workers[i];
@@ -202,7 +202,7 @@ public sealed class StepState<TWorker, TValue> where TWorker : notnull
 
     /// <summary>Workers ordered by outstanding shards, least first (stable: ties keep their order).</summary>
     private List<TWorker> ByLoad(IEnumerable<TWorker> workers) =>
-        workers.Select((w, i) => (w, i, load: SubtreePartition.LeafCount(Outstanding(w))))
+        workers.Select((w, i) => (w, i, load: SubtreeCutter.LeafCount(Outstanding(w))))
                .OrderBy(t => t.load).ThenBy(t => t.i).Select(t => t.w).ToList();
 
     private static List<Assignment<TWorker>> Merge(List<Assignment<TWorker>> list) =>

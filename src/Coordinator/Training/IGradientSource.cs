@@ -18,20 +18,14 @@ public interface IGradientSource<T> where T : unmanaged, IFloatingPointIeee754<T
 }
 
 /// <summary>
-/// The plain single-process loop: every shard on this machine's cores, then the fixed tree. The returned
-/// sum's gradient buffer is reused by the next call (the loop consumes each step's sum before asking for the next).
+/// The plain single-process loop: every shard on the compute engine's threads, then the fixed tree. The returned
+/// sum's gradient buffer is reused once a later step is asked for (the loop consumes each step's sum before that).
 /// </summary>
 public sealed class LocalGradientSource<T>(SubtreeComputer<T> computer, Activation act, int[] tokens, int shardCount)
     : IGradientSource<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private Tensors<T>? buffer;
-
     public int Workers => 0;
 
-    public Task<ShardSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, CancellationToken ct)
-        => Task.Run(() =>
-        {
-            if (buffer is null || buffer.Shape != parameters.Shape) buffer = new Tensors<T>(parameters.Shape);
-            return computer.Compute(parameters, act, tokens, batch, shardCount, Subtree.Root(shardCount), buffer);
-        }, ct);
+    public Task<ShardSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, CancellationToken ct) =>
+        computer.ComputeAsync(step, parameters, act, tokens, batch, shardCount, Subtree.Root(shardCount), ct);
 }

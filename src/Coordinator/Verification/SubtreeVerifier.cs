@@ -20,7 +20,7 @@ public sealed class SubtreeVerifier<T> where T : unmanaged, IFloatingPointIeee75
     private readonly int[] _tokens;
     private readonly BatchPlan _plan;
     private readonly Activation _act;
-    private readonly SubtreeComputer<T> _computer;
+    private readonly int _threads;
 
     public SubtreeVerifier(TrainConfig config, Corpus corpus, int threads)
     {
@@ -28,12 +28,19 @@ public sealed class SubtreeVerifier<T> where T : unmanaged, IFloatingPointIeee75
         _tokens = corpus.Tokens;
         _plan = BatchPlan.For(config, corpus);
         _act = config.ActivationKind;
-        _computer = new SubtreeComputer<T>(Kernels.Default<T>(), Math.Max(1, threads));
+        _threads = Math.Max(1, threads);
     }
 
-    /// <summary>The sum over <paramref name="node"/>'s shards of step <paramref name="step"/> with <paramref name="parameters"/>.</summary>
-    public ShardSum<T> Recompute(long step, Subtree node, Tensors<T> parameters) =>
-        _computer.Compute(parameters, _act, _tokens, _plan.ForStep(step), _config.ShardCount, node);
+    /// <summary>
+    /// The sum over <paramref name="node"/>'s shards of step <paramref name="step"/> with <paramref name="parameters"/>,
+    /// on a compute engine of its own for this recomputation alone: it is rare (a non-finite result only), so no
+    /// threads are held between recomputations and the verifier needs no disposal.
+    /// </summary>
+    public ShardSum<T> Recompute(long step, Subtree node, Tensors<T> parameters)
+    {
+        using var computer = new SubtreeComputer<T>(Kernels.Default<T>(), _threads, "distrnn-verify");
+        return computer.ComputeAsync(step, parameters, _act, _tokens, _plan.ForStep(step), _config.ShardCount, node).GetAwaiter().GetResult();
+    }
 
     /// <summary>True when a sum holds NaN or ±∞ anywhere (gradient or loss).</summary>
     public static bool IsNonFinite(ShardSum<T> sum) => !double.IsFinite(sum.Loss) || !sum.Grad.AllFinite();

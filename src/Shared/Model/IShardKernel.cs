@@ -1,4 +1,5 @@
 using System.Numerics;
+using DistRnn.Model.Fast;
 
 namespace DistRnn.Model;
 
@@ -15,4 +16,19 @@ public interface IShardKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>The summed loss alone (no gradient), for evaluation.</summary>
     double Loss(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs);
+
+    /// <summary>
+    /// Lays <paramref name="p"/> out once for several <see cref="Run{TSink}"/> passes on any threads (into
+    /// <paramref name="into"/> when given); null for a kernel that reads the parameters as they are.
+    /// </summary>
+    PackedParams<T>? Pack(Tensors<T> p, bool gradients, PackedParams<T>? into = null);
+
+    /// <summary>
+    /// Several shards in one call: shard j is seqs[bounds[j] .. bounds[j+1]). <paramref name="sink"/> gets each
+    /// shard's gradient (computed from zero; null without <paramref name="gradients"/>) and summed loss, in shard
+    /// order, with the same bits as <see cref="Accumulate"/> on that shard alone. <paramref name="packed"/> is what
+    /// <see cref="Pack"/> returned for these parameters.
+    /// </summary>
+    void Run<TSink>(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs,
+        ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, PackedParams<T>? packed = null) where TSink : struct, IShardSink<T>;
 }

@@ -32,6 +32,27 @@ public sealed class PlainKernel<T> : IShardKernel<T> where T : unmanaged, IFloat
         return loss;
     }
 
+    /// <summary>Nothing to pack: the loops read the parameters as they are.</summary>
+    public Fast.PackedParams<T>? Pack(Tensors<T> p, bool gradients, Fast.PackedParams<T>? into = null) => null;
+
+    /// <summary>Shard after shard, each into one zeroed scratch gradient handed to the sink.</summary>
+    public void Run<TSink>(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs,
+        ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, Fast.PackedParams<T>? packed = null) where TSink : struct, IShardSink<T>
+    {
+        int shards = bounds.Length - 1;
+        if (shards < 1 || bounds[0] != 0 || bounds[shards] != seqs.Length) throw new ArgumentException("bounds must run from 0 to the number of sequences");
+        var grad = gradients ? new Tensors<T>(p.Shape) : null;
+        for (int j = 0; j < shards; j++)
+        {
+            var shard = seqs[bounds[j]..bounds[j + 1]];
+            long chars = 0;
+            foreach (var s in shard) chars += s.Length;
+            if (grad is null) { sink.OnShard(j, null, Loss(p, act, tokens, shard), chars); continue; }
+            grad.Clear();
+            sink.OnShard(j, grad, Accumulate(p, act, tokens, shard, grad), chars);
+        }
+    }
+
     private static double Sequence(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, SequenceRef seq, Tensors<T>? g)
     {
         int d = p.Shape.D, k = p.Shape.K, length = seq.Length;

@@ -64,7 +64,8 @@ internal static class ClusterTraining
         var observer = new NullObserver();
         if (workers == 0)
         {
-            var local = new LocalGradientSource<T>(new SubtreeComputer<T>(kernel, 2), session.Activation, corpus.Tokens, session.ShardCount);
+            using var computer = new SubtreeComputer<T>(kernel, 2);
+            var local = new LocalGradientSource<T>(computer, session.Activation, corpus.Tokens, session.ShardCount);
             return (await new Trainer<T>(session, local, kernel, options, observer).RunAsync(timeout.Token)).ParamsSha256;
         }
         var host = ClusterHost<T>.Start(CoordinatorSettings.For(config, corpus) with { Warn = observer.OnWarning }, corpus, new ClusterHostOptions

@@ -62,7 +62,8 @@ public sealed class CoordinatorActorTests : Akka.TestKit.Xunit2.TestKit
     private ShardSum<double> Local(Tensors<double> p, long step, Subtree node)
     {
         var batch = BatchPlan.For(_config, _corpus).ForStep(step);
-        return new SubtreeComputer<double>(Kernels.Default<double>(), 1).Compute(p, _config.ActivationKind, _corpus.Tokens, batch, _config.ShardCount, node);
+        using var computer = new SubtreeComputer<double>(Kernels.Default<double>(), 1);
+        return computer.ComputeAsync(step, p, _config.ActivationKind, _corpus.Tokens, batch, _config.ShardCount, node).GetAwaiter().GetResult();
     }
 
     /// <summary>What a worker sends back for one node: its sum computed locally.</summary>

@@ -37,8 +37,8 @@ public sealed class StepStateTests
     public void Three_workers_on_eight_shards_do_three_three_two()
     {
         var a = New().Start(["A", "B", "C"]);
-        Assert.Equal(new[] { 2, 3, 3 }.Sum(), a.Sum(x => SubtreePartition.LeafCount(x.Nodes)));
-        Assert.All(a, x => Assert.InRange(SubtreePartition.LeafCount(x.Nodes), 2, 3));
+        Assert.Equal(new[] { 2, 3, 3 }.Sum(), a.Sum(x => SubtreeCutter.LeafCount(x.Nodes)));
+        Assert.All(a, x => Assert.InRange(SubtreeCutter.LeafCount(x.Nodes), 2, 3));
     }
 
     [Fact]
@@ -80,7 +80,7 @@ public sealed class StepStateTests
         var moved = s.WorkerLost("B");           // B held L2#1
         Assert.Equal(new[] { "A", "C", "D" }, s.Live);
         // A has nothing outstanding, so it is first; the 4 shards are split 2+1+1
-        Assert.Equal(SubtreePartition.LeafCount([N(2, 1)]), moved.Sum(m => SubtreePartition.LeafCount(m.Nodes)));
+        Assert.Equal(SubtreeCutter.LeafCount([N(2, 1)]), moved.Sum(m => SubtreeCutter.LeafCount(m.Nodes)));
         Assert.Equal("A", moved[0].Worker);
         var covered = moved.SelectMany(m => m.Nodes).SelectMany(n => Enumerable.Range(n.First, n.Count)).OrderBy(i => i);
         Assert.Equal(Enumerable.Range(4, 4), covered);

@@ -102,7 +102,8 @@ internal sealed class ExplainOracle
     public static async Task<Tensors<double>> Train(TrainConfig config, DistRnn.Data.Corpus corpus)
     {
         var session = new TrainingSession<double>(config, corpus);
-        var source = new LocalGradientSource<double>(new SubtreeComputer<double>(Kernels.Default<double>(), 1), session.Activation, corpus.Tokens, session.ShardCount);
+        using var computer = new SubtreeComputer<double>(Kernels.Default<double>(), 1);
+        var source = new LocalGradientSource<double>(computer, session.Activation, corpus.Tokens, session.ShardCount);
         for (long step = 1; step <= config.Steps; step++)
             session.Apply(await source.ComputeAsync(step, session.Params, session.BatchFor(step), CancellationToken.None));
         return session.Params;

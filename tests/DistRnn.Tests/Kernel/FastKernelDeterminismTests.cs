@@ -99,18 +99,15 @@ public class FastKernelDeterminismTests
             long chars = 0; foreach (var s in part) chars += s.Length;
             leaves[j] = new ShardSum<T>(g, l, chars);
         }
-        // Reduce combines into the left operands: give it copies, the leaves are used again below.
-        var expected = SubtreeComputer<T>.Reduce(leaves.Select(l => new ShardSum<T>(l.Grad.Clone(), l.Loss, l.Chars)).ToArray(), 0, shardCount);
+        // Combine adds into the left operand: the tree gets copies, the leaves are used again below.
+        var expected = TreeSum(leaves.Select(l => new ShardSum<T>(l.Grad.Clone(), l.Loss, l.Chars)).ToArray(), 0, shardCount);
 
         foreach (int threads in new[] { 1, 2, 3, 4 })
         {
-            var computer = new SubtreeComputer<T>(FastKernel<T>.Instance, threads);
-            var into = new Tensors<T>(shape);
-            into.Data.AsSpan().Fill(T.CreateTruncating(123.0));
-            for (int rep = 0; rep < 3; rep++)   // again with pooled scratch, then into a dirty caller buffer
+            using var computer = new SubtreeComputer<T>(FastKernel<T>.Instance, threads);
+            for (int rep = 0; rep < 3; rep++)   // later steps reuse the pooled (dirty) buffers of earlier ones
             {
-                var sum = computer.Compute(p, Activation.Tanh, tokens, seqs, shardCount, root, rep == 2 ? into : null);
-                if (rep == 2) Assert.Same(into, sum.Grad);
+                var sum = computer.ComputeAsync(rep + 1, p, Activation.Tanh, tokens, seqs, shardCount, root).GetAwaiter().GetResult();
                 Assert.True(SameBits(expected.Grad, sum.Grad), $"{threads} threads, repetition {rep}: the root differs");
                 Assert.Equal(expected.Loss, sum.Loss);
                 Assert.Equal(expected.Chars, sum.Chars);
@@ -119,12 +116,36 @@ public class FastKernelDeterminismTests
             for (int i = 0; i < shardCount / 2; i++)
             {
                 var node = new Subtree(1, i);
-                var part = computer.Compute(p, Activation.Tanh, tokens, seqs, shardCount, node);
+                var part = computer.ComputeAsync(4, p, Activation.Tanh, tokens, seqs, shardCount, node).GetAwaiter().GetResult();
                 var left = new ShardSum<T>(leaves[2 * i].Grad.Clone(), leaves[2 * i].Loss, leaves[2 * i].Chars);
                 var want = ShardSum<T>.Combine(left, leaves[2 * i + 1]);
                 Assert.True(SameBits(want.Grad, part.Grad), $"{threads} threads: subtree {node} differs");
             }
         }
+
+        // The plain kernel through the same engine: its leaves alone, then the same tree.
+        var plainLeaves = new ShardSum<T>[shardCount];
+        for (int j = 0; j < shardCount; j++)
+        {
+            var g = new Tensors<T>(shape);
+            var part = ShardPlan.Shard(seqs, j, shardCount);
+            double l = PlainKernel<T>.Instance.Accumulate(p, Activation.Tanh, tokens, part, g);
+            long chars = 0; foreach (var s in part) chars += s.Length;
+            plainLeaves[j] = new ShardSum<T>(g, l, chars);
+        }
+        var plainExpected = TreeSum(plainLeaves, 0, shardCount);
+        using var plain = new SubtreeComputer<T>(PlainKernel<T>.Instance, 2);
+        var plainSum = plain.ComputeAsync(1, p, Activation.Tanh, tokens, seqs, shardCount, root).GetAwaiter().GetResult();
+        Assert.True(SameBits(plainExpected.Grad, plainSum.Grad), "the plain kernel's root differs");
+        Assert.Equal(plainExpected.Loss, plainSum.Loss);
+    }
+
+    /// <summary>leaves[from..from+count) (count a power of two) summed as the fixed tree: left half + right half.</summary>
+    private static ShardSum<T> TreeSum<T>(ShardSum<T>[] leaves, int from, int count) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (count == 1) return leaves[from];
+        int half = count / 2;
+        return ShardSum<T>.Combine(TreeSum(leaves, from, half), TreeSum(leaves, from + half, half));
     }
 
     [Fact]

@@ -9,8 +9,8 @@ namespace DistRnn.Tests.Kernel;
 
 /// <summary>
 /// "No allocation per step in steady state": once a shape has been seen, a step's gradient of a whole subtree
-/// (the single-process loop) or of one piece (a worker's thread) allocates a few small objects, never anything
-/// of the model's size. Measured on the calling thread, so other tests running meanwhile do not count.
+/// (the single-process loop) or of a worker's subtrees allocates a few small objects, never anything of the model's
+/// size. Measured on the engine's one thread (where a one-thread engine computes), so other tests do not count.
 /// </summary>
 public sealed class SteadyStateAllocationTests
 {
@@ -30,27 +30,28 @@ public sealed class SteadyStateAllocationTests
         var seqs = RandomSeqs(Enumerable.Repeat(32, 16).ToArray(), tokens.Length, 43);
         const int shards = 8;
         var root = Subtree.Root(shards);
-        var computer = new SubtreeComputer<T>(Kernels.Default<T>(), maxParallelism: 1);
-        var into = new Tensors<T>(shape);
+        using var computer = new SubtreeComputer<T>(Kernels.Default<T>(), 1);
+        long step = 0;
 
-        // the single-process loop: the root into the caller's buffer, every step
-        for (int warm = 0; warm < 2; warm++) computer.Compute(p, Activation.Tanh, tokens, seqs, shards, root, into);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int step = 0; step < 5; step++) computer.Compute(p, Activation.Tanh, tokens, seqs, shards, root, into);
-        long perStep = (GC.GetAllocatedBytesForCurrentThread() - before) / 5;
-        Assert.True(perStep < gradientBytes / 16, $"{typeof(T).Name}: a step allocates {perStep} bytes; one gradient is {gradientBytes}");
-
-        // a worker's piece: parameters packed once per job, the sum into a pooled buffer
-        var packed = computer.Pack(p);
-        var half = new Subtree(root.Level - 1, 1);
-        for (int warm = 0; warm < 2; warm++) computer.ComputePiece(p, packed, Activation.Tanh, tokens, seqs, shards, half, into);
-        before = GC.GetAllocatedBytesForCurrentThread();
-        for (int step = 0; step < 5; step++)
+        long PerStep(Subtree[] nodes)
         {
-            computer.Pack(p, packed);
-            computer.ComputePiece(p, packed, Activation.Tanh, tokens, seqs, shards, half, into);
+            long perStep = 0;
+            computer.Submit(() =>
+            {
+                void Step() => computer.Compute(++step, p, Activation.Tanh, tokens, seqs, shards, nodes, (_, _) => { });
+                for (int warm = 0; warm < 2; warm++) Step();
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < 5; i++) Step();
+                perStep = (GC.GetAllocatedBytesForCurrentThread() - before) / 5;
+            }).GetAwaiter().GetResult();
+            return perStep;
         }
-        perStep = (GC.GetAllocatedBytesForCurrentThread() - before) / 5;
-        Assert.True(perStep < gradientBytes / 16, $"{typeof(T).Name}: a piece allocates {perStep} bytes; one gradient is {gradientBytes}");
+
+        // the single-process loop: the root, every step
+        long rootStep = PerStep([root]);
+        Assert.True(rootStep < gradientBytes / 16, $"{typeof(T).Name}: a step allocates {rootStep} bytes; one gradient is {gradientBytes}");
+        // a worker's job: two subtrees, each emitted
+        long workerStep = PerStep([root.Left.Left, root.Right]);
+        Assert.True(workerStep < gradientBytes / 16, $"{typeof(T).Name}: a worker's step allocates {workerStep} bytes; one gradient is {gradientBytes}");
     }
 }

@@ -21,7 +21,8 @@ public class DeterminismTests
     private static async Task<TrainResult> Run<T>(TrainingSession<T> session, string outDir, int threads, int checkpointEvery = 10) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         var kernel = Kernels.Default<T>();
-        var source = new LocalGradientSource<T>(new SubtreeComputer<T>(kernel, threads), session.Activation, session.Corpus.Tokens, session.ShardCount);
+        using var computer = new SubtreeComputer<T>(kernel, threads);
+        var source = new LocalGradientSource<T>(computer, session.Activation, session.Corpus.Tokens, session.ShardCount);
         var trainer = new Trainer<T>(session, source, kernel, new TrainOptions { OutDir = outDir, CheckpointEvery = checkpointEvery, Parallelism = threads }, new NullObserver());
         return await trainer.RunAsync(CancellationToken.None);
     }

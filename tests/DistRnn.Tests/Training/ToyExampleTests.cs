@@ -29,7 +29,8 @@ public class ToyExampleTests
     private static async Task<string> TrainAndComplete<T>(TrainConfig config, DistRnn.Data.Corpus corpus) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         var session = new TrainingSession<T>(config, corpus);
-        var source = new LocalGradientSource<T>(new SubtreeComputer<T>(Kernels.Default<T>(), 1), session.Activation, corpus.Tokens, session.ShardCount);
+        using var computer = new SubtreeComputer<T>(Kernels.Default<T>(), 1);
+        var source = new LocalGradientSource<T>(computer, session.Activation, corpus.Tokens, session.ShardCount);
         for (long step = 1; step <= config.Steps; step++)
             session.Apply(await source.ComputeAsync(step, session.Params, session.BatchFor(step), CancellationToken.None));
 

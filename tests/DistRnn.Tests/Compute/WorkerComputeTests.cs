@@ -7,7 +7,7 @@ using DistRnn.Protocol;
 using DistRnn.Reduction;
 using DistRnn.Worker.Compute;
 
-namespace DistRnn.Tests.Cluster;
+namespace DistRnn.Tests.Compute;
 
 /// <summary>
 /// A worker's compute on its long-lived threads with pooled gradients: every subtree it sends has the bits of the
@@ -24,7 +24,7 @@ public sealed class WorkerComputeTests
         var config = new TrainConfig { Hidden = 24, Seq = 10, Batch = 16, Shards = 8, Steps = 5, Seed = 3 };
         var corpus = TestUtil.CorpusOf(TestUtil.SmallText());
         var session = new TrainingSession<float>(config, corpus);
-        var reference = new SubtreeComputer<float>(Kernels.Default<float>(), 1);
+        using var reference = new SubtreeComputer<float>(Kernels.Default<float>(), 1);
         var root = Subtree.Root(config.ShardCount);
         using var compute = new WorkerCompute<float>(config, corpus, threads: 2);
 
@@ -32,7 +32,7 @@ public sealed class WorkerComputeTests
         void Emit(SubtreeResult r) => sent.Enqueue((r, r.Gradient.ToArray<float>()));
         void AssertReference(long step, Tensors<float> p, SubtreeResult r)
         {
-            var want = reference.Compute(p, session.Activation, corpus.Tokens, session.BatchFor(step), config.ShardCount, r.Node);
+            var want = reference.ComputeAsync(step, p, session.Activation, corpus.Tokens, session.BatchFor(step), config.ShardCount, r.Node).GetAwaiter().GetResult();
             Assert.Equal(want.Grad.Data, r.Gradient.ToArray<float>());
             Assert.Equal(want.Loss, r.Loss);
             Assert.Equal(want.Chars, r.Chars);

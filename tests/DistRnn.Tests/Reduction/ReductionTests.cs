@@ -3,7 +3,7 @@ using DistRnn.Data;
 using DistRnn.Model;
 using DistRnn.Reduction;
 
-namespace DistRnn.Tests.Training;
+namespace DistRnn.Tests.Reduction;
 
 public class ReductionTests
 {
@@ -45,12 +45,13 @@ public class ReductionTests
         var p = TestUtil.RandomParams<float>(shape, 1);
         var tokens = TestUtil.RandomTokens(500, 9, 2);
         var batch = new BatchPlan(4, 500, 10, 16).ForStep(1);
-        var computer = new SubtreeComputer<float>(Kernels.Default<float>(), 2);
-        var root = computer.Compute(p, Activation.Tanh, tokens, batch, 8, Subtree.Root(8));
+        using var computer = new SubtreeComputer<float>(Kernels.Default<float>(), 2);
+        ShardSum<float> Sum(Subtree node) => computer.ComputeAsync(1, p, Activation.Tanh, tokens, batch, 8, node).GetAwaiter().GetResult();
+        var root = Sum(Subtree.Root(8));
         // As two workers would: one computes L2#0, the other L1#2 and L1#3 apart.
-        var left = computer.Compute(p, Activation.Tanh, tokens, batch, 8, new Subtree(2, 0));
-        var r1 = computer.Compute(p, Activation.Tanh, tokens, batch, 8, new Subtree(1, 2));
-        var r2 = computer.Compute(p, Activation.Tanh, tokens, batch, 8, new Subtree(1, 3));
+        var left = Sum(new Subtree(2, 0));
+        var r1 = Sum(new Subtree(1, 2));
+        var r2 = Sum(new Subtree(1, 3));
         var combined = ShardSum<float>.Combine(left, ShardSum<float>.Combine(r1, r2));
         Assert.Equal(root.Grad.Data, combined.Grad.Data);
         Assert.Equal(root.Loss, combined.Loss);

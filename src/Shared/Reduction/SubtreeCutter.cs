@@ -1,13 +1,12 @@
-using DistRnn.Reduction;
-
-namespace DistRnn.Coordinator.Scheduling;
+namespace DistRnn.Reduction;
 
 /// <summary>
-/// Cuts a set of tree nodes into balanced parts for several workers: the leaves (shards) are split into
-/// contiguous runs of near-equal length, and each run is expressed as the fewest aligned subtrees, so a
-/// worker returns few sums (each one message) and does an equal share of the kernel work.
+/// The one way work is cut into aligned subtrees of the fixed tree: among workers (<see cref="Split"/>: balanced
+/// contiguous runs of leaves, each as the fewest aligned subtrees, so a worker returns few sums and does an equal
+/// share of the kernel work) and among a machine's threads (<see cref="Pieces"/>: the largest halved until there
+/// are enough). Cutting never changes bits: the pieces are summed back in the tree's order.
 /// </summary>
-public static class SubtreePartition
+public static class SubtreeCutter
 {
     /// <summary>
     /// Splits the leaves of <paramref name="nodes"/> (taken left to right in the given order) into at most
@@ -54,4 +53,25 @@ public static class SubtreePartition
     }
 
     public static int LeafCount(IEnumerable<Subtree> nodes) => nodes.Sum(n => n.Count);
+
+    /// <summary>
+    /// Cuts <paramref name="nodes"/> into at least <paramref name="minimum"/> aligned pieces (halving the largest, the
+    /// leftmost of equal ones, leaves staying whole), left to right; Owner is the index of the node a piece belongs to.
+    /// </summary>
+    public static List<(Subtree Piece, int Owner)> Pieces(IReadOnlyList<Subtree> nodes, int minimum)
+    {
+        var pieces = new List<(Subtree Piece, int Owner)>(Math.Max(minimum, nodes.Count));
+        for (int i = 0; i < nodes.Count; i++) pieces.Add((nodes[i], i));
+        while (pieces.Count < minimum)
+        {
+            int largest = -1;
+            for (int i = 0; i < pieces.Count; i++)
+                if (!pieces[i].Piece.IsLeaf && (largest < 0 || pieces[i].Piece.Level > pieces[largest].Piece.Level)) largest = i;
+            if (largest < 0) break;
+            var (piece, owner) = pieces[largest];
+            pieces[largest] = (piece.Left, owner);
+            pieces.Insert(largest + 1, (piece.Right, owner));
+        }
+        return pieces;
+    }
 }

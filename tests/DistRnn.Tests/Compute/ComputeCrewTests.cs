@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
 using DistRnn.Compute;
 
-namespace DistRnn.Tests.Cluster;
+namespace DistRnn.Tests.Compute;
 
-/// <summary>The worker's long-lived compute threads: jobs one after another on the lead, rounds on every thread, failures surfaced.</summary>
+/// <summary>The long-lived compute threads: jobs one after another on the lead, rounds on every thread, failures surfaced.</summary>
 public sealed class ComputeCrewTests
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
