@@ -147,8 +147,9 @@ internal static class BenchCommand
             if (i == warmup) { gcBefore = GC.CollectionCount(0); total.Start(); }
             long step = session.Step + 1;
             var clock = Stopwatch.StartNew();
-            var sum = await source.ComputeAsync(step, session.Params, session.BatchFor(step), ct).ConfigureAwait(false);
-            var outcome = session.Apply(sum);
+            StepOutcome outcome;
+            using (var sum = await source.ComputeAsync(step, session.Params, session.BatchFor(step), ct).ConfigureAwait(false))
+                outcome = session.Apply(sum.Sum);
             if (i >= warmup) { times[i - warmup] = clock.Elapsed.TotalMilliseconds; chars += outcome.Chars; }
         }
         total.Stop();

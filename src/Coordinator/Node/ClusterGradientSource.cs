@@ -16,15 +16,12 @@ public sealed class ClusterGradientSource<T>(IActorRef coordinator, ClusterStatu
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly Tensors<T>?[] _snapshots = new Tensors<T>?[2];
-    private GradientLease<T>? _previous;
 
     public int Workers => status.Workers;
 
-    public async Task<ShardSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, CancellationToken ct)
+    public async Task<StepSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, CancellationToken ct)
     {
         Diagnostics.StepTimeline.Mark(step, Diagnostics.StepPoint.Asked);
-        _previous?.Dispose(); // the loop has applied the previous step's sum before asking for this one
-        _previous = null;
         // A snapshot, not the live array, which the optimiser writes while messages of the step may still be
         // serialized (late backups, duplicates). Two alternate: a step's snapshot is overwritten two steps later,
         // when whatever of that step is still on its way is stale (refused by its step number, whatever it holds).
@@ -35,7 +32,6 @@ public sealed class ClusterGradientSource<T>(IActorRef coordinator, ClusterStatu
         var reply = await coordinator.Ask<StepCompleted<T>>(new RunStep<T>(step, slot, batch), null, ct).ConfigureAwait(false);
         if (reply.Step != step) throw new InvalidOperationException($"asked for step {step}, got step {reply.Step}");
         Diagnostics.StepTimeline.Mark(step, Diagnostics.StepPoint.Answered);
-        _previous = reply.Lease;
-        return reply.Sum;
+        return new StepSum<T>(reply.Sum, reply.Lease);
     }
 }

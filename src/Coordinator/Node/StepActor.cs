@@ -93,7 +93,11 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
         Receive<StepAborted>(m => { Timers.CancelAll(); Fail(m.Why); });
     }
 
-    protected override void PostStop() => Fail("the coordinator stopped");
+    protected override void PostStop()
+    {
+        _verifier?.Dispose();
+        Fail("the coordinator stopped");
+    }
 
     private string Name(IActorRef w) => _names.TryGetValue(w, out var n) ? n : w.Path.Address.ToString();
 
@@ -198,7 +202,7 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
         var verifier = _verifier!;
         var parameters = _round!.Parameters.Clone(); // the step's snapshot is reused two steps on, and this may take longer
         long step = _round.Step;
-        Task.Factory.StartNew(() => verifier.Recompute(step, node, parameters), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)
+        verifier.RecomputeAsync(_round.Batch, node, parameters)
             .PipeTo(Self, success: sum => new Verified(step, node, sender, reason, sum, null), failure: e => new Verified(step, node, sender, reason, null, e));
     }
 

@@ -14,18 +14,34 @@ public interface IGradientSource<T> where T : unmanaged, IFloatingPointIeee754<T
     /// <summary>Workers currently computing (0 for the single-process loop).</summary>
     int Workers { get; }
 
-    Task<ShardSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, CancellationToken ct);
+    /// <summary>The step's root sum; its buffers belong to the returned <see cref="StepSum{T}"/> until the caller disposes it (after the update).</summary>
+    Task<StepSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, CancellationToken ct);
 }
 
 /// <summary>
-/// The plain single-process loop: every shard on the compute engine's threads, then the fixed tree. The returned
-/// sum's gradient buffer is reused once a later step is asked for (the loop consumes each step's sum before that).
+/// A step's reduced sum and the lease on its buffers: the training loop applies <see cref="Sum"/> and then disposes
+/// this, which hands the buffers back to whoever pooled them — so their reuse follows from ownership, not from the
+/// order in which steps are asked for.
+/// </summary>
+public sealed class StepSum<T>(ShardSum<T> sum, IDisposable? lease) : IDisposable where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public ShardSum<T> Sum { get; } = sum;
+
+    public void Dispose() => lease?.Dispose();
+}
+
+/// <summary>
+/// The plain single-process loop: every shard on the compute engine's threads, then the fixed tree. Disposing the
+/// returned sum hands its buffers back to the engine.
 /// </summary>
 public sealed class LocalGradientSource<T>(SubtreeComputer<T> computer, Activation act, int[] tokens, int shardCount)
     : IGradientSource<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     public int Workers => 0;
 
-    public Task<ShardSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, CancellationToken ct) =>
-        computer.ComputeAsync(step, parameters, act, tokens, batch, shardCount, Subtree.Root(shardCount), ct);
+    public async Task<StepSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, CancellationToken ct)
+    {
+        var sum = await computer.ComputeAsync(step, parameters, act, tokens, batch, shardCount, Subtree.Root(shardCount), ct).ConfigureAwait(false);
+        return new StepSum<T>(sum, computer.LeaseOf(step));
+    }
 }

@@ -58,10 +58,13 @@ public sealed class Trainer<T>(TrainingSession<T> session, IGradientSource<T> so
             long step = session.Step + 1;
             var batch = session.BatchFor(step);
             var stepClock = Stopwatch.StartNew();
-            ShardSum<T> sum;
-            try { sum = await source.ComputeAsync(step, session.Params, batch, ct).ConfigureAwait(false); }
+            StepOutcome outcome;
+            try
+            {
+                using var sum = await source.ComputeAsync(step, session.Params, batch, ct).ConfigureAwait(false);
+                outcome = session.Apply(sum.Sum); // then the sum's buffers go back to their pool
+            }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { interrupted = true; break; }
-            var outcome = session.Apply(sum);
             if (outcome.Skipped) observer.OnWarning($"warning: step {outcome.Step} skipped: the gradient has NaN or infinite values ({session.SkippedSteps} skipped so far)");
             else lastLoss = outcome.Loss;
             charsSinceStart += outcome.Chars;

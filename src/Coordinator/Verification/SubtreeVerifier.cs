@@ -14,34 +14,37 @@ namespace DistRnn.Coordinator.Verification;
 /// then be skipped, not its workers excluded), while a rogue worker sends them on purpose. The recomputation
 /// tells the two apart, and its own result is what the model gets either way.
 /// </summary>
-public sealed class SubtreeVerifier<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class SubtreeVerifier<T> : IDisposable where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly TrainConfig _config;
     private readonly int[] _tokens;
-    private readonly BatchPlan _plan;
     private readonly Activation _act;
-    private readonly int _threads;
+    private readonly SubtreeComputer<T> _computer;
+    private long _jobs;
 
+    /// <param name="threads">the verifier's compute engine: threads of its own, never the thread pool (where Akka's heartbeats run)</param>
     public SubtreeVerifier(TrainConfig config, Corpus corpus, int threads)
     {
         _config = config;
         _tokens = corpus.Tokens;
-        _plan = BatchPlan.For(config, corpus);
         _act = config.ActivationKind;
-        _threads = Math.Max(1, threads);
+        _computer = new SubtreeComputer<T>(Kernels.Default<T>(), Math.Max(1, threads), "distrnn-verify");
     }
 
     /// <summary>
-    /// The sum over <paramref name="node"/>'s shards of step <paramref name="step"/> with <paramref name="parameters"/>,
-    /// on a compute engine of its own for this recomputation alone: it is rare (a non-finite result only), so no
-    /// threads are held between recomputations and the verifier needs no disposal.
+    /// The sum over <paramref name="node"/>'s shards of the step's <paramref name="batch"/> with <paramref name="parameters"/>,
+    /// on the verifier's engine (the same kernel, cut and tree order as every worker's). The result is the caller's:
+    /// each recomputation is its own step of the engine, so nothing of it is reused later.
     /// </summary>
-    public ShardSum<T> Recompute(long step, Subtree node, Tensors<T> parameters)
+    public async Task<ShardSum<T>> RecomputeAsync(SequenceRef[] batch, Subtree node, Tensors<T> parameters)
     {
-        using var computer = new SubtreeComputer<T>(Kernels.Default<T>(), _threads, "distrnn-verify");
-        return computer.ComputeAsync(step, parameters, _act, _tokens, _plan.ForStep(step), _config.ShardCount, node).GetAwaiter().GetResult();
+        long job = Interlocked.Increment(ref _jobs);
+        var sum = await _computer.ComputeAsync(job, parameters, _act, _tokens, batch, _config.ShardCount, node).ConfigureAwait(false);
+        return new ShardSum<T>(sum.Grad.Clone(), sum.Loss, sum.Chars);
     }
 
     /// <summary>True when a sum holds NaN or ±∞ anywhere (gradient or loss).</summary>
     public static bool IsNonFinite(ShardSum<T> sum) => !double.IsFinite(sum.Loss) || !sum.Grad.AllFinite();
+
+    public void Dispose() => _computer.Dispose();
 }

@@ -137,6 +137,18 @@ public sealed class SubtreeComputer<T> : IDisposable where T : unmanaged, IFloat
             tree.Offer(new Subtree(0, first + shard), new ShardSum<T>(grad!, loss, chars), keep);
     }
 
+    /// <summary>
+    /// The buffers of step <paramref name="step"/>'s results, as a lease: disposing it (the caller has finished with
+    /// every sum of the step) frees them for reuse at once rather than when a job of a later step starts.
+    /// </summary>
+    public IDisposable LeaseOf(long step) => new StepRelease(_pool, step);
+
+    private sealed class StepRelease(GradientPool pool, long step) : IDisposable
+    {
+        private int _done;
+        public void Dispose() { if (Interlocked.Exchange(ref _done, 1) == 0) pool.Release(step); }
+    }
+
     /// <summary>No new jobs; the crew's threads end after the job in progress.</summary>
     public void Dispose() => _crew.Dispose();
 
@@ -166,6 +178,18 @@ public sealed class SubtreeComputer<T> : IDisposable where T : unmanaged, IFloat
                 }
                 if (step <= _step) return;
                 _step = step;
+                foreach (var t in _inStep)
+                    if (t.Shape == _shape) _free.Push(t);
+                _inStep.Clear();
+            }
+        }
+
+        /// <summary>Step <paramref name="step"/>'s buffers are no longer used by anyone (a lease was disposed).</summary>
+        public void Release(long step)
+        {
+            lock (_free)
+            {
+                if (step != _step) return; // a later step started: they came back already
                 foreach (var t in _inStep)
                     if (t.Shape == _shape) _free.Push(t);
                 _inStep.Clear();

@@ -5,13 +5,6 @@ using DistRnn.Model.Fast;
 
 namespace DistRnn.Model;
 
-/// <summary>Receives each shard's result from <see cref="FastKernel{T}.Run{TSink}"/>, in shard order.</summary>
-public interface IShardSink<T> where T : unmanaged, IFloatingPointIeee754<T>
-{
-    /// <param name="grad">the shard's gradient (null for loss only); a scratch buffer, valid only during the call</param>
-    void OnShard(int shard, Tensors<T>? grad, double loss, long chars);
-}
-
 /// <summary>
 /// The kernel training uses: the same maths as <see cref="PlainKernel{T}"/> (its oracle in the tests),
 /// organised for speed and still bit-reproducible on every host.

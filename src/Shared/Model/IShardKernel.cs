@@ -32,3 +32,11 @@ public interface IShardKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
     void Run<TSink>(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs,
         ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, PackedParams<T>? packed = null) where TSink : struct, IShardSink<T>;
 }
+
+/// <summary>Receives each shard's result from <see cref="IShardKernel{T}.Run{TSink}"/>, in shard order.</summary>
+public interface IShardSink<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <param name="grad">the shard's gradient (null for loss only); a scratch buffer, valid only during the call</param>
+    void OnShard(int shard, Tensors<T>? grad, double loss, long chars);
+}
+

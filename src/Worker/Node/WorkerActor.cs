@@ -14,25 +14,6 @@ using DistRnn.Worker.Security;
 
 namespace DistRnn.Worker.Node;
 
-/// <summary>What a worker node's actor reports to the program hosting it.</summary>
-public abstract record WorkerEvent
-{
-    public sealed record Registered(int Workers) : WorkerEvent;
-    public sealed record Refused(string Reason) : WorkerEvent;
-    public sealed record RunEnded(bool Completed, string Reason) : WorkerEvent;
-    public sealed record CoordinatorLost(string Why) : WorkerEvent;
-    public sealed record Note(string Message) : WorkerEvent;
-}
-
-/// <param name="Secret">the run's shared secret (--secret-file), proven at registration; null = none</param>
-/// <param name="Slowdown">test knob: each piece takes this many times its compute time (≥ 1; a straggler on demand)</param>
-/// <param name="Tls">this node's TLS credentials (the data channel uses them as the Akka transport does); null = plain TCP</param>
-public sealed record WorkerSettings(Corpus Corpus, int Threads, string Node, SharedSecret? Secret = null, double Slowdown = 1, TlsCredentials? Tls = null);
-
-/// <summary>Local: hand back the work and tell the coordinator this worker leaves (Ctrl+C / SIGTERM). Answered with <see cref="Left"/>.</summary>
-public sealed record LeaveRun(string Reason) : INoSerializationVerificationNeeded;
-public sealed record Left : INoSerializationVerificationNeeded { public static readonly Left Instance = new(); }
-
 /// <summary>
 /// A worker (role worker): finds the coordinator among the cluster's members, proves its corpus and
 /// configuration, then computes the subtrees it is sent. The maths runs on dedicated threads
@@ -56,8 +37,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private string? _runId;
     private IWorkerCompute? _compute;
     private bool _registered;
-    private long _step = -1;
-    private readonly Queue<(ComputeSubtrees Job, DataDelivery? Frame)> _queue = new();
+    private readonly JobQueue<(ComputeSubtrees Job, DataDelivery? Frame)> _jobs = new(j => j.Job.Step);
     /// <summary>The data channel to the coordinator (Cluster/DataChannel), once open; null: tensors over Akka.</summary>
     private DataConnection? _channel;
     private int _parameterCount;
@@ -198,35 +178,17 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         if (_registered) return;
         _coordinator = Sender;
         _runId = m.RunId;
-        string fingerprint;
-        try
+        _compute?.Dispose();
+        var enrolled = Enrolment.Enrol(m, _s, _credentials, AkkaConfig.BoundAddress(Context.System).ToString());
+        _compute = enrolled.Compute;
+        _parameterCount = enrolled.ParameterCount;
+        Sender.Tell(enrolled.Register);
+        // A coordinator that cannot prove the secret gets no work from this worker (it still got the registration
+        // above, so the real coordinator, if this is one with another secret, logs the refusal).
+        if (enrolled.Refusal is not null)
         {
-            var config = JsonSerializer.Deserialize<TrainConfig>(m.ConfigJson, TrainConfig.Json)
-                ?? throw new JsonException("empty configuration");
-            fingerprint = config.Fingerprint();
-            // Nothing is computed for a corpus that differs: the registration below is refused and says why.
-            if (m.CorpusSha256 == _s.Corpus.Sha256)
-                _compute = config.PrecisionKind == Precision.Float32
-                    ? new WorkerCompute<float>(config, _s.Corpus, _s.Threads) { Slowdown = _s.Slowdown }
-                    : new WorkerCompute<double>(config, _s.Corpus, _s.Threads) { Slowdown = _s.Slowdown };
-            _parameterCount = new ModelShape(_s.Corpus.Vocabulary.Size, config.Hidden).Count;
-        }
-        catch (Exception e) when (e is JsonException or InputException or NotSupportedException)
-        {
-            fingerprint = $"unreadable configuration: {e.Message}";
-        }
-        // The proof binds what this worker holds and where it is; the coordinator checks it against its own.
-        var context = new RegistrationContext(ProtocolInfo.Version, m.RunId, _s.Corpus.Sha256, fingerprint, AkkaConfig.BoundAddress(Context.System).ToString());
-        Sender.Tell(new Register(ProtocolInfo.Version, m.RunId, _s.Node, _s.Corpus.Sha256, fingerprint, _s.Corpus.Vocabulary.Size, _s.Threads,
-            _credentials.Answer(m.Challenge ?? [], context)));
-        // A coordinator that cannot prove the secret gets no work from this worker (it still got the
-        // registration above, so the real coordinator, if this is one with another secret, logs the refusal).
-        if (_credentials.CoordinatorRefusal(m.Challenge ?? [], m.CoordinatorProof ?? [], context) is string refusal)
-        {
-            _compute?.Dispose();
-            _compute = null;
             Timers.Cancel("join");
-            _notify(new WorkerEvent.Refused(refusal));
+            _notify(new WorkerEvent.Refused(enrolled.Refusal));
         }
     }
 
@@ -234,21 +196,18 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private void OnCompute(ComputeSubtrees m, DataDelivery? frame)
     {
         Diagnostics.StepTimeline.Mark(m.Step, Diagnostics.StepPoint.WorkerReceived);
-        if (m.RunId != _runId || _compute is null || m.Step < _step) { frame?.Release(); return; } // another run, or an old step
+        if (m.RunId != _runId || _compute is null) { frame?.Release(); return; } // another run's
+        var offer = _jobs.Offer((m, frame));
+        if (!offer.Accepted) { frame?.Release(); return; } // an old step's
         _coordinator = Sender;
-        if (m.Step > _step)
-        {
-            Cancel(); // whatever runs now belongs to an older step: its results would be dropped anyway
-            while (_queue.TryDequeue(out var old)) old.Frame?.Release();
-            _step = m.Step;
-        }
-        _queue.Enqueue((m, frame));
-        if (_running is null) StartNext();
+        foreach (var old in offer.Dropped) old.Frame?.Release();
+        if (offer.CancelRunning) Cancel();
+        StartNext();
     }
 
     private void StartNext()
     {
-        if (!_queue.TryDequeue(out var next)) return;
+        if (!_jobs.TryNext(out var next)) return;
         var (job, frame) = next;
         var cts = new CancellationTokenSource();
         _running = cts;
@@ -270,6 +229,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             _notify(new WorkerEvent.Note($"step {m.Step}: computing failed: {m.Error.GetBaseException().Message}"));
         _running?.Dispose();
         _running = null;
+        _jobs.Done();
         StartNext();
     }
 

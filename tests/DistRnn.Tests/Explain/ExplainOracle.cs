@@ -105,7 +105,10 @@ internal sealed class ExplainOracle
         using var computer = new SubtreeComputer<double>(Kernels.Default<double>(), 1);
         var source = new LocalGradientSource<double>(computer, session.Activation, corpus.Tokens, session.ShardCount);
         for (long step = 1; step <= config.Steps; step++)
-            session.Apply(await source.ComputeAsync(step, session.Params, session.BatchFor(step), CancellationToken.None));
+            {
+                using var sum = await source.ComputeAsync(step, session.Params, session.BatchFor(step), CancellationToken.None);
+                session.Apply(sum.Sum);
+            }
         return session.Params;
     }
 }

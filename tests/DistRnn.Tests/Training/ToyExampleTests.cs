@@ -32,7 +32,10 @@ public class ToyExampleTests
         using var computer = new SubtreeComputer<T>(Kernels.Default<T>(), 1);
         var source = new LocalGradientSource<T>(computer, session.Activation, corpus.Tokens, session.ShardCount);
         for (long step = 1; step <= config.Steps; step++)
-            session.Apply(await source.ComputeAsync(step, session.Params, session.BatchFor(step), CancellationToken.None));
+            {
+                using var sum = await source.ComputeAsync(step, session.Params, session.BatchFor(step), CancellationToken.None);
+                session.Apply(sum.Sum);
+            }
 
         // Greedy decoding from "d" until the stop symbol (bounded).
         var vocab = corpus.Vocabulary;
