@@ -125,6 +125,10 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
     public async ValueTask DisposeAsync()
     {
         _channel?.Dispose();
+        // A member that is unreachable now (a killed worker not yet downed) would keep the cluster from converging on
+        // this node's leaving for the whole phase timeout: the run is over, so down it first.
+        var cluster = Akka.Cluster.Cluster.Get(System);
+        foreach (var member in cluster.State.Unreachable) cluster.Down(member.Address);
         var leave = CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
         await Task.WhenAny(leave, Task.Delay(TimeSpan.FromSeconds(10))).ConfigureAwait(false);
         await System.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);

@@ -63,6 +63,8 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
     private readonly HashSet<IActorRef> _excluded = new();
     private readonly HashSet<string> _namedStrangers = new(StringComparer.Ordinal);
     private readonly HashSet<IActorRef> _namedSlow = new();
+    /// <summary>Workers that showed a sign of trouble (a broken data channel) and have not delivered since: their work is also given to others at once.</summary>
+    private readonly HashSet<IActorRef> _suspects = new();
     private readonly Stopwatch _clock = new();
     private StepRound<IActorRef, T>? _round;
     private GradientLease<T>? _roundLease;
@@ -85,7 +87,7 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
         Receive<StepAsked<T>>(OnStep);
         Receive<ResultArrived>(m => { try { OnResult(m); } finally { m.Frame?.Release(); } });
         Receive<WorkerJoined>(m => { _names[m.Worker] = m.Name; _noWorkersFor = null; if (_round is not null) Send(_round.WorkerJoined(m.Worker)); });
-        Receive<WorkerLost>(OnLost);
+        Receive<WorkerLost>(m => { _suspects.Remove(m.Worker); OnLost(m); });
         Receive<WorkerChannelLost>(OnChannelLost);
         Receive<DeadlineTick>(OnDeadline);
         Receive<BackupTick>(OnBackup);
@@ -128,6 +130,7 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
         Timers.Cancel("backup");
         _clock.Restart();
         Send(_round.Start(asked.Workers.Select(w => w.Worker)));
+        foreach (var suspect in _suspects) Send(_round.Suspected(suspect)); // dead or alive, its share does not wait for it
         StepTimeline.Mark(m.Step, StepPoint.CoordinatorSent);
         if (asked.Workers.Count == 0)
         {
@@ -156,6 +159,7 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
                 _s.Warn($"ignored a result from {Sender.Path.Address}: not a registered worker");
             return;
         }
+        if (m.Step == _round.Step) _suspects.Remove(Sender); // it answers this step: alive, no longer under suspicion
         var decision = _round.Offer(Sender, m, _clock.Elapsed);
         switch (decision.Action)
         {
@@ -264,6 +268,7 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
     private void OnChannelLost(WorkerChannelLost m)
     {
         if (_round is null) return;
+        _suspects.Add(m.Worker);
         var (again, note) = _round.ChannelLost(m.Worker, m.Why);
         _s.Warn(note);
         Send(again);

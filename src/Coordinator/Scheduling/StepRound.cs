@@ -120,13 +120,16 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
     /// </summary>
     public bool WaitedForWorkers { get; private set; }
 
+    /// <summary>What a worker under suspicion owes goes to the others at once as well (see <see cref="StepState{TWorker,TValue}.Suspected"/>).</summary>
+    public List<Assignment<TWorker>> Suspected(TWorker worker) => _state.Suspected(worker);
+
     /// <summary>
     /// The worker's data channel broke: what it owes goes to the other workers at once as well (first copy wins), and a
     /// note says so; its tensors go over Akka from now on.
     /// </summary>
     public (List<Assignment<TWorker>> Again, string Note) ChannelLost(TWorker worker, string why)
     {
-        var again = _state.Suspected(worker);
+        var again = Suspected(worker);
         string also = again.Count == 0 ? "" : $" (step {Step}: " + string.Join(", ", again.Select(a => $"{string.Join(" ", a.Nodes)} to {_name(a.Worker)}")) + ", first result wins)";
         return (again, $"worker {_name(worker)}: its data channel broke ({why}); its tensors go over Akka from now on{also}");
     }
