@@ -1,5 +1,6 @@
 using DistRnn.Coordinator.Node;
 using DistRnn.Protocol;
+using DistRnn.Util;
 
 namespace DistRnn.Coordinator.Membership;
 
@@ -15,9 +16,16 @@ public sealed record DeskReply(IProtocolMessage? Reply, string? Warning = null, 
 /// (<see cref="CoordinatorSettings.RefusalReason"/>) and for the secret (<see cref="RegistrationGate"/>), then the
 /// worker joins the <see cref="WorkerRoster{TWorker,TWaiter}"/>. The actor sends what this decides. Not thread-safe.
 /// </summary>
-public sealed class RegistrationDesk<TWorker, TWaiter>(CoordinatorSettings settings, WorkerRoster<TWorker, TWaiter> roster) where TWorker : notnull
+/// Everything a worker supplied is printed through <see cref="Printable"/> (one bounded line) and refusals through a
+/// <see cref="LineRateLimit"/> (a flood of join attempts costs a few lines).
+public sealed class RegistrationDesk<TWorker, TWaiter>(CoordinatorSettings settings, WorkerRoster<TWorker, TWaiter> roster, Func<DateTime>? now = null)
+    where TWorker : notnull
 {
+    /// <summary>Refusal lines shown per minute at most.</summary>
+    public const int RefusalsPerMinute = 20;
+
     private readonly RegistrationGate _gate = new(settings.Secret);
+    private readonly LineRateLimit _refusals = new(RefusalsPerMinute, TimeSpan.FromMinutes(1), now);
 
     /// <param name="address">the address the worker's proofs must name (where its messages come from)</param>
     public DeskReply Join(TWorker worker, string address, JoinRequest m)
@@ -37,7 +45,7 @@ public sealed class RegistrationDesk<TWorker, TWaiter>(CoordinatorSettings setti
         // a late answer to a replaced or expired challenge: ask again (a registered worker needs nothing)
         if (gate.Outcome == GateOutcome.Rechallenge) return new(roster.IsRegistered(worker) ? null : Spec(address, null));
         if (gate.Outcome == GateOutcome.Refuse) return Refuse(m.Node, address, gate.Reason!);
-        bool added = roster.Add(worker, new WorkerInfo(m.Node, m.Threads));
+        bool added = roster.Add(worker, new WorkerInfo(Printable.Of(m.Node), m.Threads));
         return new(new Registered(settings.RunId, roster.Count), Added: added);
     }
 
@@ -52,6 +60,6 @@ public sealed class RegistrationDesk<TWorker, TWaiter>(CoordinatorSettings setti
         };
     }
 
-    private static DeskReply Refuse(string node, string address, string reason) =>
-        new(new Refused(reason), $"refused worker {node} at {address}: {reason}");
+    private DeskReply Refuse(string node, string address, string reason) =>
+        new(new Refused(reason), _refusals.Pass(Printable.Of($"refused worker {Printable.Of(node)} at {address}: {reason}", Printable.LineLength)));
 }

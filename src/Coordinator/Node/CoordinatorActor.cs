@@ -6,6 +6,7 @@ using DistRnn.Coordinator.Membership;
 using DistRnn.Protocol;
 using DistRnn.Transport;
 using DistRnn.Transport.DataChannel;
+using DistRnn.Util;
 
 namespace DistRnn.Coordinator.Node;
 
@@ -50,7 +51,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         Receive<DataDelivery>(d => { if (d.Message is SubtreeResult r) OnResult(r, d); else d.Release(); });
         Receive<DataChannelLost>(m => { if (!_roster.Ending && _roster.IsRegistered(m.Worker)) _step.Tell(new WorkerChannelLost(m.Worker, m.Why)); });
         Receive<ExcludeWorker>(m => Gone(_roster.Exclude(m.Worker, m.Reason), "was excluded", graceful: false));
-        Receive<WorkerLeaving>(m => Gone(_roster.Lose(Sender), $"left ({m.Reason})", graceful: true));
+        Receive<WorkerLeaving>(m => Gone(_roster.Lose(Sender), $"left ({Printable.Of(m.Reason, Printable.LineLength)})", graceful: true));
         Receive<Terminated>(t => { if (!t.ActorRef.Equals(_step)) Gone(_roster.Lose(t.ActorRef), "stopped", graceful: false); });
         Receive<ClusterEvent.UnreachableMember>(m => GoneNode(m.Member.Address, "is unreachable", keepForReturn: true));
         Receive<ClusterEvent.ReachableMember>(m => Returned(m.Member.Address));
@@ -98,13 +99,13 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         if (!Answer(_desk.Register(Sender, WorkerAddress(Sender), m)).Added) return;
         Context.Watch(Sender);
         Published();
-        _s.Info($"worker {m.Node} registered ({m.Threads} threads; {Workers(_roster.Count)})");
+        _s.Info($"worker {_roster.Name(Sender)} registered ({m.Threads} threads; {Workers(_roster.Count)})");
         if (_channel is not null)
         {
             var ticket = _channel.Issue(Sender, WorkerAddress(Sender));
             Sender.Tell(new DataChannelOffer(_s.RunId, _channel.Port, ticket.Id, ticket.Key));
         }
-        _step.Tell(new WorkerJoined(Sender, m.Node)); // it may take work that waits for a worker
+        _step.Tell(new WorkerJoined(Sender, _roster.Name(Sender))); // it may take work that waits for a worker
         AnswerWaiters();
     }
 
