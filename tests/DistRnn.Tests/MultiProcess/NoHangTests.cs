@@ -28,6 +28,7 @@ public sealed class NoHangTests
         {
             var worker = c.Worker(giveUpAfter: 14);
             Assert.Equal(1, worker.WaitForExit(TimeSpan.FromSeconds(60)));
+            Assert.Contains(worker.Lines, l => l.Text.Contains($"cannot reach the coordinator at {c.Listen}"));
             Assert.Contains(worker.Lines, l => l.Text.Contains("retrying in"));
             Assert.Contains(worker.Lines, l => l.Text.Contains("giving up"));
         });

@@ -19,7 +19,7 @@ public sealed class StragglerTests
             c.Worker();
             c.Worker(slowdown: 100);   // this model's steps are a few ms: make it slow enough to be called slow
             Assert.True(coordinator.WaitForExit(TimeSpan.FromSeconds(150)) == 0, "the coordinator failed");
-            Assert.Equal(ProcessCluster.Reference(40), TrainEvents.ParamsSha256(coordinator));
+            Assert.Equal(c.Reference(40), TrainEvents.ParamsSha256(coordinator));
             Assert.Contains(coordinator.Lines, l => l.Text.Contains("backups"));
             // the slow worker was never dropped: it is slow, not lost
             Assert.All(TrainEvents.Steps(coordinator), s => Assert.Equal(3, s.Workers));
