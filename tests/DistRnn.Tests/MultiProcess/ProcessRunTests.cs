@@ -11,7 +11,7 @@ namespace DistRnn.Tests.MultiProcess;
 public sealed class ProcessRunTests
 {
     private static readonly string[] Hidden512 =
-        ["--hidden", "512", "--seq", "16", "--batch", "8", "--shards", "8", "--precision", "float64", "--seed", "9", "--checkpoint-every", "100"];
+        ["--hidden", "512", "--seq", "16", "--batch", "8", "--shards", "8", "--precision", "float64", "--seed", "9"];
 
     [Fact]
     public void Coordinator_and_two_worker_processes_match_the_single_process_bits_and_the_workers_exit_0()
