@@ -242,7 +242,9 @@ public sealed class SecureClusterTests
                 rogues.Add((system, refused));
             }
             // both rogues are registered before step 1, so each is given part of the first step's tree
-            Assert.Equal((baseline, 2), await TrainOn(host, 4, workersAfter: 2)); // the two honest workers finish the run
+            var (sha, workers) = await TrainOn(host, 4, workersAfter: 2);
+            Assert.True(sha == baseline, $"params_sha256 {sha}, the single-process loop's {baseline}; the coordinator said:\n{string.Join("\n", warnings)}");
+            Assert.Equal(2, workers); // the two honest workers finish the run
 
             var reasons = await Task.WhenAll(rogues.Select(r => r.Refused.Task.WaitAsync(TimeSpan.FromSeconds(10))));
             Assert.All(reasons, r => Assert.Contains("excluded", r));
