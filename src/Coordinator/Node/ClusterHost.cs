@@ -17,7 +17,6 @@ public sealed record ClusterHostOptions
     public string Host { get; init; } = "127.0.0.1";
     public int Port { get; init; }
     public bool Verbose { get; init; }
-    public bool SerializeMessages { get; init; }
     public Action<string> Log { get; init; } = _ => { };
     public Action<ActorSystem>? OnSystem { get; init; }
     /// <summary>TLS of every node (local workers use this process's certificate) and the shared secret they prove.</summary>
@@ -42,7 +41,7 @@ public sealed class ClusterHost<T> : IAsyncDisposable where T : unmanaged, IFloa
 
     public static ClusterHost<T> Start(CoordinatorSettings settings, Corpus corpus, ClusterHostOptions o)
     {
-        var coordinator = CoordinatorNode<T>.Start(settings with { Secret = settings.Secret ?? o.Security.Secret }, o.Host, o.Port, o.Verbose, o.SerializeMessages, o.Security);
+        var coordinator = CoordinatorNode<T>.Start(settings with { Secret = settings.Secret ?? o.Security.Secret }, o.Host, o.Port, o.Verbose, o.Security);
         o.OnSystem?.Invoke(coordinator.System);
         var host = new ClusterHost<T>(coordinator);
         int threads = o.ThreadsPerWorker > 0 ? o.ThreadsPerWorker : Math.Max(1, Environment.ProcessorCount / Math.Max(1, o.LocalWorkers));
@@ -58,7 +57,6 @@ public sealed class ClusterHost<T> : IAsyncDisposable where T : unmanaged, IFloa
                 Host = "127.0.0.1",
                 Node = $"local-{i + 1}",
                 Verbose = o.Verbose,
-                SerializeMessages = o.SerializeMessages,
                 AttemptTimeout = TimeSpan.FromSeconds(20),
                 GiveUpAfter = TimeSpan.FromMinutes(2),
                 Log = o.Verbose ? o.Log : _ => { },

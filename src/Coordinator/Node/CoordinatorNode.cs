@@ -49,13 +49,12 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
     }
 
     /// <param name="security">TLS for the transport (the shared secret travels in <paramref name="settings"/>); null = plain TCP</param>
-    public static CoordinatorNode<T> Start(CoordinatorSettings settings, string host, int port, bool verbose, bool serializeMessages = false,
-        NodeSecurity? security = null)
+    public static CoordinatorNode<T> Start(CoordinatorSettings settings, string host, int port, bool verbose, NodeSecurity? security = null)
     {
         var shape = new ModelShape(settings.VocabSize, settings.Config.Hidden);
         CheckFits(shape);
         ActorSystem system;
-        var config = AkkaConfig.Node(AkkaConfig.CoordinatorRole, host, port, verbose, serializeMessages, extra: AkkaConfig.TensorLimit(shape.Count));
+        var config = AkkaConfig.Node(AkkaConfig.CoordinatorRole, host, port, verbose, extra: AkkaConfig.TensorLimit(shape.Count));
         try { system = (security ?? NodeSecurity.None).CreateSystem(AkkaConfig.SystemName, config); }
         catch (Exception e) when (port != 0 && e.GetBaseException() is SocketException or Akka.Remote.RemoteTransportException)
         {

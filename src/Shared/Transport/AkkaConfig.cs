@@ -30,8 +30,12 @@ public static class AkkaConfig
     /// <param name="host">address to bind and to advertise (peers connect to it)</param>
     /// <param name="port">0 = any free port</param>
     /// <param name="verbose">Akka's own INFO logs; otherwise errors only</param>
-    /// <param name="serializeMessages">serialize local messages too (tests: proves every message survives the wire)</param>
-    public static Config Node(string role, string host, int port, bool verbose, bool serializeMessages = false, string? extra = null)
+    /// <remarks>
+    /// serialize-messages stays off on a node: what goes between nodes crosses the transport and our serializer
+    /// anyway, and Akka.Cluster's own local events (ReachabilityChanged …) have no serializer, so with it on the
+    /// split-brain resolver and the cluster's view never see a node become unreachable.
+    /// </remarks>
+    public static Config Node(string role, string host, int port, bool verbose, string? extra = null)
     {
         string level = verbose ? "INFO" : "ERROR";
         string hocon = string.Create(CultureInfo.InvariantCulture, $$"""
@@ -44,7 +48,6 @@ public static class AkkaConfig
               log-dead-letters-during-shutdown = off
               actor {
                 provider = cluster
-                serialize-messages = {{(serializeMessages ? "on" : "off")}}
                 serializers { distrnn = "{{ProtocolSerializerType}}" }
                 serialization-bindings { "{{ProtocolMarkerType}}" = distrnn }
                 serialization-identifiers { "{{ProtocolSerializerType}}" = {{Protocol.ProtocolSerializer.Id}} }

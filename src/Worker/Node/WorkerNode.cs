@@ -20,7 +20,6 @@ public sealed record WorkerNodeOptions
     public int Port { get; init; }
     public string? Node { get; init; }
     public bool Verbose { get; init; }
-    public bool SerializeMessages { get; init; }
     /// <summary>How long the first attempt waits for registration before starting over (later ones wait longer, up to <see cref="MaxBackoff"/>).</summary>
     public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(5);
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
@@ -60,7 +59,7 @@ public static class WorkerNode
             if (ct.IsCancellationRequested) return Ok;
             var events = System.Threading.Channels.Channel.CreateUnbounded<WorkerEvent>();
             string? extra = string.Join('\n', new[] { o.MaxTensorValues is int max ? AkkaConfig.TensorLimit(max) : null, o.ExtraConfig }.Where(x => x is not null));
-            var system = o.Security.CreateSystem(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, o.Host, o.Port, o.Verbose, o.SerializeMessages,
+            var system = o.Security.CreateSystem(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, o.Host, o.Port, o.Verbose,
                 extra: extra.Length > 0 ? extra : null));
             o.OnSystem?.Invoke(system);
             string node = o.Node ?? $"{Environment.MachineName}/{Environment.ProcessId}@{AkkaConfig.BoundAddress(system).Port}";

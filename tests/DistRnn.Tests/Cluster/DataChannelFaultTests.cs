@@ -42,7 +42,7 @@ public sealed class DataChannelFaultTests
         var result = await new Trainer<float>(session, host.Source, Kernels.Default<float>(), options, observer).RunAsync(timeout.Token);
 
         Assert.Equal(expected, result.ParamsSha256);
-        Assert.Equal(2, host.Source.Workers); // nobody was dropped for it
+        Assert.Equal(2, await ClusterTraining.WorkersSettleAt(() => host.Source.Workers, 2, TimeSpan.FromSeconds(30))); // nobody was dropped for it
         Assert.Contains(warnings, w => w.Contains("its data channel broke (test: the network failed); its tensors go over Akka"));
         Assert.Empty(errors);
         await host.EndRunAsync(true, "test finished");

@@ -53,7 +53,7 @@ public sealed class LocalClusterTests
         var other = TestUtil.CorpusOf(TestUtil.SmallText(41));
         var warnings = new ConcurrentQueue<string>();
         var settings = CoordinatorSettings.For(Small, corpus) with { Warn = warnings.Enqueue };
-        await using var host = ClusterHost<float>.Start(settings, corpus, new ClusterHostOptions { LocalWorkers = 0, SerializeMessages = true });
+        await using var host = ClusterHost<float>.Start(settings, corpus, new ClusterHostOptions { LocalWorkers = 0 });
         var log = new ConcurrentQueue<string>();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
         int exit = await WorkerNode.RunAsync(new WorkerNodeOptions
@@ -62,7 +62,7 @@ public sealed class LocalClusterTests
             Corpus = other,
             Threads = 1,
             Log = log.Enqueue,
-            SerializeMessages = true,
+           
             GiveUpAfter = TimeSpan.FromSeconds(30),
         }, timeout.Token);
         Assert.Equal(WorkerNode.Refused, exit);

@@ -11,11 +11,9 @@ namespace DistRnn.Tests.Cluster;
 
 /// <summary>
 /// A worker node that dies mid-step without leaving (its actor system stops without the cluster's leave
-/// protocol, as a killed process would): the coordinator notices through cluster reachability, hands its
-/// subtrees to the others, and the run ends with the same bits as the single-process loop.
-/// serialize-messages stays off here: every protocol message crosses the wire between the systems anyway,
-/// and Akka.Cluster's own in-process ReachabilityChanged event has no serializer, so with the setting on
-/// the split-brain resolver and the cluster's read view never see the node become unreachable.
+/// protocol, as a killed process would): the coordinator notices (its data channel breaking, reachability or
+/// the step deadline, whichever comes first), hands its subtrees to the others, drops it, and the run ends
+/// with the same bits as the single-process loop.
 /// </summary>
 public sealed class WorkerLossTests
 {
@@ -58,10 +56,13 @@ public sealed class WorkerLossTests
         var options = new TrainOptions { OutDir = TestUtil.TempDir(), CheckpointEvery = 1000, ValWindows = 4, Parallelism = 2 };
         var result = await new Trainer<double>(session, host.Source, Kernels.Default<double>(), options, observer).RunAsync(timeout.Token);
 
+        // its work was done by the others (whichever signal told the coordinator first: the broken data
+        // channel, reachability, the step deadline), so the bits are those of the single-process loop
+        Assert.False(result.Interrupted);
         Assert.Equal(expected, result.ParamsSha256);
-        Assert.True(warnings.Any(w => w.Contains("worker victim") && (w.Contains("unreachable") || w.Contains("removed") || w.Contains("stopped"))),
-            "no warning about the lost worker:\n" + string.Join("\n", warnings));
-        Assert.Contains(warnings, w => w.StartsWith("step 3: its shards go to"));   // lost mid-step, not between steps
+        // and the dead worker is dropped (bounded: reachability and the split-brain resolver take seconds)
+        int workers = await ClusterTraining.WorkersSettleAt(() => host.Source.Workers, 2, TimeSpan.FromSeconds(60));
+        Assert.True(workers == 2, $"{workers} workers registered, expected the 2 survivors:\n" + string.Join("\n", warnings));
         await host.EndRunAsync(true, "test finished");
         Assert.True(await Task.WhenAny(victim, Task.Delay(TimeSpan.FromSeconds(30))) == victim, "the victim's node loop did not end");
     }

@@ -34,7 +34,7 @@ public sealed class CoordinatorLossTests
             Assert.Equal(newest - 10 + 1, TrainEvents.StepOf(firstStep.Text)!.Number);
 
             Assert.True(second.WaitForExit(TimeSpan.FromSeconds(150)) == 0, $"the resumed coordinator failed");
-            Assert.Equal(ProcessCluster.Reference(80), TrainEvents.ParamsSha256(second));
+            Assert.Equal(c.Reference(80), TrainEvents.ParamsSha256(second));
             foreach (var w in workers)
                 Assert.True(w.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a worker did not survive the restart and end cleanly\n{w.Tail()}");
         });

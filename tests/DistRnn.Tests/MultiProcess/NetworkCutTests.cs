@@ -39,7 +39,7 @@ public sealed class NetworkCutTests
             coordinator.Interrupt();
             Assert.True(coordinator.WaitForExit(TimeSpan.FromSeconds(60)) == 1, $"an interrupted run exits 1");
             var (step, sha) = TrainEvents.Interrupted(coordinator);
-            Assert.Equal(ProcessCluster.Reference(step), sha);
+            Assert.Equal(c.Reference(step), sha);
             Assert.False(onHost.HasExited || cutOff.HasExited, $"a worker ended during the run");
         });
     }

@@ -16,15 +16,18 @@ internal sealed class ProcessCluster : IDisposable
     public static readonly string[] Model =
         ["--hidden", "48", "--seq", "48", "--batch", "64", "--shards", "16", "--seed", "11", "--optimizer", "adam", "--lr", "0.01"];
 
-    private static readonly ConcurrentDictionary<long, Lazy<string>> References = new();
+    private static readonly ConcurrentDictionary<string, Lazy<string>> References = new();
     private readonly List<NodeProcess> _processes = new();
+    private readonly string[] _model;
     private int _workers;
 
-    public ProcessCluster(string host = "127.0.0.1")
+    /// <param name="model">the model options of every run of this cluster and of its reference (default <see cref="Model"/>)</param>
+    public ProcessCluster(string host = "127.0.0.1", string[]? model = null)
     {
         Host = host;
+        _model = model ?? Model;
         Dir = TestUtil.TempDir();
-        Port = Ports.Free(host);
+        Port = FreePort(host);
     }
 
     public string Host { get; }
@@ -33,11 +36,24 @@ internal sealed class ProcessCluster : IDisposable
     public string Dir { get; }
     public string RunDir => Path.Combine(Dir, "run");
 
+    /// <summary>
+    /// A TCP port that is free on <paramref name="address"/> now (the OS picks it; a program started next
+    /// binds it). Another process could take it in between — unlikely in the ephemeral range, and the
+    /// failure would be loud (the coordinator says it cannot listen there, exit 2).
+    /// </summary>
+    public static int FreePort(string address = "127.0.0.1")
+    {
+        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Parse(address), 0);
+        l.Start();
+        try { return ((System.Net.IPEndPoint)l.LocalEndpoint).Port; }
+        finally { l.Stop(); }
+    }
+
     /// <summary>Starts the coordinator and waits until it accepts connections (so workers join at once rather than after a retry).</summary>
     public NodeProcess Coordinator(long steps, int minWorkers, int waitTimeout = 90, params string[] extra)
     {
         var args = new List<string> { "train" };
-        args.AddRange(Model);
+        args.AddRange(_model);
         args.AddRange(["--steps", steps.ToString(), "--workers", "0", "--listen", Listen, "--min-workers", minWorkers.ToString(),
             "--wait-timeout", waitTimeout.ToString(), "--out", RunDir, "--json", "--eval-every", "100000"]);
         args.AddRange(extra);
@@ -84,16 +100,17 @@ internal sealed class ProcessCluster : IDisposable
         return Track(NodeProcess.Start($"worker {n}", Executables.Worker, args, netns: netns));
     }
 
-    /// <summary>params_sha256 after <paramref name="steps"/> steps of <see cref="Model"/> without any cluster (computed once per step count).</summary>
-    public static string Reference(long steps) => References.GetOrAdd(steps, s => new Lazy<string>(() => RunReference(s))).Value;
+    /// <summary>params_sha256 after <paramref name="steps"/> steps of this cluster's model without any cluster (computed once per model and step count).</summary>
+    public string Reference(long steps) =>
+        References.GetOrAdd($"{string.Join(' ', _model)} --steps {steps}", _ => new Lazy<string>(() => RunReference(_model, steps))).Value;
 
-    private static string RunReference(long steps)
+    private static string RunReference(string[] model, long steps)
     {
         var dir = TestUtil.TempDir();
         try
         {
             var args = new List<string> { "train" };
-            args.AddRange(Model);
+            args.AddRange(model);
             args.AddRange(["--steps", steps.ToString(), "--workers", "0", "--threads", "1", "--out", Path.Combine(dir, "ref"), "--json",
                 "--eval-every", "100000", "--checkpoint-every", "100000"]);
             using var p = NodeProcess.Start($"reference ({steps} steps)", Executables.Coordinator, args);
@@ -103,6 +120,9 @@ internal sealed class ProcessCluster : IDisposable
         }
         finally { TryDelete(dir); }
     }
+
+    /// <summary>A program with exactly these arguments (nothing of this cluster's added), owned like the others.</summary>
+    public NodeProcess Program(string name, string dll, params string[] args) => Track(NodeProcess.Start(name, dll, args));
 
     private NodeProcess Track(NodeProcess p)
     {

@@ -36,7 +36,7 @@ public sealed class SecurityProcessTests
             var worker = c.Worker(extra: ["--secret-file", secret]);
             Assert.Equal(0, coordinator.WaitForExit(TimeSpan.FromMinutes(3)));
             Assert.Equal(0, worker.WaitForExit(TimeSpan.FromSeconds(60)));
-            Assert.Equal(ProcessCluster.Reference(6), TrainEvents.ParamsSha256(coordinator));
+            Assert.Equal(c.Reference(6), TrainEvents.ParamsSha256(coordinator));
         });
     }
 
@@ -57,7 +57,7 @@ public sealed class SecurityProcessTests
             var worker = c.Worker(extra: Tls("worker-1"));
             Assert.Equal(0, coordinator.WaitForExit(TimeSpan.FromMinutes(3)));
             Assert.Equal(0, worker.WaitForExit(TimeSpan.FromSeconds(60)));
-            Assert.Equal(ProcessCluster.Reference(6), TrainEvents.ParamsSha256(coordinator));
+            Assert.Equal(c.Reference(6), TrainEvents.ParamsSha256(coordinator));
         });
     }
 

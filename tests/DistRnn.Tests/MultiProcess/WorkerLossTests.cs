@@ -26,7 +26,7 @@ public sealed class WorkerLossTests
             long stepAtKill = TrainEvents.Steps(coordinator).Max(s => s.Number);
 
             Assert.True(coordinator.WaitForExit(Run) == 0, $"the coordinator failed");
-            Assert.Equal(ProcessCluster.Reference(60), TrainEvents.ParamsSha256(coordinator));
+            Assert.Equal(c.Reference(60), TrainEvents.ParamsSha256(coordinator));
             // the kill came mid-run, and the run went on without the dead worker (its shards went to the others
             // through backup tasks, the step deadline or reachability, whichever came first)
             Assert.InRange(stepAtKill, 20, 59);
@@ -59,7 +59,7 @@ public sealed class WorkerLossTests
             Assert.True(first.WaitForExit(TimeSpan.FromSeconds(30)) == 0, "a worker stopped with SIGTERM did not exit 0");
 
             Assert.True(coordinator.WaitForExit(Run) == 0, $"the coordinator failed");
-            Assert.Equal(ProcessCluster.Reference(400), TrainEvents.ParamsSha256(coordinator));
+            Assert.Equal(c.Reference(400), TrainEvents.ParamsSha256(coordinator));
             foreach (var w in new[] { second, third })
                 Assert.True(w.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a worker did not end cleanly\n{w.Tail()}");
         });

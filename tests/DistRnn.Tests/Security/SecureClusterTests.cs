@@ -33,8 +33,11 @@ public sealed class SecureClusterTests
 
     private async Task<string> Baseline() => await ClusterTraining.TrainAsync<float>(Small, _corpus, 0, new ConcurrentQueue<string>());
 
-    /// <summary>Waits for <paramref name="minWorkers"/>, trains <see cref="Small"/>, ends the run; returns params_sha256 and the workers at the last step.</summary>
-    private async Task<(string Sha, int Workers)> TrainOn(ClusterHost<float> host, int minWorkers)
+    /// <summary>
+    /// Waits for <paramref name="minWorkers"/>, trains <see cref="Small"/>, ends the run; returns params_sha256 and the
+    /// registered workers once they settle at <paramref name="workersAfter"/> (bounded).
+    /// </summary>
+    private async Task<(string Sha, int Workers)> TrainOn(ClusterHost<float> host, int minWorkers, int workersAfter)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         var session = new TrainingSession<float>(Small, _corpus);
@@ -43,7 +46,7 @@ public sealed class SecureClusterTests
         await host.WaitForWorkersAsync(minWorkers, TimeSpan.FromSeconds(90), _ => { }, timeout.Token);
         var result = await new Trainer<float>(session, host.Source, kernel, options, new NullObserver()).RunAsync(timeout.Token);
         Assert.False(result.Interrupted);
-        int workers = host.Source.Workers;
+        int workers = await ClusterTraining.WorkersSettleAt(() => host.Source.Workers, workersAfter, TimeSpan.FromSeconds(30));
         await host.EndRunAsync(true, "test finished");
         return (result.ParamsSha256, workers);
     }
@@ -55,7 +58,6 @@ public sealed class SecureClusterTests
         Threads = 1,
         Node = "remote",
         Log = log.Enqueue,
-        SerializeMessages = true,
         Security = security,
         AttemptTimeout = TimeSpan.FromSeconds(5),
         GiveUpAfter = TimeSpan.FromSeconds(20),
@@ -69,7 +71,7 @@ public sealed class SecureClusterTests
         var secret = Secret("the run's secret, 32 bytes long..");
         await using var host = ClusterHost<float>.Start(CoordinatorSettings.For(Small, _corpus) with { Warn = warnings.Enqueue }, _corpus, new ClusterHostOptions
         {
-            LocalWorkers = 1, ThreadsPerWorker = 1, SerializeMessages = true, Security = new NodeSecurity(secret, null),
+            LocalWorkers = 1, ThreadsPerWorker = 1, Security = new NodeSecurity(secret, null),
         });
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
 
@@ -86,7 +88,7 @@ public sealed class SecureClusterTests
         // the coordinator logged both refusals, and counts only its own local worker
         Assert.Contains(warnings, w => w.Contains("refused worker") && w.Contains("wrong shared secret"));
         Assert.Contains(warnings, w => w.Contains("refused worker") && w.Contains("requires a shared secret"));
-        Assert.Equal((baseline, 1), await TrainOn(host, 1));
+        Assert.Equal((baseline, 1), await TrainOn(host, 1, workersAfter: 1));
         Assert.All(host.LocalWorkers, w => Assert.Equal(WorkerNode.Ok, w.Result));
     }
 
@@ -103,7 +105,7 @@ public sealed class SecureClusterTests
         var secret = Secret("both layers at once, 32 bytes....");
         await using var host = ClusterHost<float>.Start(CoordinatorSettings.For(Small, _corpus), _corpus, new ClusterHostOptions
         {
-            LocalWorkers = 1, ThreadsPerWorker = 1, SerializeMessages = true, Security = new NodeSecurity(secret, coordinatorTls),
+            LocalWorkers = 1, ThreadsPerWorker = 1, Security = new NodeSecurity(secret, coordinatorTls),
         });
         Assert.Equal(TlsCredentials.Scheme, host.Coordinator.Address.Protocol);
         using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
@@ -116,7 +118,7 @@ public sealed class SecureClusterTests
 
         var remoteLog = new ConcurrentQueue<string>();
         var remote = Task.Run(() => WorkerNode.RunAsync(RemoteWorker(host, new NodeSecurity(secret, workerTls), remoteLog), stop.Token));
-        Assert.Equal((baseline, 2), await TrainOn(host, 2));
+        Assert.Equal((baseline, 2), await TrainOn(host, 2, workersAfter: 2));
         Assert.Equal(WorkerNode.Ok, await remote.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.All(host.LocalWorkers, w => Assert.Equal(WorkerNode.Ok, w.Result));
     }
@@ -130,7 +132,7 @@ public sealed class SecureClusterTests
         var warnings = new ConcurrentQueue<string>();
         await using var host = ClusterHost<float>.Start(CoordinatorSettings.For(config, _corpus) with { Warn = warnings.Enqueue }, _corpus, new ClusterHostOptions
         {
-            LocalWorkers = 2, ThreadsPerWorker = 1, SerializeMessages = true,
+            LocalWorkers = 2, ThreadsPerWorker = 1,
         });
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         await host.WaitForWorkersAsync(2, TimeSpan.FromSeconds(60), _ => { }, timeout.Token);
@@ -140,8 +142,8 @@ public sealed class SecureClusterTests
             new Trainer<float>(new TrainingSession<float>(config, _corpus), host.Source, Kernels.Default<float>(), options, observer).RunAsync(timeout.Token));
         Assert.Contains("in a row", e.Message);
         Assert.Contains(observer.Warnings, w => w.Contains("skipped"));
-        Assert.Equal(2, host.Source.Workers);
         Assert.DoesNotContain(warnings, w => w.Contains("excluded"));
+        Assert.Equal(2, await ClusterTraining.WorkersSettleAt(() => host.Source.Workers, 2, TimeSpan.FromSeconds(30)));
     }
 
     [Fact]
@@ -151,7 +153,7 @@ public sealed class SecureClusterTests
         var settings = CoordinatorSettings.For(Small, _corpus); // its run id is no secret: anyone who asks to join learns it
         await using var host = ClusterHost<float>.Start(settings, _corpus, new ClusterHostOptions
         {
-            LocalWorkers = 0, SerializeMessages = true,
+            LocalWorkers = 0,
         });
         ActorSystem? workerSystem = null;
         var log = new ConcurrentQueue<string>();
@@ -160,7 +162,7 @@ public sealed class SecureClusterTests
         await host.WaitForWorkersAsync(1, TimeSpan.FromSeconds(60), _ => { }, stop.Token);
 
         // a stranger on the network tells the worker to stop, refuses it, and hands it work of the run
-        using var stranger = ActorSystem.Create(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, "127.0.0.1", 0, verbose: false, serializeMessages: true));
+        using var stranger = ActorSystem.Create(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, "127.0.0.1", 0, verbose: false));
         var target = stranger.ActorSelection(new RootActorPath(AkkaConfig.BoundAddress(workerSystem!)) / "user" / AkkaConfig.WorkerActorName);
         target.Tell(new Refused("go away"));
         target.Tell(new RunEnded(true, "it is over, really"));
@@ -172,7 +174,7 @@ public sealed class SecureClusterTests
         Assert.False(worker.IsCompleted, "the worker obeyed a stranger");
         Assert.False(probe.Task.IsCompleted, "the worker computed for a stranger");
 
-        Assert.Equal((baseline, 1), await TrainOn(host, 1));
+        Assert.Equal((baseline, 1), await TrainOn(host, 1, workersAfter: 1));
         Assert.Equal(WorkerNode.Ok, await worker.WaitAsync(TimeSpan.FromSeconds(30)));
         await stranger.Terminate();
     }
@@ -225,14 +227,14 @@ public sealed class SecureClusterTests
         var errors = new ConcurrentQueue<string>();
         await using var host = ClusterHost<float>.Start(CoordinatorSettings.For(Small, _corpus) with { Warn = warnings.Enqueue }, _corpus, new ClusterHostOptions
         {
-            LocalWorkers = 2, ThreadsPerWorker = 1, SerializeMessages = true, OnSystem = s => ErrorRecorder.Attach(s, errors),
+            LocalWorkers = 2, ThreadsPerWorker = 1, OnSystem = s => ErrorRecorder.Attach(s, errors),
         });
         var rogues = new List<(ActorSystem System, TaskCompletionSource<string> Refused)>();
         try
         {
             foreach (var forgery in new[] { Forgery.WrongShape, Forgery.NaN })
             {
-                var system = ActorSystem.Create(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, "127.0.0.1", 0, verbose: false, serializeMessages: true));
+                var system = ActorSystem.Create(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, "127.0.0.1", 0, verbose: false));
                 Akka.Cluster.Cluster.Get(system).Join(host.Coordinator.Address);
                 var refused = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
                 var coordinator = system.ActorSelection(new RootActorPath(host.Coordinator.Address) / "user" / AkkaConfig.CoordinatorActorName);
@@ -240,7 +242,9 @@ public sealed class SecureClusterTests
                 rogues.Add((system, refused));
             }
             // both rogues are registered before step 1, so each is given part of the first step's tree
-            Assert.Equal((baseline, 2), await TrainOn(host, 4)); // the two honest workers finish the run
+            var (sha, workers) = await TrainOn(host, 4, workersAfter: 2);
+            Assert.True(sha == baseline, $"params_sha256 {sha}, the single-process loop's {baseline}; the coordinator said:\n{string.Join("\n", warnings)}");
+            Assert.Equal(2, workers); // the two honest workers finish the run
 
             var reasons = await Task.WhenAll(rogues.Select(r => r.Refused.Task.WaitAsync(TimeSpan.FromSeconds(10))));
             Assert.All(reasons, r => Assert.Contains("excluded", r));
