@@ -136,4 +136,37 @@ public sealed class WorkerRosterTests
         roster.BeginEnd();
         Assert.Equal("the run is over", Assert.IsType<Refused>(desk.Register("n1/w", "n1", RegisterFor(s, spec)).Reply).Reason);
     }
+
+    [Fact]
+    public void A_worker_supplied_name_cannot_forge_log_lines_or_flood_them()
+    {
+        var clock = new DateTime(2026, 1, 1);
+        var settings = new CoordinatorSettings { Config = Config, CorpusSha256 = "abc", CorpusName = "c", VocabSize = 5 };
+        var desk = new RegistrationDesk<string, string>(settings, New(), () => clock);
+        string evil = "x\n[akka error] forged line\u001b[2J" + new string('y', 1 << 20);
+        var warnings = new List<string>();
+        for (int i = 0; i < 100; i++)
+            if (desk.Join($"n{i}/w", $"n{i}", new JoinRequest(ProtocolInfo.Version - 1, evil, 1)).Warning is string w) warnings.Add(w);
+        Assert.Equal(RegistrationDesk<string, string>.RefusalsPerMinute, warnings.Count);
+        Assert.All(warnings, w =>
+        {
+            Assert.DoesNotContain('\n', w);
+            Assert.DoesNotContain('\u001b', w);
+            Assert.True(w.Length <= DistRnn.Util.Printable.LineLength + 1, $"{w.Length} characters");
+        });
+        clock += TimeSpan.FromMinutes(1);
+        var next = desk.Join("m/w", "m", new JoinRequest(ProtocolInfo.Version - 1, "plain", 1)).Warning;
+        Assert.Contains("80 similar lines not shown", next);
+    }
+
+    [Fact]
+    public void A_registered_name_is_kept_printable_and_short()
+    {
+        var (desk, roster, s) = Desk();
+        var spec = Assert.IsType<RunSpec>(desk.Join("n1/w", "n1", new JoinRequest(ProtocolInfo.Version, "a", 1)).Reply);
+        desk.Register("n1/w", "n1", RegisterFor(s, spec) with { Node = "bad\nname" + new string('z', 500) });
+        var name = roster.Name("n1/w");
+        Assert.StartsWith("bad\\nname", name);
+        Assert.True(name.Length <= DistRnn.Util.Printable.NameLength + 1);
+    }
 }
