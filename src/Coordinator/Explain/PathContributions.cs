@@ -1,4 +1,5 @@
 using System.Numerics;
+using DistRnn.Compute;
 using DistRnn.Model;
 
 namespace DistRnn.Coordinator.Explain;
@@ -428,7 +429,7 @@ public static class PathContributions
         var W = Wspan.ToArray();
         var spectral = new double[T][]; var frobenius = new double[T][];
         for (int t = 1; t <= T; t++) { spectral[t - 1] = new double[t]; frobenius[t - 1] = new double[t]; }
-        Parallel.For(1, T + 1, k =>
+        void Column(int k)
         {
             var J = Identity(d); var next = new double[d * d];
             var u = new double[d]; var scratch = new PowerScratch(d);
@@ -443,7 +444,14 @@ public static class PathContributions
                 frobenius[t - 1][k - 1] = Norm(J);
                 spectral[t - 1][k - 1] = SpectralNorm(J, d, u, scratch);
             }
-        });
+        }
+        // one column per k, on the project's compute threads (never the thread pool), in any order: each column is its own
+        using var crew = new ComputeCrew(Math.Min(Environment.ProcessorCount, T), "distrnn-explain");
+        int next = 0;
+        crew.Submit(() => crew.Together(_ =>
+        {
+            for (int k = Interlocked.Increment(ref next); k <= T; k = Interlocked.Increment(ref next)) Column(k);
+        })).GetAwaiter().GetResult();
         return (spectral, frobenius);
     }
 }

@@ -175,7 +175,7 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
         if (_round is not { IsComplete: true } || _replyTo is null) return;
         Timers.Cancel("deadline");
         Timers.Cancel("backup");
-        _deadlines.Observe(_clock.Elapsed);
+        if (!_round.WaitedForWorkers) _deadlines.Observe(_clock.Elapsed); // a wait for workers says nothing about step times
         _replyTo.Tell(new StepCompleted<T>(_round.Step, _round.Result, _roundLease!));
         _replyTo = null;
     }
@@ -257,14 +257,15 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
     }
 
     /// <summary>
-    /// A worker's data channel broke or stalled: what it still owes of the step is sent again over Akka, and its tensors
-    /// go over Akka from now on. Whether the worker is lost stays Akka's call (reachability), and the deadline covers the rest.
+    /// A worker's data channel broke or stalled: a sign of trouble, not proof of death. What it owes of the step goes
+    /// to the other workers at once as well (the first copy wins, the bits cannot change); its tensors go over Akka
+    /// from now on, and whether it is lost stays Akka's call (reachability).
     /// </summary>
     private void OnChannelLost(WorkerChannelLost m)
     {
-        var owed = _round is { IsComplete: false } ? _round.Outstanding(m.Worker) : [];
-        _s.Warn($"worker {Name(m.Worker)}: its data channel broke ({m.Why}); its tensors go over Akka from now on" +
-            (owed.Count > 0 ? $" (step {_round!.Step}: {string.Join(" ", owed)} sent again)" : ""));
-        if (owed.Count > 0) Send([new Assignment<IActorRef>(m.Worker, owed)]);
+        if (_round is null) return;
+        var (again, note) = _round.ChannelLost(m.Worker, m.Why);
+        _s.Warn(note);
+        Send(again);
     }
 }

@@ -96,17 +96,40 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
         return jobs;
     }
 
-    public List<Assignment<TWorker>> Start(IEnumerable<TWorker> workers) => _state.Start(workers);
+    public List<Assignment<TWorker>> Start(IEnumerable<TWorker> workers)
+    {
+        var assignments = _state.Start(workers);
+        if (_state.Live.Count == 0) WaitedForWorkers = true;
+        return assignments;
+    }
     /// <summary>The worker is gone: its missing pieces go to the others (and a note for the user says where).</summary>
     public (List<Assignment<TWorker>> Moved, string? Note) WorkerLost(TWorker worker)
     {
         if (IsComplete) return (new(), null);
         var moved = _state.WorkerLost(worker);
+        if (_state.Live.Count == 0) WaitedForWorkers = true;
         string? note = moved.Count > 0 ? $"step {Step}: its shards go to {string.Join(", ", moved.Select(a => $"{_name(a.Worker)} ({string.Join(" ", a.Nodes)})"))}"
             : _state.Live.Count == 0 ? $"step {Step}: no worker left; waiting for one" : null;
         return (moved, note);
     }
     public List<Assignment<TWorker>> WorkerJoined(TWorker worker) => IsComplete ? new() : _state.WorkerJoined(worker);
+
+    /// <summary>
+    /// The step waited for workers at some point (none was left to give work to): its duration says nothing about how
+    /// long a step takes, so the deadline policy must not learn from it.
+    /// </summary>
+    public bool WaitedForWorkers { get; private set; }
+
+    /// <summary>
+    /// The worker's data channel broke: what it owes goes to the other workers at once as well (first copy wins), and a
+    /// note says so; its tensors go over Akka from now on.
+    /// </summary>
+    public (List<Assignment<TWorker>> Again, string Note) ChannelLost(TWorker worker, string why)
+    {
+        var again = _state.Suspected(worker);
+        string also = again.Count == 0 ? "" : $" (step {Step}: " + string.Join(", ", again.Select(a => $"{string.Join(" ", a.Nodes)} to {_name(a.Worker)}")) + ", first result wins)";
+        return (again, $"worker {_name(worker)}: its data channel broke ({why}); its tensors go over Akka from now on{also}");
+    }
 
     /// <summary>
     /// The one path of a result: <paramref name="result"/>'s header is checked (cheap, before the tensor is read), then

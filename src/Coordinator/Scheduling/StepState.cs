@@ -134,6 +134,21 @@ public sealed class StepState<TWorker, TValue> where TWorker : notnull
         return Merge(result);
     }
 
+    /// <summary>
+    /// A sign of trouble with the worker (its data channel broke, its connection was reset) short of losing it: its
+    /// missing pieces are handed to the other live workers at once as well — a recomputed subtree has the same bits
+    /// and the first copy wins, so nothing is lost by not waiting to find out whether it is dead. With no other
+    /// worker they go to it again (over whatever path still works). It stays live and may still deliver.
+    /// </summary>
+    public List<Assignment<TWorker>> Suspected(TWorker worker)
+    {
+        if (IsComplete || !_live.Contains(worker)) return new();
+        var owed = Outstanding(worker);
+        if (owed.Count == 0) return new();
+        var others = ByLoad(_live.Where(o => !EqualityComparer<TWorker>.Default.Equals(o, worker)));
+        return others.Count == 0 ? [new Assignment<TWorker>(worker, owed)] : Distribute(owed, others);
+    }
+
     /// <summary>Live workers with nothing of theirs missing: they may take backup tasks.</summary>
     public List<TWorker> Idle() => _live.Where(w => Outstanding(w).Count == 0).ToList();
 

@@ -5,8 +5,8 @@ namespace DistRnn.Compute;
 /// evaluator): one lead that runs the jobs one at a time (<see cref="Submit"/>), and helpers that join it for the
 /// parallel part of a job (<see cref="Together"/>). Dedicated threads keep the maths off the thread pool (where
 /// Akka's heartbeats run), and long-lived ones keep their per-thread kernel scratch (<c>Workspace</c>, several MB
-/// pinned) from step to step: a thread started per job would allocate it afresh every step (measured: the
-/// worker's compute took twice the kernel loop's time).
+/// pinned) from step to step: a thread started per job would allocate it afresh every step (docs/benchmarks.md
+/// has what that cost).
 /// </summary>
 public sealed class ComputeCrew : IDisposable
 {

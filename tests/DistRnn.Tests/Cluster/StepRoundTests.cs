@@ -136,4 +136,36 @@ public sealed class StepRoundTests
         Assert.Equal(["B"], slow);
         Assert.Equal("A", Assert.Single(backups).Worker);
     }
+
+    [Fact]
+    public void A_broken_data_channel_hands_what_the_worker_owes_to_the_others_at_once()
+    {
+        var r = New();
+        r.Give(r.Start(["A", "B"]), TimeSpan.Zero);
+        var (again, note) = r.ChannelLost("B", "the peer closed the connection");
+        Assert.Equal("A", Assert.Single(again).Worker);
+        Assert.Contains("data channel broke", note);
+        var jobs = r.Give(again, At);
+        Assert.Equal(new Subtree(1, 1), Assert.Single(Assert.Single(jobs).Job.Nodes));
+        // whichever copy comes first fills the node
+        Assert.Equal(ResultAction.Accepted, r.Offer("A", Result(new Subtree(1, 1)), At).Action);
+        Assert.Equal(ResultAction.Ignore, r.Offer("B", Result(new Subtree(1, 1)), At).Action);
+    }
+
+    [Fact]
+    public void Only_a_step_that_never_waited_for_workers_teaches_the_deadline_policy()
+    {
+        var quick = New();
+        quick.Give(quick.Start(["A"]), TimeSpan.Zero);
+        Assert.False(quick.WaitedForWorkers);
+
+        var empty = New();
+        empty.Start([]);
+        Assert.True(empty.WaitedForWorkers);
+
+        var lost = New();
+        lost.Give(lost.Start(["A"]), TimeSpan.Zero);
+        lost.WorkerLost("A");
+        Assert.True(lost.WaitedForWorkers);
+    }
 }

@@ -206,4 +206,26 @@ public sealed class StepStateTests
         Assert.InRange(p.Next().TotalSeconds, 39, 40.01);
         Assert.Equal(TimeSpan.FromSeconds(10), DeadlinePolicy.Extend(TimeSpan.FromSeconds(5)));
     }
+
+    [Fact]
+    public void A_suspected_worker_s_missing_pieces_go_to_the_others_at_once_and_the_first_copy_wins()
+    {
+        var s = New();
+        s.Start(["A", "B"]);                     // B: L2#1
+        var again = s.Suspected("B");
+        Is(Assert.Single(again), "A", N(2, 1));
+        Assert.Equal(new[] { "A", "B" }, s.Live); // B stays: it may still deliver
+        Assert.Equal(ResultVerdict.Accepted, s.Offer(7, N(2, 1), "B"));
+        Assert.Equal(ResultVerdict.Duplicate, s.Offer(7, N(2, 1), "A's copy"));
+        Assert.Empty(s.Suspected("B"));          // nothing owed any more
+    }
+
+    [Fact]
+    public void A_suspected_worker_alone_gets_its_own_pieces_again()
+    {
+        var s = New();
+        s.Start(["A"]);
+        Is(Assert.Single(s.Suspected("A")), "A", N(3, 0));
+        Assert.Empty(s.Suspected("nobody"));
+    }
 }
