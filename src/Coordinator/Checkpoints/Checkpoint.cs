@@ -27,6 +27,31 @@ public sealed record CheckpointHeader
     public double? ValLoss { get; init; }
     public double? TrainLoss { get; init; }
     public DateTimeOffset Created { get; init; }
+    /// <summary>The run's settings for a resume; null in checkpoints written before they were saved.</summary>
+    public RunSettings? Run { get; init; }
+
+    /// <summary>
+    /// The first field that is missing or makes no sense, or null. The checksum only proves the bytes are the
+    /// ones written; a header from another program (or an older bug) must still not reach the code that trusts it.
+    /// </summary>
+    public string? Problem()
+    {
+        if (Config is null) return "no \"config\"";
+        if (Vocab is null || Vocab.Length == 0) return "no \"vocab\"";
+        if (Array.IndexOf(Vocab, null) >= 0) return "a null \"vocab\" entry";
+        if (!IsSha256(CorpusSha256)) return "\"corpus-sha256\" is not a SHA-256";
+        if (CorpusName is null) return "no \"corpus-name\"";
+        if (!IsSha256(ParamsSha256)) return "\"params-sha256\" is not a SHA-256";
+        if (OptimizerScalars is null || OptimizerScalars.Any(v => !double.IsFinite(v))) return "\"optimizer-scalars\" missing or not finite";
+        if (Step < 0 || SkippedSteps < 0 || ConsecutiveBadSteps < 0 || SkippedSteps > Step) return $"step counters out of range (step {Step}, skipped {SkippedSteps}, in a row {ConsecutiveBadSteps})";
+        if (double.IsNaN(BestValLoss)) return "\"best-val-loss\" is NaN";
+        if (Config.Optimizer is null || Config.Activation is null || Config.Precision is null) return "\"config\" lacks optimizer, activation or precision";
+        try { Config.Validate(); }
+        catch (InputException e) { return $"\"config\": {e.Message}"; }
+        return Run?.Problem() is string run ? $"\"run\": {run}" : null;
+    }
+
+    private static bool IsSha256(string? s) => s is { Length: 64 } && s.All(char.IsAsciiHexDigitLower);
 }
 
 /// <summary>
@@ -60,7 +85,7 @@ public sealed class Checkpoint
     public Tensors<T> Params<T>() where T : unmanaged, IFloatingPointIeee754<T>
         => new(Shape, (T[])Tensors[0]);
 
-    public static CheckpointHeader HeaderOf<T>(TrainingSession<T> s, double? trainLoss, double? valLoss) where T : unmanaged, IFloatingPointIeee754<T>
+    public static CheckpointHeader HeaderOf<T>(TrainingSession<T> s, double? trainLoss, double? valLoss, RunSettings? run = null) where T : unmanaged, IFloatingPointIeee754<T>
         => new()
         {
             Step = s.Step,
@@ -76,14 +101,15 @@ public sealed class Checkpoint
             TrainLoss = trainLoss,
             ValLoss = valLoss,
             Created = DateTimeOffset.UtcNow,
+            Run = run?.ToSave(),
         };
 
     /// <summary>Writes the session's state atomically to <paramref name="path"/>.</summary>
-    public static void Save<T>(TrainingSession<T> s, string path, double? trainLoss, double? valLoss) where T : unmanaged, IFloatingPointIeee754<T>
+    public static void Save<T>(TrainingSession<T> s, string path, double? trainLoss, double? valLoss, RunSettings? run = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var tensors = new List<T[]> { s.Params.Data };
         tensors.AddRange(s.Optimizer.StateArrays);
-        var bytes = Encode(HeaderOf(s, trainLoss, valLoss), tensors);
+        var bytes = Encode(HeaderOf(s, trainLoss, valLoss, run), tensors);
         AtomicFile.Write(path, bytes);
     }
 
@@ -142,6 +168,7 @@ public sealed class Checkpoint
         CheckpointHeader header;
         try { header = JsonSerializer.Deserialize<CheckpointHeader>(body.Slice(pos, headerLen), HeaderJson) ?? throw Bad("empty header"); }
         catch (JsonException e) { throw Bad($"unreadable header ({e.Message})"); }
+        if (header.Problem() is string problem) throw Bad($"header: {problem}");
         pos += headerLen;
         var precision = header.Config.PrecisionKind;
         int size = precision.Bytes();

@@ -11,20 +11,24 @@ public static partial class CheckpointStore
 {
     public const string BestName = "best.bin";
 
-    [GeneratedRegex(@"^ckpt-(\d+)\.bin$")]
+    // ASCII digits only (\d also matches other scripts' digits), so a stray file is never parsed as a step.
+    [GeneratedRegex(@"^ckpt-([0-9]+)\.bin$", RegexOptions.CultureInvariant)]
     private static partial Regex CheckpointName();
 
     public static string PathFor(string dir, long step) => Path.Combine(dir, $"ckpt-{step.ToString("D8", CultureInfo.InvariantCulture)}.bin");
 
-    /// <summary>ckpt-*.bin files of a folder, newest step first.</summary>
+    /// <summary>ckpt-*.bin files of a folder, newest step first; a name whose step is not a number that fits is not a checkpoint.</summary>
     public static IEnumerable<(long Step, string Path)> List(string dir)
     {
         if (!Directory.Exists(dir)) return [];
-        return Directory.EnumerateFiles(dir, "ckpt-*.bin")
-            .Select(p => (Match: CheckpointName().Match(Path.GetFileName(p)), Path: p))
-            .Where(x => x.Match.Success)
-            .Select(x => (long.Parse(x.Match.Groups[1].Value, CultureInfo.InvariantCulture), x.Path))
-            .OrderByDescending(x => x.Item1);
+        var found = new List<(long Step, string Path)>();
+        foreach (var p in Directory.EnumerateFiles(dir, "ckpt-*.bin"))
+        {
+            var m = CheckpointName().Match(Path.GetFileName(p));
+            if (m.Success && long.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out long step))
+                found.Add((step, p));
+        }
+        return found.OrderByDescending(x => x.Step);
     }
 
     /// <summary>
@@ -41,6 +45,35 @@ public static partial class CheckpointStore
             catch (InputException e) { warn($"warning: skipping {e.Message}"); }
         }
         throw new InputException($"{option} {path}: the folder holds no valid checkpoint (ckpt-*.bin)");
+    }
+
+    /// <summary>
+    /// A resume from an older checkpoint starts a new timeline in the folder: moves the step checkpoints of
+    /// <paramref name="dir"/> after <paramref name="step"/> (and then a best.bin taken after it) into
+    /// dir/abandoned-&lt;time&gt;/, so that neither `--resume DIR` nor the last good checkpoint of a stopped run
+    /// can be one of them. Returns the folder and the names moved; nothing is created when none is later.
+    /// </summary>
+    public static (string Folder, IReadOnlyList<string> Moved) SetAsideAfter(string dir, long step)
+    {
+        var later = List(dir).Where(c => c.Step > step).Select(c => c.Path).ToList();
+        var best = Path.Combine(dir, BestName);
+        if (later.Count > 0 && File.Exists(best) && StepOf(best) > step) later.Add(best);
+        var stamp = $"abandoned-{DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}";
+        var aside = Path.Combine(dir, stamp);
+        for (int i = 2; Directory.Exists(aside); i++) aside = Path.Combine(dir, $"{stamp}-{i}");
+        if (later.Count == 0) return (aside, []);
+        Directory.CreateDirectory(aside);
+        foreach (var file in later) File.Move(file, Path.Combine(aside, Path.GetFileName(file)));
+        AtomicFile.SyncDirectory(aside);
+        AtomicFile.SyncDirectory(dir);
+        return (aside, later.Select(Path.GetFileName).ToList()!);
+    }
+
+    /// <summary>A best.bin that does not load is no timeline's: it stays where it is.</summary>
+    private static long StepOf(string path)
+    {
+        try { return Checkpoint.Load(path).Header.Step; }
+        catch (InputException) { return long.MinValue; }
     }
 
     /// <summary>Deletes all but the newest <paramref name="keep"/> step checkpoints.</summary>

@@ -18,6 +18,7 @@ namespace DistRnn.Coordinator.Commands;
 internal static class TrainCommand
 {
     private static readonly TrainConfig D = new();
+    private static readonly RunSettings R = new();
 
     internal static readonly Option<string?> Corpus = Options.Optional<string>("--corpus", "UTF-8 text to train on (default: the embedded tiny-shakespeare)");
     internal static readonly Option<int> Hidden = Options.Make("--hidden", "State size d", D.Hidden);
@@ -32,15 +33,15 @@ internal static class TrainCommand
     internal static readonly Option<long> Seed = Options.Make("--seed", "Seed of every random choice (init, data order, sampling)", D.Seed);
     internal static readonly Option<double> ValFrac = Options.Make("--val-frac", "Fraction of the corpus (its end) held out for validation", D.ValFrac);
     internal static readonly Option<int> Shards = Options.Make("--shards", "Shards per step, a power of two ≤ batch (0 = largest power of two ≤ min(batch, 16))", 0);
-    internal static readonly Option<int> Workers = Options.Make("--workers", "Local worker nodes (0 = no cluster, the plain single-process loop)", 2);
+    internal static readonly Option<int> Workers = Options.Make("--workers", "Local worker nodes (0 = no cluster, the plain single-process loop)", R.Workers);
     internal static readonly Option<string?> Out = Options.Optional<string>("--out", "Output folder: checkpoints, metrics.jsonl, loss.png (default: runs/<time>)");
-    internal static readonly Option<int> CheckpointEvery = Options.Make("--checkpoint-every", "Write a checkpoint every K steps (and always at the end)", 250);
-    internal static readonly Option<int> EvalEvery = Options.Make("--eval-every", "Measure the validation loss every K steps (0 = at each checkpoint)", 0);
-    internal static readonly Option<int> KeepCheckpoints = Options.Make("--keep-checkpoints", "Step checkpoints kept in --out (best.bin is kept apart)", 5);
-    internal static readonly Option<int> LogEvery = Options.Make("--log-every", "Print a progress line every K steps", 10);
-    internal static readonly Option<string?> Resume = Options.Optional<string>("--resume", "Continue from a checkpoint file, or the newest valid one in a folder");
+    internal static readonly Option<int> CheckpointEvery = Options.Make("--checkpoint-every", "Write a checkpoint every K steps (and always at the end)", R.CheckpointEvery);
+    internal static readonly Option<int> EvalEvery = Options.Make("--eval-every", "Measure the validation loss every K steps (0 = at each checkpoint)", R.EvalEvery);
+    internal static readonly Option<int> KeepCheckpoints = Options.Make("--keep-checkpoints", "Step checkpoints kept in --out (best.bin is kept apart)", R.KeepCheckpoints);
+    internal static readonly Option<int> LogEvery = Options.Make("--log-every", "Print a progress line every K steps", R.LogEvery);
+    internal static readonly Option<string?> Resume = Options.Optional<string>("--resume", "Continue from a checkpoint file, or the newest valid one in a folder (the run's other options are saved in it; typed ones override)");
     internal static readonly Option<bool> Json = new("--json") { Description = "Progress as JSON lines on stdout, one per step; the last line is the \"done\" event" };
-    internal static readonly Option<int> Threads = Options.Make("--threads", "Cores used by the single-process loop, or by each local worker (0 = all cores, shared among the local workers)", 0);
+    internal static readonly Option<int> Threads = Options.Make("--threads", "Cores used by the single-process loop, or by each local worker (0 = all cores, shared among the local workers)", R.Threads);
     internal static readonly Option<string?> Listen = Options.Optional<string>("--listen", "HOST:PORT where the coordinator accepts remote workers (src/Worker --join HOST:PORT)");
     internal static readonly Option<int?> MinWorkers = Options.Optional<int?>("--min-workers", "Workers (local + remote) that must be registered before step 1 (default: --workers, at least 1 with --listen)");
     internal static readonly Option<string?> SecretFile = Options.Optional<string>("--secret-file", "Shared secret of the run: a worker that does not prove the same secret (HMAC challenge–response; the secret never crosses the wire) is refused");
@@ -50,7 +51,7 @@ internal static class TrainCommand
     {
         Description = "Never let idle workers recompute a slow worker's subtrees (backup tasks; on by default, the bits are the same either way)",
     };
-    internal static readonly Option<int> WaitTimeout = Options.Make("--wait-timeout", "Seconds to wait for --min-workers (and for any worker when all are lost) before giving up with exit 1", 300);
+    internal static readonly Option<int> WaitTimeout = Options.Make("--wait-timeout", "Seconds to wait for --min-workers (and for any worker when all are lost) before giving up with exit 1", R.WaitTimeout);
 
     public static Command Create()
     {
@@ -97,6 +98,29 @@ internal static class TrainCommand
         Shards = p.GetValue(Shards),
     };
 
+    /// <summary>How the run is carried out: each option as typed; an untyped one, on --resume, as the checkpoint saved it (else its default).</summary>
+    private static RunSettings RunFrom(ParseResult p, RunSettings? saved)
+    {
+        T Pick<T>(Option<T> option, T old) => saved is null || p.Given(option) ? p.GetValue(option)! : old;
+        var s = saved ?? R;
+        return new RunSettings
+        {
+            Workers = Pick(Workers, s.Workers),
+            MinWorkers = Pick(MinWorkers, s.MinWorkers),
+            Listen = Pick(Listen, s.Listen),
+            WaitTimeout = Pick(WaitTimeout, s.WaitTimeout),
+            NoBackupTasks = Pick(NoBackupTasks, s.NoBackupTasks),
+            Threads = Pick(Threads, s.Threads),
+            SecretFile = Pick(SecretFile, s.SecretFile),
+            TlsCert = Pick(TlsCert, s.TlsCert),
+            TlsCa = Pick(TlsCa, s.TlsCa),
+            CheckpointEvery = Pick(CheckpointEvery, s.CheckpointEvery),
+            EvalEvery = Pick(EvalEvery, s.EvalEvery),
+            KeepCheckpoints = Pick(KeepCheckpoints, s.KeepCheckpoints),
+            LogEvery = Pick(LogEvery, s.LogEvery),
+        };
+    }
+
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
         if (parse.GetValue(CheckpointEvery) <= 0) throw new InputException($"--checkpoint-every {parse.GetValue(CheckpointEvery)}: must be positive");
@@ -106,9 +130,6 @@ internal static class TrainCommand
         if (parse.GetValue(WaitTimeout) <= 0) throw new InputException($"--wait-timeout {parse.GetValue(WaitTimeout)}: must be a positive number of seconds");
         if (parse.GetValue(Listen) is string listen) AkkaConfig.ParseEndpoint(listen, "--listen");
         if (parse.GetValue(LogEvery) <= 0) throw new InputException($"--log-every {parse.GetValue(LogEvery)}: must be positive");
-        // The security files are read before anything is written, so a bad one leaves no half-made run behind.
-        var security = NodeSecurity.FromOptions(parse.GetValue(SecretFile), parse.GetValue(TlsCert), parse.GetValue(TlsCa), w => Console.Error.WriteLine(w));
-
         Checkpoint? resume = null;
         TrainConfig config;
         string outDir;
@@ -136,14 +157,17 @@ internal static class TrainCommand
                 throw new InputException($"--out {outDir}: already holds checkpoints; continue it with --resume {outDir} or choose another folder");
         }
         config.Validate();
+        var run = RunFrom(parse, resume?.Header.Run);
+        // The security files are read before anything is written, so a bad one leaves no half-made run behind.
+        var security = NodeSecurity.FromOptions(run.SecretFile, run.TlsCert, run.TlsCa, w => Console.Error.WriteLine(w));
         var corpus = Data.Corpus.Load(config.Corpus);
 
         return config.PrecisionKind == Precision.Float32
-            ? await RunTypedAsync<float>(parse, config, corpus, resume, outDir, security, ct)
-            : await RunTypedAsync<double>(parse, config, corpus, resume, outDir, security, ct);
+            ? await RunTypedAsync<float>(parse, config, run, corpus, resume, outDir, security, ct)
+            : await RunTypedAsync<double>(parse, config, run, corpus, resume, outDir, security, ct);
     }
 
-    private static async Task<int> RunTypedAsync<T>(ParseResult parse, TrainConfig config, Corpus corpus, Checkpoint? resume, string outDir, NodeSecurity security, CancellationToken ct)
+    private static async Task<int> RunTypedAsync<T>(ParseResult parse, TrainConfig config, RunSettings run, Corpus corpus, Checkpoint? resume, string outDir, NodeSecurity security, CancellationToken ct)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var session = resume is null ? new TrainingSession<T>(config, corpus) : resume.ToSession<T>(corpus, config);
@@ -153,20 +177,22 @@ internal static class TrainCommand
             throw new InputException($"--steps {config.Steps}: the checkpoint is already at step {session.Step}; ask for more steps to continue");
 
         Directory.CreateDirectory(outDir);
-        int threads = parse.GetValue(Threads) is int t and > 0 ? t : Environment.ProcessorCount;
+        if (resume is not null) SetAsideLaterCheckpoints(session, outDir);
+        int threads = run.Threads > 0 ? run.Threads : Environment.ProcessorCount;
         var kernel = Kernels.Default<T>();
-        using var reporter = new TrainingReporter(parse.GetValue(Json), parse.GetValue(LogEvery), Path.Combine(outDir, "metrics.jsonl"));
+        using var reporter = new TrainingReporter(parse.GetValue(Json), run.LogEvery, Path.Combine(outDir, TrainingReporter.MetricsName), startStep: session.Step);
         reporter.PlotTitle = $"{Path.GetFileName(corpus.Name)}: hidden {config.Hidden}, seq {config.Seq}, batch {config.Batch}, {config.Optimizer} lr {config.Lr.ToString(System.Globalization.CultureInfo.InvariantCulture)}, {config.Precision}";
         var options = new TrainOptions
         {
             OutDir = outDir,
-            CheckpointEvery = parse.GetValue(CheckpointEvery),
-            EvalEvery = parse.GetValue(EvalEvery),
-            KeepCheckpoints = parse.GetValue(KeepCheckpoints),
+            CheckpointEvery = run.CheckpointEvery,
+            EvalEvery = run.EvalEvery,
+            KeepCheckpoints = run.KeepCheckpoints,
             Parallelism = threads,
+            Run = run,
         };
-        int workers = parse.GetValue(Workers);
-        string? listen = parse.GetValue(Listen);
+        int workers = run.Workers;
+        string? listen = run.Listen;
         bool cluster = workers > 0 || listen is not null;
         reporter.Info($"training on {corpus.Name}: {corpus.Tokens.Length} characters, vocabulary {corpus.Vocabulary.Size}, hidden {config.Hidden}, " +
                       $"{config.Precision}, {(cluster ? $"cluster of {workers} local worker{(workers == 1 ? "" : "s")}{(listen is null ? "" : $" and remote workers at {listen}")}" : "single process")}, steps {session.Step + 1}..{config.Steps}, out {outDir}");
@@ -183,18 +209,18 @@ internal static class TrainCommand
         }
 
         var (host, port) = listen is null ? ("127.0.0.1", 0) : AkkaConfig.ParseEndpoint(listen, "--listen");
-        int minWorkers = parse.GetValue(MinWorkers) ?? Math.Max(workers, 1);
+        int minWorkers = run.MinWorkers ?? Math.Max(workers, 1);
         var settings = CoordinatorSettings.For(config, corpus) with
         {
-            NoWorkerTimeout = TimeSpan.FromSeconds(parse.GetValue(WaitTimeout)),
-            Backup = parse.GetValue(NoBackupTasks) ? () => BackupPolicy.Off : () => BackupPolicy.Default,
+            NoWorkerTimeout = TimeSpan.FromSeconds(run.WaitTimeout),
+            Backup = run.NoBackupTasks ? () => BackupPolicy.Off : () => BackupPolicy.Default,
             Info = m => { if (parse.GetValue(Options.Verbose) || listen is not null) reporter.Info(m); },
             Warn = reporter.OnWarning,
         };
         var clusterHost = ClusterHost<T>.Start(settings, corpus, new ClusterHostOptions
         {
             LocalWorkers = workers,
-            ThreadsPerWorker = parse.GetValue(Threads),
+            ThreadsPerWorker = run.Threads,
             Host = host,
             Port = port,
             Verbose = parse.GetValue(Options.Verbose),
@@ -205,7 +231,7 @@ internal static class TrainCommand
         try
         {
             if (minWorkers > 0)
-                await clusterHost.WaitForWorkersAsync(minWorkers, TimeSpan.FromSeconds(parse.GetValue(WaitTimeout)), reporter.Info, stop.Token, remote: listen is not null);
+                await clusterHost.WaitForWorkersAsync(minWorkers, TimeSpan.FromSeconds(run.WaitTimeout), reporter.Info, stop.Token, remote: listen is not null);
             result = await RunTrainerAsync(new Trainer<T>(session, clusterHost.Source, kernel, options, reporter), outDir, stop.Token);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -220,6 +246,20 @@ internal static class TrainCommand
             await clusterHost.DisposeAsync();
         }
         return Finish(parse, session, corpus, outDir, reporter, result);
+    }
+
+    /// <summary>
+    /// A resume from an older checkpoint than the folder's newest starts a new timeline: the later checkpoints
+    /// go aside (<see cref="CheckpointStore.SetAsideAfter"/>) with a warning naming them. When best.bin went
+    /// with them, the best loss the checkpoint recorded is held by no file any more: the next validation
+    /// writes a new best.bin.
+    /// </summary>
+    private static void SetAsideLaterCheckpoints<T>(TrainingSession<T> session, string outDir) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (folder, moved) = CheckpointStore.SetAsideAfter(outDir, session.Step);
+        if (moved.Count == 0) return;
+        if (moved.Contains(CheckpointStore.BestName)) session.BestValLoss = double.PositiveInfinity;
+        Console.Error.WriteLine($"warning: resuming from step {session.Step}, older than {string.Join(", ", moved)} in {outDir}: moved them to {folder}, so that --resume {outDir} continues this run");
     }
 
     private static async Task<TrainResult> RunTrainerAsync<T>(Trainer<T> trainer, string outDir, CancellationToken ct)

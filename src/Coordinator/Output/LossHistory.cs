@@ -1,4 +1,5 @@
 using System.Text.Json;
+using DistRnn.Coordinator.Checkpoints;
 
 namespace DistRnn.Coordinator.Output;
 
@@ -30,26 +31,67 @@ public sealed class LossHistory
         if (keep < points.Count) points.RemoveRange(keep, points.Count - keep);
     }
 
-    /// <summary>Reads the step, loss and val_loss of each line of a metrics.jsonl; unreadable lines (a torn last write) are skipped.</summary>
+    /// <summary>The losses of each readable line of a metrics.jsonl (<see cref="MetricsLog.Read"/>).</summary>
     public static LossHistory FromMetrics(string path)
     {
         var h = new LossHistory();
-        if (!File.Exists(path)) return h;
-        foreach (var line in File.ReadLines(path))
-        {
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            try
-            {
-                using var doc = JsonDocument.Parse(line);
-                var root = doc.RootElement;
-                if (!root.TryGetProperty("step", out var s) || !s.TryGetInt64(out long step)) continue;
-                h.Add(step, Number(root, "loss"), Number(root, "val_loss"));
-            }
-            catch (JsonException) { /* a line cut short by a crash: the rest of the file still counts */ }
-        }
+        foreach (var line in MetricsLog.Read(path)) h.Add(line.Step, line.Loss, line.ValLoss);
         return h;
+    }
+}
+
+/// <summary>One readable line of metrics.jsonl, with its text as written.</summary>
+public sealed record MetricsLine(long Step, double? Loss, double? ValLoss, string Text);
+
+/// <summary>
+/// metrics.jsonl as a run reads it back: a line that is not a JSON object with an integer "step" (a line cut
+/// short by a crash, or edited by hand) is skipped, as is a loss that is not a number.
+/// </summary>
+public static class MetricsLog
+{
+    public static IEnumerable<MetricsLine> Read(string path)
+    {
+        if (!File.Exists(path)) yield break;
+        foreach (var text in File.ReadLines(path))
+        {
+            if (Parse(text) is MetricsLine line) yield return line;
+        }
+    }
+
+    private static MetricsLine? Parse(string text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        try
+        {
+            using var doc = JsonDocument.Parse(text);
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("step", out var s)
+                || s.ValueKind != JsonValueKind.Number || !s.TryGetInt64(out long step)) return null;
+            return new MetricsLine(step, Number(root, "loss"), Number(root, "val_loss"), text);
+        }
+        catch (JsonException) { return null; }
     }
 
     private static double? Number(JsonElement e, string name) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+
+    /// <summary>
+    /// Before a run appends after <paramref name="step"/>: keeps the readable lines of the timeline that led to
+    /// that step, each ending in a newline. Drops a torn last line (the next append would be glued to it),
+    /// unreadable lines, lines that a later line's step went back over (as <see cref="LossHistory"/> does), and
+    /// the steps after <paramref name="step"/> (logged again now, or an abandoned timeline). Rewritten
+    /// atomically, and only when something changes.
+    /// </summary>
+    public static void KeepUpTo(string path, long step)
+    {
+        if (!File.Exists(path)) return;
+        var timeline = new List<MetricsLine>();
+        foreach (var line in Read(path))
+        {
+            while (timeline.Count > 0 && timeline[^1].Step >= line.Step) timeline.RemoveAt(timeline.Count - 1);
+            timeline.Add(line);
+        }
+        var kept = string.Concat(timeline.Where(l => l.Step <= step).Select(l => l.Text + "\n"));
+        if (kept != File.ReadAllText(path)) AtomicFile.WriteText(path, kept);
+    }
 }

@@ -39,7 +39,8 @@ public sealed class TrainingReporter : ITrainingObserver, IDisposable
     /// <param name="logEvery">Plain lines and metrics.jsonl lines every this many steps (and at validations, skips and the last step).</param>
     /// <param name="metricsPath">metrics.jsonl; loss.png goes beside it. Null: neither is written.</param>
     /// <param name="live">Rewrite one status line in place; default: when stdout is a terminal and not --json.</param>
-    public TrainingReporter(bool json, int logEvery, string? metricsPath, bool? live = null)
+    /// <param name="startStep">The step the run continues from (0: a new run): metrics.jsonl is first cut back to it (<see cref="MetricsLog.KeepUpTo"/>).</param>
+    public TrainingReporter(bool json, int logEvery, string? metricsPath, bool? live = null, long startStep = 0)
     {
         _json = json;
         _live = !json && (live ?? !Console.IsOutputRedirected);
@@ -48,6 +49,7 @@ public sealed class TrainingReporter : ITrainingObserver, IDisposable
         {
             var dir = Path.GetDirectoryName(Path.GetFullPath(metricsPath))!;
             Directory.CreateDirectory(dir);
+            MetricsLog.KeepUpTo(metricsPath, startStep);
             _history = LossHistory.FromMetrics(metricsPath);
             _metrics = new StreamWriter(new FileStream(metricsPath, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
             _plotPath = Path.Combine(dir, PlotName);

@@ -31,6 +31,8 @@ public sealed record TrainOptions
     public int ValWindows { get; init; } = 128;
     public int KeepCheckpoints { get; init; } = 5;
     public int Parallelism { get; init; } = Environment.ProcessorCount;
+    /// <summary>Saved in every checkpoint, so that a resume needs nothing but --resume; null: none saved.</summary>
+    public RunSettings? Run { get; init; }
 }
 
 /// <summary>
@@ -106,11 +108,11 @@ public sealed class Trainer<T>(TrainingSession<T> session, IGradientSource<T> so
         var path = CheckpointStore.PathFor(options.OutDir, session.Step);
         bool best = val is double v && v < session.BestValLoss;
         if (best) session.BestValLoss = val!.Value;
-        Checkpoint.Save(session, path, double.IsNaN(trainLoss) ? null : trainLoss, val);
-        if (best)
-        {
-            Checkpoint.Save(session, Path.Combine(options.OutDir, CheckpointStore.BestName), trainLoss, val);
-        }
+        double? train = double.IsNaN(trainLoss) ? null : trainLoss;
+        // best.bin first: the step checkpoint records the best loss, so a crash between the two writes must
+        // leave a best.bin holding it (at worst one better than the newest checkpoint knows), never the reverse.
+        if (best) Checkpoint.Save(session, Path.Combine(options.OutDir, CheckpointStore.BestName), train, val, options.Run);
+        Checkpoint.Save(session, path, train, val, options.Run);
         CheckpointStore.Prune(options.OutDir, options.KeepCheckpoints);
         observer.OnCheckpoint(path, session.Step, best);
         return path;

@@ -118,3 +118,25 @@ public sealed class TrainingReporterTests
         Assert.Equal(JsonValueKind.Null, lines[0].GetProperty("val_loss").ValueKind);
     }
 }
+
+public sealed class MetricsReadingTests
+{
+    [Fact]
+    public void Lines_whose_fields_have_the_wrong_type_are_skipped()
+    {
+        var path = Path.Combine(TestUtil.TempDir(), "metrics.jsonl");
+        File.WriteAllLines(path,
+        [
+            """{"step":10,"loss":3.5,"val_loss":null}""",
+            """{"step":"x","loss":3.4}""",
+            """[1,2]""",
+            """7""",
+            """{"step":15.5,"loss":3.3}""",
+            """{"step":20,"loss":"low","val_loss":3.3}""",
+            """{"step":30,"loss":2.9}""",
+        ]);
+        var h = LossHistory.FromMetrics(path);
+        Assert.Equal([10L, 30], h.Train.Select(p => p.Step));
+        Assert.Equal([(20L, 3.3)], h.Validation);
+    }
+}
