@@ -2,7 +2,9 @@ using System.Numerics;
 using Akka.Actor;
 using DistRnn.Coordinator.Training;
 using DistRnn.Model;
+using DistRnn.Protocol;
 using DistRnn.Reduction;
+using DistRnn.Transport.DataChannel;
 
 namespace DistRnn.Coordinator.Node;
 
@@ -44,3 +46,23 @@ public sealed class ClusterStatus
 
 /// <summary>A worker's data channel broke (Cluster/DataChannel): the coordinator treats it as lost, then goes on with it over Akka.</summary>
 public sealed record DataChannelLost(IActorRef Worker, string Why) : INoSerializationVerificationNeeded;
+
+// What the coordinator actor tells its step actor (same process, live objects: never serialized).
+
+/// <summary>The training loop asks for a step (forwarded: the sender is the loop), with the workers taking part now.</summary>
+internal sealed record StepAsked<T>(RunStep<T> Step, IReadOnlyList<(IActorRef Worker, string Name)> Workers) : INoSerializationVerificationNeeded
+    where T : unmanaged, IFloatingPointIeee754<T>;
+
+/// <summary>
+/// A result from a worker (forwarded: the sender is the worker); <see cref="Known"/>: registered now or before;
+/// <see cref="Frame"/>: the data channel's pooled frame the result's tensor lives in, released once it was read.
+/// </summary>
+internal sealed record ResultArrived(SubtreeResult Result, bool Known, DataDelivery? Frame) : INoSerializationVerificationNeeded;
+
+internal sealed record WorkerJoined(IActorRef Worker, string Name) : INoSerializationVerificationNeeded;
+internal sealed record WorkerLost(IActorRef Worker) : INoSerializationVerificationNeeded;
+internal sealed record WorkerChannelLost(IActorRef Worker, string Why) : INoSerializationVerificationNeeded;
+internal sealed record StepAborted(string Why) : INoSerializationVerificationNeeded;
+
+/// <summary>The step actor's verdict: this worker sent a malformed or forged result and is out of the run.</summary>
+internal sealed record ExcludeWorker(IActorRef Worker, string Reason) : INoSerializationVerificationNeeded;

@@ -13,26 +13,6 @@ using DistRnn.Transport.DataChannel;
 
 namespace DistRnn.Coordinator.Node;
 
-// What the coordinator actor tells its step actor (same process, live objects: never serialized).
-
-/// <summary>The training loop asks for a step (forwarded: the sender is the loop), with the workers taking part now.</summary>
-internal sealed record StepAsked<T>(RunStep<T> Step, IReadOnlyList<(IActorRef Worker, string Name)> Workers) : INoSerializationVerificationNeeded
-    where T : unmanaged, IFloatingPointIeee754<T>;
-
-/// <summary>
-/// A result from a worker (forwarded: the sender is the worker); <see cref="Known"/>: registered now or before;
-/// <see cref="Frame"/>: the data channel's pooled frame the result's tensor lives in, released once it was read.
-/// </summary>
-internal sealed record ResultArrived(SubtreeResult Result, bool Known, DataDelivery? Frame) : INoSerializationVerificationNeeded;
-
-internal sealed record WorkerJoined(IActorRef Worker, string Name) : INoSerializationVerificationNeeded;
-internal sealed record WorkerLost(IActorRef Worker) : INoSerializationVerificationNeeded;
-internal sealed record WorkerChannelLost(IActorRef Worker, string Why) : INoSerializationVerificationNeeded;
-internal sealed record StepAborted(string Why) : INoSerializationVerificationNeeded;
-
-/// <summary>The step actor's verdict: this worker sent a malformed or forged result and is out of the run.</summary>
-internal sealed record ExcludeWorker(IActorRef Worker, string Reason) : INoSerializationVerificationNeeded;
-
 /// <summary>
 /// The step in flight, as a child of the <see cref="CoordinatorActor{T}"/> (the gather of Akka's DeviceGroupQuery
 /// pattern: hand out, time out, accumulate, reply): everything of the step is decided by a
