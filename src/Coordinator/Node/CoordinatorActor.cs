@@ -96,9 +96,13 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
 
     private void OnRegister(Register m)
     {
-        if (!Answer(_desk.Register(Sender, WorkerAddress(Sender), m)).Added) return;
-        Context.Watch(Sender);
-        Published();
+        var decision = _desk.Register(Sender, WorkerAddress(Sender), m);
+        if (decision.Added)
+        {
+            Context.Watch(Sender);
+            Published(); // before the worker hears it is registered
+        }
+        if (!Answer(decision).Added) return;
         _s.Info($"worker {_roster.Name(Sender)} registered ({m.Threads} threads; {Workers(_roster.Count)})");
         if (_channel is not null)
         {
