@@ -39,8 +39,11 @@ public sealed class SubtreeVerifier<T> : IDisposable where T : unmanaged, IFloat
     public async Task<ShardSum<T>> RecomputeAsync(SequenceRef[] batch, Subtree node, Tensors<T> parameters)
     {
         long job = Interlocked.Increment(ref _jobs);
-        var sum = await _computer.ComputeAsync(job, parameters, _act, _tokens, batch, _config.ShardCount, node).ConfigureAwait(false);
-        return new ShardSum<T>(sum.Grad.Clone(), sum.Loss, sum.Chars);
+        ShardSum<T>? result = null;
+        // copied out on the engine's thread, inside the job: the engine reuses its buffers from the next job on
+        await _computer.Submit(() => _computer.Compute(job, parameters, _act, _tokens, batch, _config.ShardCount, [node],
+            (_, sum) => result = new ShardSum<T>(sum.Grad.Clone(), sum.Loss, sum.Chars))).ConfigureAwait(false);
+        return result ?? throw new InvalidOperationException($"recomputing subtree {node} gave no result");
     }
 
     /// <summary>True when a sum holds NaN or ±∞ anywhere (gradient or loss).</summary>
