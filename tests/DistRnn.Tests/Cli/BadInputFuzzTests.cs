@@ -199,7 +199,7 @@ public class BadInputFuzzTests
         };
     }
 
-    private const int GuardSeconds = 20;
+    private const int GuardSeconds = 60;
 
     [Theory]
     [MemberData(nameof(Cases))]
