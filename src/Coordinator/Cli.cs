@@ -39,25 +39,22 @@ public static class Cli
         using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, OnSignal);
         using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, OnSignal);
         var root = Build();
-        ConfigFile.Expansion? config;
+        ConfigFile.Expansion? config = null;
         bool help = args.Contains("--help") || args.Contains("-h") || args.Contains("-?");
-        try { config = help ? null : ConfigFile.Expand(root, args); }
-        catch (InputException e)
-        {
-            Console.Error.WriteLine($"error: {OneLine(e.Message)}");
-            return BadInput;
-        }
-        var parse = root.Parse(config?.Args ?? args);
-        if (parse.Errors.Count > 0 && !help)
-        {
-            // "Unrecognized command or argument 'x'" says more than the "required command" error that comes with it.
-            var error = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parse.Errors[0];
-            Console.Error.WriteLine($"error: {OneLine(config?.Attribute(error) ?? error.Message)} (see --help)");
-            return BadInput;
-        }
-        bool verbose = parse.GetResult(Options.Verbose) is { Implicit: false } && parse.GetValue(Options.Verbose);
+        bool verbose = args.Contains("--verbose");
+        // One try around everything, the --config expansion included: no input reaches the runtime's handler.
         try
         {
+            config = help ? null : ConfigFile.Expand(root, args);
+            var parse = root.Parse(config?.Args ?? args);
+            if (parse.Errors.Count > 0 && !help)
+            {
+                // "Unrecognized command or argument 'x'" says more than the "required command" error that comes with it.
+                var error = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parse.Errors[0];
+                Console.Error.WriteLine($"error: {OneLine(config?.Attribute(error) ?? error.Message)} (see --help)");
+                return BadInput;
+            }
+            verbose = parse.GetResult(Options.Verbose) is { Implicit: false } && parse.GetValue(Options.Verbose);
             return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
         }
         catch (InputException e)

@@ -52,7 +52,7 @@ internal static class BenchCommand
         int warmup = parse.GetValue(Warmup), workers = parse.GetValue(Workers), threads = parse.GetValue(Threads);
         if (stepsGiven <= 0 || stepsGiven > 1_000_000) throw new InputException($"--steps {stepsGiven}: must be between 1 and 1000000");
         int steps = (int)stepsGiven;
-        if (warmup < 0) throw new InputException($"--warmup {warmup}: must not be negative");
+        if (warmup < 0 || warmup > 1_000_000) throw new InputException($"--warmup {warmup}: must be between 0 and 1000000");
         if (workers < 0) throw new InputException($"--workers {workers}: must not be negative");
         if (threads < 0) throw new InputException($"--threads {threads}: must not be negative");
         var config = new TrainConfig
@@ -69,7 +69,9 @@ internal static class BenchCommand
             Shards = parse.GetValue(Shards),
         };
         config.Validate();
+        Options.CheckEnvironment();
         var corpus = Corpus.Load(null);
+        new ModelShape(corpus.Vocabulary.Size, config.Hidden).Validate($"--hidden {config.Hidden}");
         bool breakdown = parse.GetValue(Breakdown);
         if (breakdown && workers == 0) throw new InputException("--breakdown: needs --workers 1 or more (it times the cluster path's hand-offs)");
         if (breakdown) DistRnn.Diagnostics.StepTimeline.Start();

@@ -18,6 +18,8 @@ internal static class CompleteCommand
     private static readonly Option<int> BeamWidth = Options.Make("--beam-width", "Unfinished hypotheses kept per length (0 = max(16, 4 × top))", 0);
     private static readonly Option<bool> Json = new("--json") { Description = "One JSON line: prefix and completions (text, probability, log_probability, ends_at_newline)" };
 
+    private const int MaxTop = 10_000, MaxCompletionLength = 100_000;
+
     public static Command Create()
     {
         var cmd = new Command("complete", "The most probable completions of a prefix (beam search), each with its probability")
@@ -26,9 +28,13 @@ internal static class CompleteCommand
         };
         cmd.SetAction(parse =>
         {
-            var ck = LoadedModel.Open(parse.GetValue(LoadedModel.CheckpointOption)!);
             string prefix = parse.GetValue(Prefix)!;
             int top = parse.GetValue(Top), maxLength = parse.GetValue(MaxLength), width = parse.GetValue(BeamWidth);
+            // The beam holds width × vocabulary candidates per length, for up to max-length lengths.
+            if (top > MaxTop) throw new InputException($"--top {top}: must be at most {MaxTop}");
+            if (width > MaxTop * 4) throw new InputException($"--beam-width {width}: must be at most {MaxTop * 4}");
+            if (maxLength > MaxCompletionLength) throw new InputException($"--max-length {maxLength}: must be at most {MaxCompletionLength}");
+            var ck = LoadedModel.Open(parse.GetValue(LoadedModel.CheckpointOption)!);
             var completions = LoadedModel.With(ck, new Body(prefix, top, maxLength, width));
             if (parse.GetValue(Json))
             {

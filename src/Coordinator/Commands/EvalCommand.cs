@@ -43,10 +43,7 @@ internal static class EvalCommand
             int[] tokens; int from, to;
             if (CorpusPath is not null)
             {
-                byte[] bytes;
-                try { bytes = File.ReadAllBytes(CorpusPath); }
-                catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new InputException($"--corpus {CorpusPath}: file not found"); }
-                var corpus = Corpus.FromBytes(CorpusPath, bytes, ck.Vocabulary);
+                var corpus = Corpus.FromBytes(CorpusPath, InputFile.ReadAllBytes(CorpusPath, "--corpus"), ck.Vocabulary, $"--corpus {CorpusPath}");
                 tokens = corpus.Tokens; from = 0; to = tokens.Length;
             }
             else

@@ -40,18 +40,14 @@ internal static class ExplainCommand
         if ((checkpointPath is null) == (modelPath is null)) throw new InputException("explain: give exactly one of --checkpoint PATH and --model MODEL.json");
         if ((text is null) == (textFile is null)) throw new InputException("explain: give exactly one of --text TEXT and --text-file FILE");
         if (!ExplainParamExtensions.TryParse(paramName, out var param)) throw new InputException($"--param {paramName}: expected W, U or b");
-        if (outDir is not null && File.Exists(outDir)) throw new InputException($"--out {outDir}: is a file, not a folder");
+        if (outDir is not null) InputFile.CheckFolder(outDir, "--out");
 
         var (vocab, activation, p) = modelPath is not null ? FromJson(modelPath) : FromCheckpoint(checkpointPath!);
 
         string what = text is not null ? "--text" : $"--text-file {textFile}";
         if (textFile is not null)
         {
-            byte[] bytes;
-            try { bytes = File.ReadAllBytes(textFile); }
-            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new InputException($"--text-file {textFile}: file not found"); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new InputException($"--text-file {textFile}: cannot read ({e.Message})"); }
-            text = Corpus.DecodeUtf8(textFile, bytes);
+            text = Corpus.DecodeUtf8(what, InputFile.ReadAllBytes(textFile, "--text-file"));
         }
         var tokens = vocab.Encode(text!, what);
         if (tokens.Length < 2) throw new InputException($"{what}: needs at least 2 characters (one input and its target), got {tokens.Length}");

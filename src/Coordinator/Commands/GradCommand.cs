@@ -21,11 +21,8 @@ internal static class GradCommand
     private static int Run(string modelPath, string textPath)
     {
         var model = ModelJson.Load(modelPath);
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(textPath); }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new InputException($"--text {textPath}: file not found"); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new InputException($"--text {textPath}: cannot read ({e.Message})"); }
-        var tokens = model.Vocabulary.Encode(Corpus.DecodeUtf8(textPath, bytes), $"--text {textPath}");
+        var bytes = InputFile.ReadAllBytes(textPath, "--text");
+        var tokens = model.Vocabulary.Encode(Corpus.DecodeUtf8($"--text {textPath}", bytes), $"--text {textPath}");
         if (tokens.Length < 2) throw new InputException($"--text {textPath}: needs at least 2 characters (one input and its target)");
 
         var grad = new Tensors<double>(model.Params.Shape);

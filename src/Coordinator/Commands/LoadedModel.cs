@@ -11,7 +11,14 @@ internal static class LoadedModel
     public static readonly System.CommandLine.Option<string> CheckpointOption =
         Options.Required("--checkpoint", "A checkpoint file, or a folder meaning its newest valid checkpoint");
 
-    public static Checkpoint Open(string path) => CheckpointStore.Resolve(path, "--checkpoint", m => Console.Error.WriteLine(m));
+    /// <summary>The checkpoint at PATH, its model shape checked as any shape from input is.</summary>
+    public static Checkpoint Open(string path)
+    {
+        InputFile.CheckSyntax(path, CheckpointOption.Name);
+        var ck = CheckpointStore.Resolve(path, CheckpointOption.Name, m => Console.Error.WriteLine(m));
+        ck.Shape.Validate($"{CheckpointOption.Name} {ck.Path}");
+        return ck;
+    }
 
     /// <summary>Runs <paramref name="body"/> with the checkpoint's parameters in its own precision.</summary>
     public static TResult With<TResult>(Checkpoint ck, IModelFunc<TResult> body) =>

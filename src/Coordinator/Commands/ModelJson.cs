@@ -12,20 +12,23 @@ public sealed record ModelJson(Vocabulary Vocabulary, Activation Activation, Ten
 {
     public static ModelJson Load(string path)
     {
-        string text;
-        try { text = File.ReadAllText(path); }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new InputException($"--model {path}: file not found"); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new InputException($"--model {path}: cannot read ({e.Message})"); }
-        try { return Parse(text, path); }
+        // A model of MaxCount values written as JSON numbers is well under this; more is not a model file.
+        var bytes = InputFile.ReadAllBytes(path, "--model", maxBytes: 64 * ModelShape.MaxCount);
+        try { return Parse(bytes, path); }
         catch (JsonException e) { throw new InputException($"--model {path}: invalid JSON ({e.Message})"); }
     }
 
-    public static ModelJson Parse(string json, string name)
+    /// <summary>Strict UTF-8 JSON; every size is checked before the arrays are allocated.</summary>
+    private static ModelJson Parse(byte[] utf8, string name)
     {
         InputException Bad(string why) => new($"--model {name}: {why}");
+        string json = Corpus.DecodeUtf8($"--model {name}", utf8);
         using var doc = JsonDocument.Parse(json);
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object) throw Bad("must be a JSON object");
+        var keys = new HashSet<string>();
+        foreach (var prop in root.EnumerateObject())
+            if (!keys.Add(prop.Name)) throw Bad($"\"{prop.Name}\" appears twice");
         JsonElement Get(string key) => root.TryGetProperty(key, out var v) ? v : throw Bad($"missing \"{key}\"");
 
         var vocabEl = Get("vocab");
@@ -36,13 +39,17 @@ public sealed record ModelJson(Vocabulary Vocabulary, Activation Activation, Ten
         if (vocab.Size < 2) throw Bad("\"vocab\" needs at least 2 characters");
 
         var hEl = Get("hidden");
-        if (hEl.ValueKind != JsonValueKind.Number || !hEl.TryGetInt32(out int d) || d <= 0) throw Bad("\"hidden\" must be a positive integer");
+        if (hEl.ValueKind != JsonValueKind.Number || !hEl.TryGetInt32(out int d) || d <= 0) throw Bad($"\"hidden\" {hEl.GetRawText()}: must be a positive integer");
         var act = Activation.Tanh;
         if (root.TryGetProperty("activation", out var aEl) && !ActivationExtensions.TryParse(aEl.ValueKind == JsonValueKind.String ? aEl.GetString() : null, out act))
             throw Bad("\"activation\" must be \"tanh\" or \"sigmoid\"");
 
         int k = vocab.Size;
         var shape = new ModelShape(k, d);
+        if (shape.Problem() is string problem) throw Bad($"\"hidden\" {d}: {problem}");
+        foreach (var (key, rows, cols) in new[] { ("U", k, d), ("W", d, d), ("V", d, k), ("b", d, 0), ("c", k, 0) })
+            if (Get(key) is var el && (el.ValueKind != JsonValueKind.Array || el.GetArrayLength() != rows))
+                throw Bad(cols > 0 ? $"\"{key}\" must be {rows}×{cols} (an array of {rows} rows)" : $"\"{key}\" must be an array of {rows} numbers");
         var p = new Tensors<double>(shape);
         ReadMatrix(Get("U"), "U", k, d, p.U, Bad);
         ReadMatrix(Get("W"), "W", d, d, p.W, Bad);

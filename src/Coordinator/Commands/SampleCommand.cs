@@ -14,15 +14,20 @@ internal static class SampleCommand
     private static readonly Option<double> Temperature = Options.Make("--temperature", "Softmax temperature (lower = more conservative)", 1.0);
     private static readonly Option<long> Seed = Options.Make("--seed", "Sampling seed", 1L);
 
+    /// <summary>The text is built in memory before it is printed: bound it well below what a string can hold.</summary>
+    private const int MaxLength = 100_000_000;
+
     public static Command Create()
     {
         var cmd = new Command("sample", "Generate text from a checkpoint") { LoadedModel.CheckpointOption, Prime, Length, Temperature, Seed, Options.Verbose };
         cmd.SetAction(parse =>
         {
+            int length = parse.GetValue(Length);
+            if (length > MaxLength) throw new InputException($"--length {length}: must be at most {MaxLength}");
             var ck = LoadedModel.Open(parse.GetValue(LoadedModel.CheckpointOption)!);
             var vocab = ck.Vocabulary;
             string prime = parse.GetValue(Prime) ?? (vocab.Contains(new System.Text.Rune('\n')) ? "\n" : vocab.Symbols[0]);
-            var text = LoadedModel.With(ck, new Body(prime, parse.GetValue(Length), parse.GetValue(Temperature), parse.GetValue(Seed)));
+            var text = LoadedModel.With(ck, new Body(prime, length, parse.GetValue(Temperature), parse.GetValue(Seed)));
             Console.Out.Write(text);
             Console.Out.WriteLine();
             return Cli.Ok;

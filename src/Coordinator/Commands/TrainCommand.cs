@@ -130,6 +130,13 @@ internal static class TrainCommand
         if (parse.GetValue(WaitTimeout) <= 0) throw new InputException($"--wait-timeout {parse.GetValue(WaitTimeout)}: must be a positive number of seconds");
         if (parse.GetValue(Listen) is string listen) AkkaConfig.ParseEndpoint(listen, "--listen");
         if (parse.GetValue(LogEvery) <= 0) throw new InputException($"--log-every {parse.GetValue(LogEvery)}: must be positive");
+        if (parse.GetValue(KeepCheckpoints) < 0) throw new InputException($"--keep-checkpoints {parse.GetValue(KeepCheckpoints)}: must not be negative");
+        if (parse.GetValue(Threads) < 0) throw new InputException($"--threads {parse.GetValue(Threads)}: must not be negative");
+        if (parse.GetValue(Out) is string outGiven) InputFile.CheckFolder(outGiven, "--out");
+        if (parse.GetValue(Corpus) is string corpusGiven) InputFile.CheckSyntax(corpusGiven, "--corpus");
+        if (parse.GetValue(Resume) is string resumeGiven) InputFile.CheckSyntax(resumeGiven, "--resume");
+        Options.CheckEnvironment();
+
         Checkpoint? resume = null;
         TrainConfig config;
         string outDir;
@@ -161,6 +168,7 @@ internal static class TrainCommand
         // The security files are read before anything is written, so a bad one leaves no half-made run behind.
         var security = NodeSecurity.FromOptions(run.SecretFile, run.TlsCert, run.TlsCa, w => Console.Error.WriteLine(w));
         var corpus = Data.Corpus.Load(config.Corpus);
+        new ModelShape(corpus.Vocabulary.Size, config.Hidden).Validate($"--hidden {config.Hidden}");
 
         return config.PrecisionKind == Precision.Float32
             ? await RunTypedAsync<float>(parse, config, run, corpus, resume, outDir, security, ct)

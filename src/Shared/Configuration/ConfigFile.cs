@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Text.Json;
+using DistRnn.Data;
 
 namespace DistRnn.Configuration;
 
@@ -66,15 +67,14 @@ public static class ConfigFile
         string path = first.GetValue(Option)!;
 
         JsonDocument doc;
+        // A configuration is a few lines; a larger file is a mistake (or a device), not a configuration.
+        var bytes = InputFile.ReadAllBytes(path, "--config", maxBytes: 1 << 20);
         try
         {
-            var bytes = File.ReadAllBytes(path);
             doc = IsHocon(path)
                 ? HoconToJson(path, bytes)
                 : JsonDocument.Parse(bytes, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new InputException($"--config {path}: file not found"); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new InputException($"--config {path}: cannot read ({e.Message})"); }
         catch (JsonException e) { throw new InputException($"--config {path}: not valid JSON (line {e.LineNumber + 1}: {FirstSentence(e.Message)})"); }
 
         using (doc)
@@ -95,6 +95,8 @@ public static class ConfigFile
                 if (first.GetResult(option) is { Implicit: false }) continue; // the command line wins
                 var values = Values(path, key, prop.Value, option);
                 if (values is null) continue;
+                if (values.FirstOrDefault(v => v.Any(char.IsControl)) is string bad)
+                    throw new InputException($"--config {path}: key \"{key}\": {Vocabulary.Escape(bad)} holds a control character");
                 if (PathOptions.Contains(option.Name))
                     values = values.Select(v => System.IO.Path.IsPathRooted(v) || v.Length == 0 ? v : System.IO.Path.GetFullPath(System.IO.Path.Combine(dir, v))).ToList();
                 extra.Add(option.Name);

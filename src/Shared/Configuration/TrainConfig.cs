@@ -37,14 +37,24 @@ public sealed record TrainConfig
     /// <summary>The update rules a run may name (the coordinator's Optimizer implements each).</summary>
     public static readonly string[] Optimizers = ["sgd", "adagrad", "adam"];
 
+    /// <summary>Upper bounds of the sizes: far beyond any real run, low enough that no product of them overflows or exhausts memory.</summary>
+    public const int MaxHidden = 8192, MaxSeq = 1_000_000, MaxBatch = 1_000_000;
+    public const long MaxSteps = 1_000_000_000;
+    /// <summary>BPTT keeps every state s_t of a sequence (T×d values) per core: their product is bounded too.</summary>
+    public const long MaxSeqTimesHidden = 1L << 26;
+
     /// <summary>Throws <see cref="InputException"/> naming the first bad value.</summary>
     public void Validate()
     {
         if (Hidden <= 0) throw new InputException($"--hidden {Hidden}: must be positive");
-        if (Hidden > 8192) throw new InputException($"--hidden {Hidden}: must be at most 8192");
+        if (Hidden > MaxHidden) throw new InputException($"--hidden {Hidden}: must be at most {MaxHidden}");
         if (Seq <= 0) throw new InputException($"--seq {Seq}: must be positive");
+        if (Seq > MaxSeq) throw new InputException($"--seq {Seq}: must be at most {MaxSeq}");
+        if ((long)Seq * Hidden > MaxSeqTimesHidden) throw new InputException($"--seq {Seq}: with --hidden {Hidden}, --seq × --hidden must be at most {MaxSeqTimesHidden}");
         if (Batch <= 0) throw new InputException($"--batch {Batch}: must be positive");
+        if (Batch > MaxBatch) throw new InputException($"--batch {Batch}: must be at most {MaxBatch}");
         if (Steps <= 0) throw new InputException($"--steps {Steps}: must be positive");
+        if (Steps > MaxSteps) throw new InputException($"--steps {Steps}: must be at most {MaxSteps}");
         if (!(Lr > 0) || double.IsInfinity(Lr)) throw new InputException($"--lr {Lr}: must be a positive number");
         if (!(Clip >= 0) || double.IsInfinity(Clip)) throw new InputException($"--clip {Clip}: must be 0 (off) or positive");
         if (!(ValFrac >= 0 && ValFrac < 1)) throw new InputException($"--val-frac {ValFrac}: must be in [0, 1)");

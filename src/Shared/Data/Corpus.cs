@@ -35,31 +35,29 @@ public sealed class Corpus
     public static Corpus Load(string? path)
     {
         if (path is null) return FromBytes(EmbeddedName, EmbeddedBytes(), vocabulary: null);
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (FileNotFoundException) { throw new InputException($"--corpus {path}: file not found"); }
-        catch (DirectoryNotFoundException) { throw new InputException($"--corpus {path}: file not found"); }
-        catch (UnauthorizedAccessException) { throw new InputException($"--corpus {path}: permission denied (or it is a folder)"); }
-        catch (IOException e) { throw new InputException($"--corpus {path}: cannot read ({e.Message})"); }
-        return FromBytes(path, bytes, vocabulary: null);
+        var bytes = InputFile.ReadAllBytes(path, "--corpus");
+        return FromBytes(path, bytes, vocabulary: null, $"--corpus {path}");
     }
 
     /// <summary>
     /// Decodes strict UTF-8 (a leading BOM is skipped). With <paramref name="vocabulary"/> the text is
     /// encoded in that vocabulary (a character outside it is an error); otherwise the vocabulary is the text's own.
+    /// Errors begin with <paramref name="what"/> (default "corpus NAME"): the option that named the file.
     /// </summary>
-    public static Corpus FromBytes(string name, byte[] bytes, Vocabulary? vocabulary)
+    public static Corpus FromBytes(string name, byte[] bytes, Vocabulary? vocabulary, string? what = null)
     {
-        string text = DecodeUtf8(name, bytes);
-        if (text.Length == 0) throw new InputException($"corpus {name}: is empty");
+        what ??= $"corpus {name}";
+        string text = DecodeUtf8(what, bytes);
+        if (text.Length == 0) throw new InputException($"{what}: is empty");
         var vocab = vocabulary ?? Vocabulary.FromText(text);
-        if (vocab.Size < 2) throw new InputException($"corpus {name}: has only one distinct character; at least 2 are needed");
-        var tokens = vocab.Encode(text, $"corpus {name}");
-        if (tokens.Length < 2) throw new InputException($"corpus {name}: has only one character; at least 2 are needed");
+        if (vocab.Size < 2) throw new InputException($"{what}: has only one distinct character; at least 2 are needed");
+        var tokens = vocab.Encode(text, what);
+        if (tokens.Length < 2) throw new InputException($"{what}: has only one character; at least 2 are needed");
         return new Corpus(name, Convert.ToHexStringLower(SHA256.HashData(bytes)), vocab, tokens);
     }
 
-    public static string DecodeUtf8(string name, byte[] bytes)
+    /// <summary>Strict UTF-8 (a leading BOM skipped); an invalid byte is an error "<paramref name="what"/>: invalid UTF-8 at byte offset N".</summary>
+    public static string DecodeUtf8(string what, byte[] bytes)
     {
         ReadOnlySpan<byte> span = bytes;
         int offset = 0;
@@ -69,7 +67,7 @@ public sealed class Corpus
         {
             var status = Rune.DecodeFromUtf8(span[pos..], out _, out int consumed);
             if (status != System.Buffers.OperationStatus.Done)
-                throw new InputException($"corpus {name}: invalid UTF-8 at byte offset {pos}");
+                throw new InputException($"{what}: invalid UTF-8 at byte offset {pos}");
             pos += consumed;
         }
         return Encoding.UTF8.GetString(span[offset..]);

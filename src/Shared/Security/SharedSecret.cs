@@ -41,6 +41,7 @@ public sealed class SharedSecret
     public static SharedSecret Load(string path, string option = "--secret-file")
     {
         if (string.IsNullOrWhiteSpace(path)) throw new InputException($"{option}: no file given");
+        Data.InputFile.CheckSyntax(path, option);
         if (Directory.Exists(path)) throw new InputException($"{option} {path}: is a folder, not a file");
         byte[] raw;
         try
