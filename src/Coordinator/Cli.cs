@@ -7,11 +7,12 @@ namespace DistRnn.Coordinator;
 
 /// <summary>
 /// The distrnn command line. Exit codes: 0 success, 2 bad input or usage (one line on stderr naming the
-/// problem), 1 runtime failure. No stack trace unless --verbose.
+/// problem), 1 runtime failure, 3 the training diverged (deterministic: restarting it changes nothing). No stack
+/// trace unless --verbose.
 /// </summary>
 public static class Cli
 {
-    public const int Ok = 0, Failure = 1, BadInput = 2;
+    public const int Ok = 0, Failure = 1, BadInput = 2, Diverged = 3;
 
     public static RootCommand Build()
     {
@@ -65,7 +66,7 @@ public static class Cli
         catch (DivergedException e)
         {
             Console.Error.WriteLine($"error: {OneLine(e.Message)}");
-            return Failure;
+            return Diverged; // its own code: a restart-on-failure unit must not restart a run that would diverge again
         }
         catch (OperationCanceledException)
         {
