@@ -33,6 +33,14 @@ internal static class TestUtil
         return d;
     }
 
+    /// <summary>Writes <paramref name="content"/> to <paramref name="dir"/>/<paramref name="name"/> and returns the path.</summary>
+    public static string WriteFile(string dir, string name, byte[] content)
+    {
+        var p = Path.Combine(dir, name);
+        File.WriteAllBytes(p, content);
+        return p;
+    }
+
     /// <summary>Some text with a small alphabet, long enough for a few batches.</summary>
     public static string SmallText(int repeats = 40) =>
         string.Concat(Enumerable.Repeat("the quick brown fox jumps over the lazy dog.\nto be or not to be, that is the question.\n", repeats));

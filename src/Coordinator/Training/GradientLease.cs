@@ -31,19 +31,15 @@ public sealed class GradientPool<T>(int count) where T : unmanaged, IFloatingPoi
 /// <summary>The buffers one step rented from a <see cref="GradientPool{T}"/>; disposing hands them all back (once).</summary>
 public sealed class GradientLease<T> : IDisposable where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private readonly GradientPool<T>? _pool;
+    private readonly GradientPool<T> _pool;
     private readonly List<T[]> _rented = new();
     private bool _disposed;
 
-    internal GradientLease(GradientPool<T>? pool) => _pool = pool;
-
-    /// <summary>A lease that owns nothing (a sum whose buffer is not pooled).</summary>
-    public static GradientLease<T> None => new(null);
+    internal GradientLease(GradientPool<T> pool) => _pool = pool;
 
     /// <summary>A buffer (old content undefined) owned by this lease until it is disposed.</summary>
     public T[] Rent()
     {
-        if (_pool is null) throw new InvalidOperationException("this lease has no pool");
         var b = _pool.Take();
         lock (_rented)
         {
@@ -60,6 +56,6 @@ public sealed class GradientLease<T> : IDisposable where T : unmanaged, IFloatin
             if (_disposed) return;
             _disposed = true;
         }
-        _pool?.Give(_rented);
+        _pool.Give(_rented);
     }
 }

@@ -8,15 +8,7 @@ namespace DistRnn.Tests.Checkpoints;
 /// <summary>Issue 12 C: stray files and well-formed but senseless checkpoints never end a run or a resume.</summary>
 public class CheckpointDurabilityTests
 {
-    private static TrainingSession<float> Session()
-    {
-        var corpus = TestUtil.CorpusOf(TestUtil.SmallText(5));
-        var s = new TrainingSession<float>(new TrainConfig { Hidden = 6, Seq = 8, Batch = 2 }, corpus);
-        var g = new DistRnn.Model.Tensors<float>(s.Params.Shape);
-        for (int i = 0; i < g.Data.Length; i++) g.Data[i] = (i % 7) - 3;
-        s.Apply(new ShardSum<float>(g, 10, 16));
-        return s;
-    }
+    private static TrainingSession<float> Session() => CheckpointTests.Session();
 
     private static byte[] Encoded(TrainingSession<float> s, Func<CheckpointHeader, CheckpointHeader> edit)
     {

@@ -7,7 +7,8 @@ namespace DistRnn.Tests.Checkpoints;
 
 public class CheckpointTests
 {
-    private static TrainingSession<float> Session()
+    /// <summary>A small session one step in (optimiser state non-zero), shared by the checkpoint tests.</summary>
+    internal static TrainingSession<float> Session()
     {
         var corpus = TestUtil.CorpusOf(TestUtil.SmallText(5));
         var s = new TrainingSession<float>(new TrainConfig { Hidden = 6, Seq = 8, Batch = 2 }, corpus);

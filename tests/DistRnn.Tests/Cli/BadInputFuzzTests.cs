@@ -15,12 +15,7 @@ public class BadInputFuzzTests
     private const string Worker = "distrnn-worker", Ck = "{CK}";
     private static readonly string Dir = TestUtil.TempDir();
 
-    private static string File(string name, byte[] content)
-    {
-        var p = Path.Combine(Dir, name);
-        System.IO.File.WriteAllBytes(p, content);
-        return p;
-    }
+    private static string File(string name, byte[] content) => TestUtil.WriteFile(Dir, name, content);
 
     private static string Text(string name, string content) => File(name, Encoding.UTF8.GetBytes(content));
 

@@ -7,17 +7,7 @@ namespace DistRnn.Tests.Cli;
 [Collection("Console")]
 public class ResumeTests
 {
-    private static readonly string Corpus = WriteCorpus();
-
-    private static string WriteCorpus()
-    {
-        var p = Path.Combine(TestUtil.TempDir(), "corpus.txt");
-        File.WriteAllText(p, TestUtil.SmallText(30));
-        return p;
-    }
-
-    private static string[] Train(string outDir, params string[] extra) =>
-        ["train", "--workers", "0", "--corpus", Corpus, "--hidden", "12", "--seq", "10", "--batch", "4", "--out", outDir, "--json", .. extra];
+    private static string[] Train(string outDir, params string[] extra) => TrainCommandTests.Train(outDir, extra);
 
     private static async Task<CliRunner.Result> Ok(params string[] args)
     {
@@ -135,7 +125,7 @@ public class ResumeTests
     public async Task A_resumed_cluster_run_keeps_its_workers()
     {
         var dir = TestUtil.TempDir();
-        await Ok(["train", "--workers", "1", "--min-workers", "1", "--corpus", Corpus, "--hidden", "12", "--seq", "10", "--batch", "4", "--out", dir, "--json", "--steps", "6"]);
+        await Ok(["train", "--workers", "1", "--min-workers", "1", "--corpus", TrainCommandTests.Corpus, "--hidden", "12", "--seq", "10", "--batch", "4", "--out", dir, "--json", "--steps", "6"]);
         var resumed = await Ok("train", "--resume", dir, "--steps", "10", "--json");
         Assert.All(Events(resumed.Out, "step"), e => Assert.Equal(1, e.GetProperty("workers").GetInt32()));
     }

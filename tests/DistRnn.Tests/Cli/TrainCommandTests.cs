@@ -5,7 +5,8 @@ namespace DistRnn.Tests.Cli;
 [Collection("Console")]
 public class TrainCommandTests
 {
-    private static readonly string Corpus = WriteCorpus();
+    /// <summary>The small corpus file the train command tests (and ResumeTests) run on.</summary>
+    internal static readonly string Corpus = WriteCorpus();
 
     private static string WriteCorpus()
     {
@@ -14,7 +15,7 @@ public class TrainCommandTests
         return p;
     }
 
-    private static string[] Train(string outDir, params string[] extra) =>
+    internal static string[] Train(string outDir, params string[] extra) =>
         ["train", "--workers", "0", "--corpus", Corpus, "--hidden", "12", "--seq", "10", "--batch", "4", "--out", outDir, "--json", .. extra];
 
     private static JsonElement Done(string stdout)
