@@ -6,6 +6,7 @@ using DistRnn.Coordinator.Channel;
 using DistRnn.Model;
 using DistRnn.Security;
 using DistRnn.Transport;
+using DistRnn.Util;
 using DistRnn.Transport.DataChannel;
 
 namespace DistRnn.Coordinator.Node;
@@ -48,6 +49,9 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
             throw new InputException($"--hidden {shape.Hidden}: one {typeof(T).Name} parameter message ({bytes / 1048576.0:F0} MiB) exceeds the cluster's frame limit of {AkkaConfig.MaxFrameBytes / 1048576} MiB; use a smaller model or --workers 0");
     }
 
+    /// <summary>Lines per minute, at most, about connections the secret's handshake refused.</summary>
+    public const int RefusalsPerMinute = 20;
+
     /// <param name="security">TLS for the transport (the shared secret travels in <paramref name="settings"/>); null = plain TCP</param>
     public static CoordinatorNode<T> Start(CoordinatorSettings settings, string host, int port, bool verbose, NodeSecurity? security = null)
     {
@@ -55,7 +59,15 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
         CheckFits(shape);
         ActorSystem system;
         var config = AkkaConfig.Node(AkkaConfig.CoordinatorRole, host, port, verbose, extra: AkkaConfig.TensorLimit(shape.Count));
-        try { system = (security ?? NodeSecurity.None).CreateSystem(AkkaConfig.SystemName, config); }
+        // a flood of strangers at the port costs a few lines: the rate limit of the registration desk's refusals
+        var refusals = new LineRateLimit(RefusalsPerMinute, TimeSpan.FromMinutes(1));
+        void Refused(TransportRefusal why)
+        {
+            string? line;
+            lock (refusals) line = refusals.Pass(Printable.Of($"refused a connection: {why}", Printable.LineLength));
+            if (line is not null) settings.Warn(line);
+        }
+        try { system = (security ?? NodeSecurity.None).CreateSystem(AkkaConfig.SystemName, config, Refused); }
         catch (Exception e) when (port != 0 && e.GetBaseException() is SocketException or Akka.Remote.RemoteTransportException)
         {
             throw new InputException($"--listen {host}:{port}: cannot listen there ({e.GetBaseException().Message})");

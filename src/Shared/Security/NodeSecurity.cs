@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Actor.Setup;
 using Akka.Configuration;
 
 namespace DistRnn.Security;
@@ -23,11 +24,32 @@ public sealed record NodeSecurity(SharedSecret? Secret, TlsCredentials? Tls)
         return new NodeSecurity(secret, tls);
     }
 
-    /// <summary>The address scheme of this node's transport: akka.ssl.tcp with TLS, akka.tcp without.</summary>
-    public string Scheme => TlsCredentials.SchemeFor(Tls);
+    /// <summary>
+    /// The address scheme of this node's transport: akka.tcp, akka.ssl.tcp with TLS, and with a secret the
+    /// authenticated adapter's part in front (akka.auth.tcp, akka.auth.ssl.tcp).
+    /// </summary>
+    public string Scheme => Secret is null ? TlsCredentials.SchemeFor(Tls) : $"akka.{Transport.AuthenticatedTransport.SchemePart}.{TlsCredentials.SchemeFor(Tls)["akka.".Length..]}";
 
-    /// <summary>Creates the node's actor system, over TLS when configured.</summary>
-    public ActorSystem CreateSystem(string name, Config config) => TlsCredentials.CreateSystem(name, config, Tls);
+    /// <summary>
+    /// Creates the node's actor system: over TLS when configured, and with a secret every connection behind the
+    /// secret's handshake (<see cref="Transport.AuthenticatedTransport"/>); its refusals are in
+    /// <see cref="Authentication"/>.
+    /// </summary>
+    /// <param name="onRefusal">each connection the secret's handshake refused, one line (print it through a rate limit)</param>
+    public ActorSystem CreateSystem(string name, Config config, Action<Transport.TransportRefusal>? onRefusal = null)
+    {
+        if (Secret is null) return TlsCredentials.CreateSystem(name, config, Tls);
+        config = ConfigurationFactory.ParseString(Transport.TransportAuthentication.Hocon).WithFallback(config);
+        var setup = Tls?.Bootstrap(config) ?? ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(config));
+        return ActorSystem.Create(name, setup.And(new Transport.TransportAuthentication(Secret, onRefusal)));
+    }
+
+    /// <summary>What the secret's handshake refused on <paramref name="system"/> (null without a secret).</summary>
+    public static Transport.TransportAuthentication? Authentication(ActorSystem system)
+    {
+        var auth = system.Settings.Setup.Get<Transport.TransportAuthentication>();
+        return auth.HasValue ? auth.Value : null;
+    }
 
     /// <summary>One line for the start-up banner, e.g. "shared secret, mutual TLS".</summary>
     public string Describe() =>

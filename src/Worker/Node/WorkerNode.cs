@@ -4,6 +4,7 @@ using Akka.Actor;
 using DistRnn.Data;
 using DistRnn.Security;
 using DistRnn.Transport;
+using DistRnn.Util;
 
 namespace DistRnn.Worker.Node;
 
@@ -59,8 +60,13 @@ public static class WorkerNode
             if (ct.IsCancellationRequested) return Ok;
             var events = System.Threading.Channels.Channel.CreateUnbounded<WorkerEvent>();
             string? extra = string.Join('\n', new[] { o.MaxTensorValues is int max ? AkkaConfig.TensorLimit(max) : null, o.ExtraConfig }.Where(x => x is not null));
+            // the node at --join answering the secret's handshake with another secret's proof is a configuration error: say so and stop
             var system = o.Security.CreateSystem(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, o.Host, o.Port, o.Verbose,
-                extra: extra.Length > 0 ? extra : null));
+                extra: extra.Length > 0 ? extra : null), r =>
+                {
+                    if (r.WrongSecret && r.Peer.Host == o.Coordinator.Host && r.Peer.Port == o.Coordinator.Port)
+                        events.Writer.TryWrite(new WorkerEvent.Refused("it does not prove this run's secret: check --secret-file on both sides (the same file)"));
+                });
             o.OnSystem?.Invoke(system);
             string node = o.Node ?? $"{Environment.MachineName}/{Environment.ProcessId}@{AkkaConfig.BoundAddress(system).Port}";
             var actor = system.ActorOf(Props.Create(() => new WorkerActor(new WorkerSettings(o.Corpus, o.Threads, node, o.Security.Secret, o.Slowdown, o.Security.Tls), e => events.Writer.TryWrite(e))),
@@ -81,7 +87,7 @@ public static class WorkerNode
                     var wait = registered ? Timeout.InfiniteTimeSpan : attemptLimit - attemptClock.Elapsed;
                     if (!registered && wait <= TimeSpan.Zero)
                     {
-                        retryReason = $"cannot reach the coordinator at {target} (attempt {attempt})";
+                        retryReason = $"cannot reach the coordinator at {target} (attempt {attempt}){TransportHint(system)}";
                         break;
                     }
                     var next = events.Reader.ReadAsync(ct).AsTask();
@@ -142,6 +148,12 @@ public static class WorkerNode
             attemptTimeout = TimeSpan.FromTicks(Math.Min(attemptTimeout.Ticks * 2, Math.Max(o.AttemptTimeout.Ticks, o.MaxBackoff.Ticks)));
         }
     }
+
+    /// <summary>Why the secret's handshake failed, when it did: a wrong --secret-file shows here, not as a silence.</summary>
+    private static string TransportHint(ActorSystem system) =>
+        NodeSecurity.Authentication(system)?.LastRefusal is string why
+            ? $"; the secret's handshake failed: {Printable.Of(why, Printable.LineLength)} (is --secret-file the same file as the coordinator's?)"
+            : "";
 
     private static async Task StopAsync(ActorSystem system, bool graceful)
     {

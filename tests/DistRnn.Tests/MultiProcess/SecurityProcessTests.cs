@@ -30,8 +30,8 @@ public sealed class SecurityProcessTests
 
             var intruder = c.Worker(giveUpAfter: 30, extra: ["--secret-file", wrong]);
             Assert.Equal(2, intruder.WaitForExit(TimeSpan.FromSeconds(60)));
-            Assert.Contains(intruder.Lines, l => l.Error && l.Text.Contains("refused") && l.Text.Contains("wrong shared secret"));
-            coordinator.WaitForLine(l => l.Text.Contains("refused worker") && l.Text.Contains("wrong shared secret"), TimeSpan.FromSeconds(20), "the coordinator's refusal");
+            Assert.Contains(intruder.Lines, l => l.Error && l.Text.Contains("refused") && l.Text.Contains("does not prove this run's secret"));
+            coordinator.WaitForLine(l => l.Text.Contains("refused a connection") && l.Text.Contains("another secret"), TimeSpan.FromSeconds(20), "the coordinator's refusal");
 
             var worker = c.Worker(extra: ["--secret-file", secret]);
             Assert.Equal(0, coordinator.WaitForExit(TimeSpan.FromMinutes(3)));

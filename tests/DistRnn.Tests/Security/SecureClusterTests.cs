@@ -64,7 +64,7 @@ public sealed class SecureClusterTests
     };
 
     [Fact]
-    public async Task A_worker_with_the_wrong_secret_is_refused_exits_non_zero_and_the_result_is_unchanged()
+    public async Task A_worker_with_the_wrong_secret_never_gets_in_exits_2_saying_why_and_the_result_is_unchanged()
     {
         string baseline = await Baseline();
         var warnings = new ConcurrentQueue<string>();
@@ -75,19 +75,21 @@ public sealed class SecureClusterTests
         });
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
 
+        // the secret guards the transport itself: a worker with another secret, or none, never reaches registration
         var wrongLog = new ConcurrentQueue<string>();
-        int wrong = await WorkerNode.RunAsync(RemoteWorker(host, new NodeSecurity(Secret("a guess, also 32 bytes long....."), null), wrongLog), timeout.Token);
+        var wrongSecret = new NodeSecurity(Secret("a guess, also 32 bytes long....."), null);
+        int wrong = await WorkerNode.RunAsync(RemoteWorker(host, wrongSecret, wrongLog), timeout.Token);
         Assert.Equal(WorkerNode.Refused, wrong);
-        Assert.Contains(wrongLog, l => l.Contains("refused") && l.Contains("wrong shared secret"));
+        Assert.Contains(wrongLog, l => l.Contains("refused by the coordinator") && l.Contains("does not prove this run's secret") && l.Contains("--secret-file"));
 
         var openLog = new ConcurrentQueue<string>();
-        int open = await WorkerNode.RunAsync(RemoteWorker(host, NodeSecurity.None, openLog), timeout.Token);
-        Assert.Equal(WorkerNode.Refused, open);
-        Assert.Contains(openLog, l => l.Contains("refused by the coordinator") && l.Contains("requires a shared secret"));
+        var open = RemoteWorker(host, NodeSecurity.None, openLog) with { GiveUpAfter = TimeSpan.FromSeconds(8) };
+        Assert.Equal(WorkerNode.GaveUp, await WorkerNode.RunAsync(open with { Coordinator = new Address("akka.tcp", open.Coordinator.System, open.Coordinator.Host, open.Coordinator.Port) }, timeout.Token));
 
-        // the coordinator logged both refusals, and counts only its own local worker
-        Assert.Contains(warnings, w => w.Contains("refused worker") && w.Contains("wrong shared secret"));
-        Assert.Contains(warnings, w => w.Contains("refused worker") && w.Contains("requires a shared secret"));
+        // the coordinator said so, and counts only its own local worker
+        Assert.Contains(warnings, w => w.Contains("refused a connection") && w.Contains("another secret"));
+        Assert.Contains(warnings, w => w.Contains("refused a connection") && w.Contains("did not start the secret handshake"));
+        Assert.True(NodeSecurity.Authentication(host.Coordinator.System)!.Refused >= 2);
         Assert.Equal((baseline, 1), await TrainOn(host, 1, workersAfter: 1));
         Assert.All(host.LocalWorkers, w => Assert.Equal(WorkerNode.Ok, w.Result));
     }
@@ -107,7 +109,7 @@ public sealed class SecureClusterTests
         {
             LocalWorkers = 1, ThreadsPerWorker = 1, Security = new NodeSecurity(secret, coordinatorTls),
         });
-        Assert.Equal(TlsCredentials.Scheme, host.Coordinator.Address.Protocol);
+        Assert.Equal("akka.auth.ssl.tcp", host.Coordinator.Address.Protocol); // the secret's handshake over TLS
         using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
 
         var strangerLog = new ConcurrentQueue<string>();
@@ -257,5 +259,59 @@ public sealed class SecureClusterTests
         {
             foreach (var (system, _) in rogues) await system.Terminate().WaitAsync(TimeSpan.FromSeconds(20));
         }
+    }
+
+    // ---- a node without the secret ----
+
+    /// <summary>
+    /// Issue 12 A: a stranger that reaches the port but lacks the secret joins the cluster with role coordinator,
+    /// downs the coordinator, and sends orders and results in the names of the coordinator and the worker
+    /// (<c>Tell(message, forgedSender)</c>). The run must end with the single-process bits, the honest worker
+    /// registered throughout and exiting 0. Before the secret guarded the transport itself, the Down alone ended
+    /// the run (the coordinator left its own cluster).
+    /// </summary>
+    [Fact]
+    public async Task A_node_without_the_secret_can_neither_join_down_exclude_nor_order_anyone()
+    {
+        string baseline = await Baseline();
+        var secret = Secret("the run's secret, 32 bytes long..");
+        var settings = CoordinatorSettings.For(Small, _corpus);
+        await using var host = ClusterHost<float>.Start(settings, _corpus, new ClusterHostOptions { LocalWorkers = 0, Security = new NodeSecurity(secret, null) });
+        ActorSystem? workerSystem = null;
+        var log = new ConcurrentQueue<string>();
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var worker = Task.Run(() => WorkerNode.RunAsync(RemoteWorker(host, new NodeSecurity(secret, null), log) with { OnSystem = s => workerSystem = s }, stop.Token));
+        await host.WaitForWorkersAsync(1, TimeSpan.FromSeconds(60), _ => { }, stop.Token);
+
+        // the stranger speaks plain Akka to the same TCP ports
+        static Address Plain(Address a) => new(AkkaConfig.CoordinatorAddress("h", 1).Protocol, a.System, a.Host, a.Port);
+        var coordinatorAt = Plain(host.Coordinator.Address);
+        var workerAt = Plain(AkkaConfig.BoundAddress(workerSystem!));
+        using var stranger = ActorSystem.Create(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.CoordinatorRole, "127.0.0.1", 0, verbose: false));
+        var strangerCluster = Akka.Cluster.Cluster.Get(stranger);
+        strangerCluster.Join(coordinatorAt);
+        for (var waited = System.Diagnostics.Stopwatch.StartNew(); waited.Elapsed < TimeSpan.FromSeconds(8) && !strangerCluster.State.Members.Any(m => m.Address == coordinatorAt);)
+            await Task.Delay(100);
+        strangerCluster.Down(coordinatorAt);
+        strangerCluster.Down(workerAt);
+
+        var provider = ((ExtendedActorSystem)stranger).Provider;
+        var coordinatorRef = provider.ResolveActorRef(new RootActorPath(coordinatorAt) / "user" / AkkaConfig.CoordinatorActorName);
+        var workerRef = provider.ResolveActorRef(new RootActorPath(workerAt) / "user" / AkkaConfig.WorkerActorName);
+        var shape = new ModelShape(_corpus.Vocabulary.Size, Small.Hidden);
+        workerRef.Tell(new ComputeSubtrees(settings.RunId, long.MaxValue, [Subtree.Root(Small.ShardCount)], TensorPayload.Wrap(new float[shape.Count])), coordinatorRef);
+        workerRef.Tell(new Refused("go away"), coordinatorRef);
+        workerRef.Tell(new RunEnded(true, "it is over, really"), coordinatorRef);
+        coordinatorRef.Tell(new SubtreeResult(settings.RunId, long.MaxValue, Subtree.Root(Small.ShardCount), 1.0, 1, TensorPayload.Wrap(new float[shape.Count])), workerRef);
+        coordinatorRef.Tell(new WorkerLeaving("forged"), workerRef);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.False(worker.IsCompleted, "the worker obeyed a stranger");
+
+        Assert.Equal((baseline, 1), await TrainOn(host, 1, workersAfter: 1));
+        Assert.Equal(WorkerNode.Ok, await worker.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.DoesNotContain(strangerCluster.State.Members, m => m.Address == coordinatorAt && m.Status == Akka.Cluster.MemberStatus.Up);
+        var refused = NodeSecurity.Authentication(host.Coordinator.System)!;
+        Assert.True(refused.Refused > 0, "the stranger's connection should have been refused by the secret's handshake");
+        await stranger.Terminate();
     }
 }
