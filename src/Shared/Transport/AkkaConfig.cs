@@ -109,8 +109,24 @@ public static class AkkaConfig
     /// <param name="scheme">akka.tcp, or akka.ssl.tcp when the cluster runs over TLS (<see cref="NodeSecurity.Scheme"/>)</param>
     public static Address CoordinatorAddress(string host, int port, string scheme = "akka.tcp") => new(scheme, SystemName, host, port);
 
-    /// <summary>Bounds every tensor a message may carry to the model's size (see <see cref="Protocol.ProtocolSerializer"/>).</summary>
-    public static string TensorLimit(int values) => $"{Protocol.ProtocolSerializer.MaxTensorValuesPath} = {values}";
+    /// <summary>The smallest frame a node that knows its model uses: control messages and gossip fit with room to spare.</summary>
+    public const int MinFrameBytes = 1024 * 1024;
+
+    /// <summary>
+    /// The frame a node needs for a model of <paramref name="values"/> parameters: one tensor at the widest precision
+    /// plus a message's overhead, at least <see cref="MinFrameBytes"/>. A node that knows its model (the coordinator,
+    /// local workers) takes no larger frame, since before a peer has authenticated the transport may buffer up to one
+    /// frame of whatever it declares; a remote worker learns the model only after joining and keeps <see cref="MaxFrameBytes"/>.
+    /// Sizes may differ between nodes: no message to a node is larger than the model it was sized for.
+    /// </summary>
+    public static int FrameFor(int values) => (int)Math.Clamp((long)values * sizeof(double) + FrameOverheadBytes, MinFrameBytes, MaxFrameBytes);
+
+    /// <summary>
+    /// Bounds every tensor a message may carry to the model's size (see <see cref="Protocol.ProtocolSerializer"/>), and the
+    /// transport's frames to what such a message needs (<see cref="FrameFor"/>).
+    /// </summary>
+    public static string TensorLimit(int values) =>
+        $"{Protocol.ProtocolSerializer.MaxTensorValuesPath} = {values}\nakka.remote.dot-netty.tcp.maximum-frame-size = {FrameFor(values)}b";
 
     /// <summary>Parses HOST:PORT (IPv6 as [addr]:port); throws <see cref="InputException"/> naming the option.</summary>
     public static (string Host, int Port) ParseEndpoint(string text, string option, bool allowPortZero = false)

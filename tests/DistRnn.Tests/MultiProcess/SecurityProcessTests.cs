@@ -1,3 +1,4 @@
+using DistRnn.Transport;
 using DistRnn.Tests.Security;
 
 namespace DistRnn.Tests.MultiProcess;
@@ -75,6 +76,68 @@ public sealed class SecurityProcessTests
             var half = c.Worker(extra: ["--tls-ca", certs.CaPath]);
             Assert.Equal(2, half.WaitForExit(TimeSpan.FromSeconds(60)));
             Assert.Contains(half.Lines, l => l.Error && l.Text.Contains("needs --tls-cert"));
+        });
+    }
+
+    /// <summary>Resident and peak resident memory of process <paramref name="pid"/> in bytes (Linux /proc).</summary>
+    private static (long Rss, long Peak) Memory(int pid)
+    {
+        long Field(string[] lines, string name) =>
+            long.Parse(lines.First(l => l.StartsWith(name + ":")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        var lines = File.ReadAllLines($"/proc/{pid}/status");
+        return (Field(lines, "VmRSS"), Field(lines, "VmHWM"));
+    }
+
+    /// <summary>
+    /// Issue 12 B, pre-authentication buffering: 80 connections to the coordinator's Akka port, each declaring a frame
+    /// of almost 64 MiB (half of them) or just under the coordinator's own frame, and sending 16 MiB of zeros, held
+    /// for longer than the handshake may take. On 6517c81 (64 MiB frames, no handshake) the coordinator's peak
+    /// resident memory grew by ≈ 1.6 GB; now its frame is sized to its model (1 MiB here), at most 4 connections are
+    /// in the secret's handshake at once, and each is closed within 5 s. The run then goes on to the reference bits
+    /// and writes its checkpoints.
+    /// </summary>
+    [Fact]
+    public void A_flood_of_unauthenticated_frames_costs_the_coordinator_under_300_MB_and_the_run_is_unchanged()
+    {
+        if (!OperatingSystem.IsLinux()) return; // reads /proc
+        using var c = new ProcessCluster();
+        c.Explain(() =>
+        {
+            var secret = SecretFile(c.Dir, "run.secret", "3f1d0c8a5b7e4d2f9a6c1b0e8d7f6a5c");
+            var coordinator = c.Coordinator(30, minWorkers: 1, extra: ["--secret-file", secret, "--checkpoint-every", "10"]);
+            Thread.Sleep(1000);
+            var before = Memory(coordinator.Pid);
+
+            // little-endian length prefixes, as Akka's framing reads them: almost the largest frame any node takes, and
+            // (a variation) just under the frame this coordinator takes for its model
+            int[] declared = [64 * 1024 * 1024 - 1024, AkkaConfig.MinFrameBytes - 2048];
+            var zeros = new byte[1024 * 1024];
+            var flood = Enumerable.Range(0, 80).Select(i => Task.Run(async () =>
+            {
+                var header = BitConverter.GetBytes(declared[i % 2]);
+                using var client = new System.Net.Sockets.TcpClient();
+                try
+                {
+                    await client.ConnectAsync(c.Host, c.Port);
+                    var stream = client.GetStream();
+                    await stream.WriteAsync(header);
+                    for (int mib = 0; mib < 16; mib++) await stream.WriteAsync(zeros);
+                    await Task.Delay(TimeSpan.FromSeconds(7)); // past the handshake's time limit
+                }
+                catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException) { } // closed by the coordinator: the point
+            })).ToArray();
+            Assert.True(Task.WaitAll(flood, TimeSpan.FromSeconds(90)), "the flood did not finish");
+            var after = Memory(coordinator.Pid);
+            long growth = after.Peak - before.Rss;
+            Assert.True(growth < 300L << 20, $"the coordinator's peak resident memory grew by {growth >> 20} MB during the flood");
+            Assert.False(coordinator.HasExited, "the coordinator ended during the flood");
+
+            var worker = c.Worker(extra: ["--secret-file", secret]);
+            Assert.Equal(0, coordinator.WaitForExit(TimeSpan.FromMinutes(3)));
+            Assert.Equal(0, worker.WaitForExit(TimeSpan.FromSeconds(60)));
+            Assert.Equal(c.Reference(30), TrainEvents.ParamsSha256(coordinator));
+            Assert.Contains(DistRnn.Coordinator.Checkpoints.CheckpointStore.List(c.RunDir), x => x.Step == 30); // written after the flood
+            Assert.Contains(coordinator.Lines, l => l.Text.Contains("refused a connection"));
         });
     }
 }
