@@ -41,13 +41,15 @@ public readonly record struct LossBound
     {
         int d = p.Shape.D, k = p.Shape.K;
         ReadOnlySpan<T> v = p.V, c = p.C; // V: d×k row-major, c: k
-        double z = 0;
-        for (int i = 0; i < k; i++)
+        var zi = new double[k];             // Z_i, summed row by row (any order: the γ bound holds for all)
+        for (int i = 0; i < k; i++) zi[i] = Math.Abs(double.CreateTruncating(c[i]));
+        for (int j = 0; j < d; j++)
         {
-            double zi = Math.Abs(double.CreateTruncating(c[i]));
-            for (int j = 0; j < d; j++) zi += Math.Abs(double.CreateTruncating(v[j * k + i]));
-            z = Math.Max(z, zi);
+            var row = v.Slice(j * k, k);
+            for (int i = 0; i < k; i++) zi[i] += Math.Abs(double.CreateTruncating(row[i]));
         }
+        double z = 0;
+        foreach (double x in zi) z = Math.Max(z, x);
         double uT = double.CreateTruncating(T.One - T.BitDecrement(T.One)); // 1 − (1 − u) = u, exactly
         return new LossBound(Math.Log(k) + 1 + 2 * z, (1 + Gamma(d + 1, uT)) * (1 + Gamma(d + 1, U64)));
     }
