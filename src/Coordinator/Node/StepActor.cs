@@ -25,7 +25,7 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
 {
     private sealed record DeadlineTick(long Step);
     private sealed record BackupTick(long Step);
-    private sealed record Verified(long Step, Subtree Node, IActorRef Sender, string Reason, ShardSum<T>? Sum, Exception? Error) : INoSerializationVerificationNeeded;
+    private sealed record Verified(long Step, Subtree Node, IActorRef Sender, string Reason, ShardSum<T> Sent, ShardSum<T>? Sum, Exception? Error) : INoSerializationVerificationNeeded;
 
     /// <summary>At most this many strangers are named in warnings (a flood of them cannot flood the log).</summary>
     public const int MaxNamedStrangers = 64;
@@ -36,7 +36,7 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
     private readonly BackupPolicy _backups;
     private readonly GradientValidator<T> _validator;
     private readonly GradientPool<T> _pool;
-    /// <summary>Recomputes a subtree whose result is non-finite (null without the corpus: such a result then excludes its sender).</summary>
+    /// <summary>Recomputes a subtree whose result is suspect (null without the corpus: such a result then excludes its sender).</summary>
     private readonly SubtreeVerifier<T>? _verifier;
     private readonly DataChannelServer<IActorRef>? _channel;
     private readonly Dictionary<IActorRef, string> _names = new();
@@ -145,7 +145,7 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
         {
             case ResultAction.Exclude: Exclude(Sender, decision.Reason!); break;
             case ResultAction.Verify when _verifier is null: Exclude(Sender, decision.Reason!); break;
-            case ResultAction.Verify: Verify(Sender, m.Node, decision.Reason!); break;
+            case ResultAction.Verify: Verify(Sender, m.Node, decision.Reason!, decision.Sent!); break;
             case ResultAction.Accepted when decision.BackupAt is TimeSpan at:
                 var wait = at - _clock.Elapsed;
                 Timers.StartSingleTimer("backup", new BackupTick(_round.Step), wait > TimeSpan.Zero ? wait : TimeSpan.Zero);
@@ -177,17 +177,17 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
     }
 
     /// <summary>
-    /// A result with NaN or ±∞ — honest when the parameters diverge, forged otherwise: the coordinator recomputes the
-    /// subtree itself, off this thread, and the model gets the recomputed sum either way; the sender is excluded only
-    /// when the recomputation comes out finite.
+    /// A suspect result — NaN or ±∞, or so large that the step's sum could overflow; honest when the parameters diverge,
+    /// forged otherwise: the coordinator recomputes the subtree itself, off this thread, and the model gets the
+    /// recomputed sum either way; the sender is excluded only when the recomputation differs from what it sent.
     /// </summary>
-    private void Verify(IActorRef sender, Subtree node, string reason)
+    private void Verify(IActorRef sender, Subtree node, string reason, ShardSum<T> sent)
     {
         var verifier = _verifier!;
         var parameters = _round!.Parameters.Clone(); // the step's snapshot is reused two steps on, and this may take longer
         long step = _round.Step;
         verifier.RecomputeAsync(_round.Batch, node, parameters)
-            .PipeTo(Self, success: sum => new Verified(step, node, sender, reason, sum, null), failure: e => new Verified(step, node, sender, reason, null, e));
+            .PipeTo(Self, success: sum => new Verified(step, node, sender, reason, sent, sum, null), failure: e => new Verified(step, node, sender, reason, sent, null, e));
     }
 
     private void OnVerified(Verified v)
@@ -199,9 +199,10 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
             if (current) Send(_round!.VerificationFailed(v.Node));
             return;
         }
-        bool lied = current ? _round!.Verified(v.Node, v.Sum).SenderLied : !SubtreeVerifier<T>.IsNonFinite(v.Sum);
-        if (lied) Exclude(v.Sender, $"{v.Reason}, but the same subtree recomputed here is finite");
-        else if (current) _s.Info($"step {v.Step}: subtree {v.Node} is non-finite here too (the parameters diverge); the worker is not at fault");
+        var (lied, diverges) = current ? _round!.Verified(v.Node, v.Sent, v.Sum)
+            : (RecomputeVerdict.SenderLied(v.Sent, v.Sum), RecomputeVerdict.IsNonFinite(v.Sum));
+        if (lied) Exclude(v.Sender, $"{v.Reason}, but the same subtree recomputed here {(diverges ? "is not finite" : RecomputeVerdict.IsNonFinite(v.Sent) ? "is finite" : "differs")}");
+        else if (current && diverges) _s.Info($"step {v.Step}: subtree {v.Node} is non-finite here too (the parameters diverge); the worker is not at fault");
         CompleteIfDone();
     }
 

@@ -15,7 +15,10 @@ public enum ResultAction
     Accepted,
     /// <summary>Malformed or not asked for: the sender is excluded for <see cref="ResultDecision{T}.Reason"/>.</summary>
     Exclude,
-    /// <summary>Well-formed but NaN or ±∞: recompute the node here (<see cref="ResultDecision{T}.Sent"/> holds what was sent) to tell divergence from forgery.</summary>
+    /// <summary>
+    /// Well-formed but NaN or ±∞, or large enough to overflow the step's sum: recompute the node here
+    /// (<see cref="ResultDecision{T}.Sent"/> holds a copy of what was sent) to tell divergence from forgery.
+    /// </summary>
     Verify,
 }
 
@@ -42,6 +45,9 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
     private readonly Dictionary<TWorker, TimeSpan> _givenAt = new();
     private readonly Dictionary<TWorker, TimeSpan> _finishedAt = new();
     private readonly HashSet<Subtree> _verifying = new();
+    /// <summary>Shards each worker's suspect results may still cost in recomputation this step (see <see cref="Offer"/>).</summary>
+    private readonly Dictionary<TWorker, long> _recomputeLeft = new();
+    private readonly LossBound _lossBound;
     private readonly Func<TWorker, string> _name;
 
     /// <param name="batch">the step's sequences (the training loop's plan): the character count each subtree must report</param>
@@ -61,6 +67,7 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
         _rent = rent;
         Deadline = deadline;
         _state = new StepState<TWorker, ShardSum<T>>(step, Subtree.Root(shardCount), ShardSum<T>.Combine);
+        _lossBound = LossBound.For(parameters);
     }
 
     public string RunId { get; }
@@ -90,6 +97,7 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
         {
             if (!_given.TryGetValue(a.Worker, out var given)) _given[a.Worker] = given = new HashSet<Subtree>();
             given.UnionWith(a.Nodes);
+            _recomputeLeft[a.Worker] = _recomputeLeft.GetValueOrDefault(a.Worker) + a.Nodes.Sum(n => (long)n.Count);
             _givenAt[a.Worker] = now;
             jobs.Add((a.Worker, new ComputeSubtrees(RunId, Step, a.Nodes.ToArray(), ParametersPayload)));
         }
@@ -138,13 +146,21 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
     /// The one path of a result: <paramref name="result"/>'s header is checked (cheap, before the tensor is read), then
     /// its values are decoded into a rented buffer and checked. A result of an earlier step, another run's, or a copy
     /// of a part already present is ignored; a malformed one, or one for a subtree not given to the sender, excludes
-    /// the sender; a non-finite one is to be verified; the rest is stored.
+    /// the sender; a suspect one (non-finite, or large enough to overflow the step's sum) is to be verified; the rest is
+    /// stored.
+    /// <para>
+    /// What a forgery can cost is bounded: a worker's suspect results are recomputed for at most as many shards as it
+    /// was given this step (an honest worker answers each job once, so it never runs out; a liar is excluded at its
+    /// first proven lie, and what it sends beyond its share is ignored), so a step recomputes at most the work it
+    /// handed out; a piece inside one already being recomputed is not recomputed again; and once the step is known to
+    /// diverge nothing more is (its sum is non-finite whatever else arrives, and the step is skipped).
+    /// </para>
     /// </summary>
     public ResultDecision<T> Offer(TWorker sender, SubtreeResult result, TimeSpan now)
     {
         if (result.RunId != RunId) return new(ResultAction.Ignore);
         var header = _validator.CheckHeader(Step, result.Step, result.Node, WasGiven(sender, result.Node),
-            GradientValidator<T>.ExpectedChars(_batch, _shardCount, result.Node), result.Loss, result.Chars, result.Gradient.Count);
+            GradientValidator<T>.ExpectedChars(_batch, _shardCount, result.Node), result.Loss, result.Chars, result.Gradient.Count, _lossBound);
         if (header.Kind == GradientVerdictKind.Stale) return new(ResultAction.Ignore);
         if (header.Kind == GradientVerdictKind.Reject) return new(ResultAction.Exclude, header.Reason);
         if (result.Gradient.Precision != TensorPayload.PrecisionOf<T>())
@@ -159,23 +175,29 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
         bool suspect = header.Kind == GradientVerdictKind.Suspect || values.Kind == GradientVerdictKind.Suspect;
         if (suspect && !Diverged)
         {
-            if (!_verifying.Add(result.Node)) return new(ResultAction.Ignore); // already being recomputed: that result fills the node
-            return new(ResultAction.Verify, (header.Kind == GradientVerdictKind.Suspect ? header : values).Reason, sum);
+            if (_verifying.Any(v => v.Contains(result.Node))) return new(ResultAction.Ignore); // being recomputed: that result fills it
+            long left = _recomputeLeft.GetValueOrDefault(sender);
+            if (left < result.Node.Count) return new(ResultAction.Ignore); // beyond its share: it has sent more than it was given
+            _recomputeLeft[sender] = left - result.Node.Count;
+            _verifying.Add(result.Node);
+            // a copy: the verdict may come after the step, when its buffers are back in the pool
+            var sent = new ShardSum<T>(new Tensors<T>(Parameters.Shape, (T[])grad.Clone()), result.Loss, result.Chars);
+            return new(ResultAction.Verify, (header.Kind == GradientVerdictKind.Suspect ? header : values).Reason, sent);
         }
         _state.Offer(result.Step, result.Node, sum);
         return new(ResultAction.Accepted, BackupAt: IsComplete ? null : Finished(sender, now));
     }
 
-    /// <summary>What a recomputation found.</summary>
-    /// <returns>whether the sender lied (the node is finite here), and whether the step diverges (the node is non-finite here too)</returns>
-    public (bool SenderLied, bool Diverges) Verified(Subtree node, ShardSum<T>? recomputed)
+    /// <summary>What the recomputation of a suspect node found; the recomputed sum fills the node (first copy wins).</summary>
+    /// <returns>whether the sender lied (<paramref name="sent"/> differs from the recomputation, <see cref="RecomputeVerdict.SenderLied{T}"/>),
+    /// and whether the step diverges (the node is non-finite here too)</returns>
+    public (bool SenderLied, bool Diverges) Verified(Subtree node, ShardSum<T> sent, ShardSum<T> recomputed)
     {
         _verifying.Remove(node);
-        if (recomputed is null) return (false, false);
-        bool nonFinite = !double.IsFinite(recomputed.Loss) || !recomputed.Grad.AllFinite();
+        bool nonFinite = RecomputeVerdict.IsNonFinite(recomputed);
         if (nonFinite) Diverged = true;
         if (_state.Check(Step, node) == ResultVerdict.Accepted) _state.Offer(Step, node, recomputed);
-        return (!nonFinite, nonFinite);
+        return (RecomputeVerdict.SenderLied(sent, recomputed), nonFinite);
     }
 
     /// <summary>A recomputation failed: hand every missing piece out again.</summary>

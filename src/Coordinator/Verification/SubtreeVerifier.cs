@@ -10,9 +10,10 @@ namespace DistRnn.Coordinator.Verification;
 /// <summary>
 /// Recomputes one subtree of a step on the coordinator, with the same batch plan, kernel and tree order as
 /// every worker, so the result has the bits an honest worker would send. Used only when a worker's result
-/// holds NaN or ±∞: a far too large learning rate makes every honest worker send those (and the step must
-/// then be skipped, not its workers excluded), while a rogue worker sends them on purpose. The recomputation
-/// tells the two apart, and its own result is what the model gets either way.
+/// is suspect — it holds NaN or ±∞, or values so large that the step's sum could overflow: a far too large learning
+/// rate makes every honest worker send those (and the step must then be skipped, not its workers excluded), while a
+/// rogue worker sends them on purpose. The recomputation tells the two apart (<see cref="RecomputeVerdict"/>), and its
+/// own result is what the model gets either way.
 /// </summary>
 public sealed class SubtreeVerifier<T> : IDisposable where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -45,9 +46,6 @@ public sealed class SubtreeVerifier<T> : IDisposable where T : unmanaged, IFloat
             (_, sum) => result = new ShardSum<T>(sum.Grad.Clone(), sum.Loss, sum.Chars))).ConfigureAwait(false);
         return result ?? throw new InvalidOperationException($"recomputing subtree {node} gave no result");
     }
-
-    /// <summary>True when a sum holds NaN or ±∞ anywhere (gradient or loss).</summary>
-    public static bool IsNonFinite(ShardSum<T> sum) => !double.IsFinite(sum.Loss) || !sum.Grad.AllFinite();
 
     public void Dispose() => _computer.Dispose();
 }

@@ -88,7 +88,7 @@ public sealed class StepRoundTests
 
         // the recomputation is finite: the sender lied, the recomputed sum fills the node
         var finite = new ShardSum<double>(new Tensors<double>(Shape, Enumerable.Repeat(1.0, Shape.Count).ToArray()), 2, node.Count * 2L * Seq);
-        Assert.Equal((true, false), r.Verified(node, finite));
+        Assert.Equal((true, false), r.Verified(node, d.Sent!, finite));
         Assert.False(r.Diverged);
         Assert.Equal(ResultAction.Accepted, r.Offer("B", Result(new Subtree(1, 1)), At).Action);
         Assert.True(r.IsComplete);
@@ -100,9 +100,9 @@ public sealed class StepRoundTests
         var r = New();
         r.Give(r.Start(["A", "B"]), TimeSpan.Zero);
         var left = new Subtree(1, 0);
-        r.Offer("A", Result(left, double.PositiveInfinity), At);
+        var sent = r.Offer("A", Result(left, double.PositiveInfinity), At).Sent!;
         var nonFinite = new ShardSum<double>(new Tensors<double>(Shape, Enumerable.Repeat(double.NaN, Shape.Count).ToArray()), 2, left.Count * 2L * Seq);
-        Assert.Equal((false, true), r.Verified(left, nonFinite));
+        Assert.Equal((false, true), r.Verified(left, sent, nonFinite));
         Assert.True(r.Diverged);
         Assert.Equal(ResultAction.Accepted, r.Offer("B", Result(new Subtree(1, 1), double.NaN), At).Action);
         Assert.True(r.IsComplete);

@@ -11,6 +11,9 @@ public class GradientValidatorTests
     private const int Shards = 8;                          // root L3#0
     private static readonly SequenceRef[] Batch = Enumerable.Range(0, 16).Select(i => new SequenceRef(i * 10, 7)).ToArray();
 
+    /// <summary>The loss bound of all-zero parameters: ln 5 + 1 nats per character (before rounding slack).</summary>
+    private static readonly LossBound Bound = LossBound.For(new Tensors<float>(Shape));
+
     private static float[] Good() => Enumerable.Range(0, Shape.Count).Select(i => 0.01f * i - 0.2f).ToArray();
 
     [Fact]
@@ -30,8 +33,8 @@ public class GradientValidatorTests
     {
         var v = new GradientValidator<float>(Shape, Shards);
         var node = new Subtree(1, 2);
-        Assert.True(v.Check(7, 7, node, true, 28, 12.5, 28, Good()).IsAccepted);
-        Assert.True(v.Check(7, 7, Subtree.Root(Shards), true, 112, 0, 112, Good()).IsAccepted);
+        Assert.True(v.Check(7, 7, node, true, 28, 12.5, 28, Good(), Bound).IsAccepted);
+        Assert.True(v.Check(7, 7, Subtree.Root(Shards), true, 112, 0, 112, Good(), Bound).IsAccepted);
     }
 
     [Fact]
@@ -40,7 +43,7 @@ public class GradientValidatorTests
         var v = new GradientValidator<float>(Shape, Shards);
         var node = new Subtree(1, 2);
         GradientVerdict Check(long step = 7, Subtree? n = null, bool assigned = true, double loss = 1, long chars = 28, float[]? g = null) =>
-            v.Check(7, step, n ?? node, assigned, 28, loss, chars, g ?? Good());
+            v.Check(7, step, n ?? node, assigned, 28, loss, chars, g ?? Good(), Bound);
 
         var stale = Check(step: 6);
         Assert.Equal(GradientVerdictKind.Stale, stale.Kind);
@@ -93,9 +96,10 @@ public class GradientValidatorTests
         var v64 = new GradientValidator<double>(shape, Shards);
         var g32 = new float[shape.Count];
         var g64 = new double[shape.Count];
-        for (int i = 0; i < shape.Count; i++) { g32[i] = (i % 3 - 1) * float.MaxValue; g64[i] = (i % 3 - 1) * double.MaxValue; }
+        // ±MaxValue / Shards (the largest value no sum of the step's pieces can overflow with) and −0 are accepted
+        for (int i = 0; i < shape.Count; i++) { g32[i] = (i % 3 - 1) * (float.MaxValue / Shards); g64[i] = (i % 3 - 1) * (double.MaxValue / Shards); }
         g32[5] = -0f; g64[5] = -0d;
-        Assert.True(v32.CheckValues(new Subtree(0, 0), g32).IsAccepted); // ±MaxValue and −0 are finite
+        Assert.True(v32.CheckValues(new Subtree(0, 0), g32).IsAccepted);
         Assert.True(v64.CheckValues(new Subtree(0, 0), g64).IsAccepted);
         foreach (int at in new[] { 0, 1, shape.Count / 2, shape.Count - 2, shape.Count - 1 })
         {
