@@ -1,5 +1,6 @@
 using DistRnn.Coordinator.Node;
 using DistRnn.Protocol;
+using DistRnn.Security;
 using DistRnn.Util;
 
 namespace DistRnn.Coordinator.Membership;
@@ -57,6 +58,8 @@ public sealed class RegistrationDesk<TWorker, TWaiter>(CoordinatorSettings setti
         {
             Challenge = _gate.Challenge(address) ?? [],
             CoordinatorProof = workerNonce is { Length: > 0 } ? _gate.ProveSelf(workerNonce, context) ?? [] : [],
+            CoordinatorCertificate = settings.Tls is not null && workerNonce is { Length: ChallengeResponse.NonceBytes } ? settings.Tls.Certificate.RawData : [],
+            CoordinatorSignature = settings.Tls is not null && workerNonce is { Length: ChallengeResponse.NonceBytes } ? CertificateRole.SignAsCoordinator(settings.Tls, workerNonce, context) : [],
         };
     }
 

@@ -41,7 +41,7 @@ public sealed class ClusterHost<T> : IAsyncDisposable where T : unmanaged, IFloa
 
     public static ClusterHost<T> Start(CoordinatorSettings settings, Corpus corpus, ClusterHostOptions o)
     {
-        var coordinator = CoordinatorNode<T>.Start(settings with { Secret = settings.Secret ?? o.Security.Secret }, o.Host, o.Port, o.Verbose, o.Security);
+        var coordinator = CoordinatorNode<T>.Start(settings with { Secret = settings.Secret ?? o.Security.Secret, Tls = settings.Tls ?? o.Security.Tls }, o.Host, o.Port, o.Verbose, o.Security);
         o.OnSystem?.Invoke(coordinator.System);
         var host = new ClusterHost<T>(coordinator);
         int threads = o.ThreadsPerWorker > 0 ? o.ThreadsPerWorker : Math.Max(1, Environment.ProcessorCount / Math.Max(1, o.LocalWorkers));

@@ -25,6 +25,8 @@ public sealed record CoordinatorSettings
     public TimeSpan EndGrace { get; init; } = TimeSpan.FromSeconds(3);
     /// <summary>The run's shared secret (--secret-file): workers must prove it when they register; null = an open run.</summary>
     public SharedSecret? Secret { get; init; }
+    /// <summary>The coordinator's TLS identity: it signs each worker's nonce with it (the worker checks its role); null without TLS.</summary>
+    public TlsCredentials? Tls { get; init; }
     /// <summary>The run's corpus: lets the coordinator recompute a subtree whose result is NaN or ±∞ (honest divergence or a forgery?).</summary>
     public Corpus? Corpus { get; init; }
     public Action<string> Info { get; init; } = _ => { };

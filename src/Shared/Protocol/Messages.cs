@@ -17,7 +17,8 @@ namespace DistRnn.Protocol;
 // With a shared secret (--secret-file) registration is a challenge–response both ways (Security/ChallengeResponse):
 // proof_w = HMAC(secret, worker role ‖ context ‖ nonce_c), proof_c = HMAC(secret, coordinator role ‖ context ‖ nonce_w),
 // context = protocol version, run id, corpus sha, config fingerprint, the worker's address. Without one the
-// nonce and proof fields are empty.
+// nonce and proof fields are empty. With TLS the run spec also carries the coordinator's certificate and its
+// signature over nonce_w in that context; the worker requires a coordinator certificate of the run's CA (OU=coordinator).
 
 /// <summary>A worker asks to take part; the coordinator answers with the run it would join. <see cref="Nonce"/>: the worker's challenge to the coordinator (empty without a secret).</summary>
 public sealed record JoinRequest(int ProtocolVersion, string Node, int Threads, byte[]? Nonce = null) : IProtocolMessage;
@@ -27,9 +28,11 @@ public sealed record JoinRequest(int ProtocolVersion, string Node, int Threads, 
 /// plan from it), the corpus it must hold, and the vocabulary size that corpus gives.
 /// </summary>
 /// <see cref="Challenge"/>: the nonce the worker must answer; <see cref="CoordinatorProof"/>: the coordinator's answer to
-/// the worker's nonce (both empty without a secret).
+/// the worker's nonce (both empty without a secret). With TLS, <see cref="CoordinatorCertificate"/> (DER) and
+/// <see cref="CoordinatorSignature"/>: the coordinator's certificate and its signature over the worker's nonce in the
+/// registration context (Security/CertificateRole), so a worker's certificate cannot pose as the coordinator.
 public sealed record RunSpec(int ProtocolVersion, string RunId, string ConfigJson, string CorpusSha256, string CorpusName, int VocabSize,
-    byte[]? Challenge = null, byte[]? CoordinatorProof = null) : IProtocolMessage;
+    byte[]? Challenge = null, byte[]? CoordinatorProof = null, byte[]? CoordinatorCertificate = null, byte[]? CoordinatorSignature = null) : IProtocolMessage;
 
 /// <summary>
 /// A worker's proof that it can compute this run's bits: the SHA-256 of the corpus it loaded, the fingerprint

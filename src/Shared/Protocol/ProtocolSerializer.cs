@@ -65,7 +65,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         switch (obj)
         {
             case JoinRequest m: w.Int(m.ProtocolVersion); w.String(m.Node); w.Int(m.Threads); w.Bytes(m.Nonce); break;
-            case RunSpec m: w.Int(m.ProtocolVersion); w.String(m.RunId); w.String(m.ConfigJson); w.String(m.CorpusSha256); w.String(m.CorpusName); w.Int(m.VocabSize); w.Bytes(m.Challenge); w.Bytes(m.CoordinatorProof); break;
+            case RunSpec m: w.Int(m.ProtocolVersion); w.String(m.RunId); w.String(m.ConfigJson); w.String(m.CorpusSha256); w.String(m.CorpusName); w.Int(m.VocabSize); w.Bytes(m.Challenge); w.Bytes(m.CoordinatorProof); w.Bytes(m.CoordinatorCertificate); w.Bytes(m.CoordinatorSignature); break;
             case Register m: w.Int(m.ProtocolVersion); w.String(m.RunId); w.String(m.Node); w.String(m.CorpusSha256); w.String(m.ConfigFingerprint); w.Int(m.VocabSize); w.Int(m.Threads); w.Bytes(m.Proof); break;
             case Registered m: w.String(m.RunId); w.Int(m.Workers); break;
             case Refused m: w.String(m.Reason); break;
@@ -99,7 +99,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         {
             // a version-1 worker sends no nonce: it still gets a clear "protocol version" refusal
             JoinRequestCode => new JoinRequest(r.Int(), r.String(), r.Int(), r.AtEnd ? [] : r.Bytes()),
-            RunSpecCode => new RunSpec(r.Int(), r.String(), r.String(), r.String(), r.String(), r.Int(), r.Bytes(), r.Bytes()),
+            RunSpecCode => new RunSpec(r.Int(), r.String(), r.String(), r.String(), r.String(), r.Int(), r.Bytes(), r.Bytes(), r.AtEnd ? [] : r.Bytes(), r.AtEnd ? [] : r.Bytes()),
             RegisterCode => new Register(r.Int(), r.String(), r.String(), r.String(), r.String(), r.Int(), r.Int(), r.Bytes()),
             RegisteredCode => new Registered(r.String(), r.Int()),
             RefusedCode => new Refused(r.String()),

@@ -73,7 +73,7 @@ public sealed record WireLimits(int MaxTensorValues, int MaxStringBytes = WireLi
 {
     public const int DefaultMaxStringBytes = 1 << 20;  // the run's configuration JSON is a few hundred bytes
     public const int DefaultMaxSubtrees = 1 << 16;     // a step has at most as many shards as sequences
-    public const int DefaultMaxBytesField = 256;       // nonces and proofs are 32 bytes
+    public const int DefaultMaxBytesField = 16 * 1024; // nonces and proofs are 32 bytes, a certificate (DER) and its signature a few KB
     public const int MaxLevel = 30;
 
     public static readonly WireLimits Default = new(int.MaxValue);

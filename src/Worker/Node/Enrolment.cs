@@ -47,7 +47,8 @@ public static class Enrolment
         var context = new RegistrationContext(ProtocolInfo.Version, spec.RunId, s.Corpus.Sha256, fingerprint, address);
         var register = new Register(ProtocolInfo.Version, spec.RunId, s.Node, s.Corpus.Sha256, fingerprint, s.Corpus.Vocabulary.Size, s.Threads,
             credentials.Answer(spec.Challenge ?? [], context));
-        string? refusal = credentials.CoordinatorRefusal(spec.Challenge ?? [], spec.CoordinatorProof ?? [], context);
+        string? refusal = credentials.CoordinatorRefusal(spec.Challenge ?? [], spec.CoordinatorProof ?? [], context,
+            spec.CoordinatorCertificate ?? [], spec.CoordinatorSignature ?? []);
         if (refusal is not null)
         {
             compute?.Dispose();

@@ -49,9 +49,10 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     {
         _s = settings;
         _notify = notify;
-        _credentials = new WorkerCredentials(settings.Secret);
+        _credentials = new WorkerCredentials(settings.Secret, settings.Tls);
 
-        Receive<ClusterEvent.MemberUp>(m => { if (m.Member.HasRole(AkkaConfig.CoordinatorRole)) FoundCoordinator(m.Member.Address); });
+        // only the coordinator at --join: another member claiming the role is ignored (it may hold a worker's certificate)
+        Receive<ClusterEvent.MemberUp>(m => { if (m.Member.HasRole(AkkaConfig.CoordinatorRole) && _s.Pin.Matches(m.Member.Address)) FoundCoordinator(m.Member.Address); });
         Receive<ClusterEvent.MemberRemoved>(m => CoordinatorGone(m.Member.Address, "the coordinator left the cluster"));
         Receive<ClusterEvent.MemberExited>(m => CoordinatorGone(m.Member.Address, "the coordinator left the cluster"));
         Receive<ClusterEvent.UnreachableMember>(m =>

@@ -55,6 +55,7 @@ public static class WorkerNode
         var attemptTimeout = o.AttemptTimeout;
         var withoutCoordinator = Stopwatch.StartNew();
         string target = $"{o.Coordinator.Host}:{o.Coordinator.Port}";
+        var pin = CoordinatorPin.For(o.Coordinator);
         for (int attempt = 1; ; attempt++)
         {
             if (ct.IsCancellationRequested) return Ok;
@@ -69,7 +70,7 @@ public static class WorkerNode
                 });
             o.OnSystem?.Invoke(system);
             string node = o.Node ?? $"{Environment.MachineName}/{Environment.ProcessId}@{AkkaConfig.BoundAddress(system).Port}";
-            var actor = system.ActorOf(Props.Create(() => new WorkerActor(new WorkerSettings(o.Corpus, o.Threads, node, o.Security.Secret, o.Slowdown, o.Security.Tls), e => events.Writer.TryWrite(e))),
+            var actor = system.ActorOf(Props.Create(() => new WorkerActor(new WorkerSettings(o.Corpus, o.Threads, node, pin, o.Security.Secret, o.Slowdown, o.Security.Tls), e => events.Writer.TryWrite(e))),
                 AkkaConfig.WorkerActorName);
             var cluster = Akka.Cluster.Cluster.Get(system);
             cluster.JoinSeedNodes([o.Coordinator]);

@@ -8,10 +8,12 @@ namespace DistRnn.Worker.Security;
 /// A worker with a secret refuses a coordinator that cannot prove the same secret (it would otherwise compute
 /// for, and send proofs to, whoever answers on the seed address).
 /// </summary>
-public sealed class WorkerCredentials(SharedSecret? secret)
+/// With TLS the coordinator must also sign this worker's nonce with a coordinator certificate of the run's CA
+/// (<see cref="CertificateRole"/>): a node holding a worker's certificate cannot steer this worker.
+public sealed class WorkerCredentials(SharedSecret? secret, TlsCredentials? tls = null)
 {
-    /// <summary>Sent with the join request: the coordinator proves the secret over it.</summary>
-    public byte[] Nonce { get; } = secret is null ? [] : ChallengeResponse.NewNonce();
+    /// <summary>Sent with the join request: the coordinator proves the secret (and, with TLS, its role) over it.</summary>
+    public byte[] Nonce { get; } = secret is null && tls is null ? [] : ChallengeResponse.NewNonce();
 
     public bool HasSecret => secret is not null;
 
@@ -28,8 +30,11 @@ public sealed class WorkerCredentials(SharedSecret? secret)
     /// Null when the coordinator's side checks out (or this worker has no secret: then the coordinator decides,
     /// and says why it refuses); otherwise why this worker must not take part.
     /// </summary>
-    public string? CoordinatorRefusal(ReadOnlySpan<byte> challenge, ReadOnlySpan<byte> coordinatorProof, RegistrationContext context)
+    public string? CoordinatorRefusal(ReadOnlySpan<byte> challenge, ReadOnlySpan<byte> coordinatorProof, RegistrationContext context,
+        ReadOnlySpan<byte> coordinatorCertificate = default, ReadOnlySpan<byte> coordinatorSignature = default)
     {
+        if (tls is not null && CertificateRole.CoordinatorProblem(tls, coordinatorCertificate, coordinatorSignature, Nonce, context) is string role)
+            return $"{role}; refusing to compute for it (--tls-cert of the coordinator must be made for the coordinator role)";
         if (secret is null) return null;
         if (challenge.IsEmpty)
             return "this worker has --secret-file but the coordinator does not use a shared secret; refusing to compute for it";

@@ -314,4 +314,65 @@ public sealed class SecureClusterTests
         Assert.True(refused.Refused > 0, "the stranger's connection should have been refused by the secret's handshake");
         await stranger.Terminate();
     }
+
+    // ---- roles in certificates ----
+
+    /// <summary>Answers every join request with a refusal and tells workers the run is over: what a node posing as coordinator would do.</summary>
+    private sealed class PosingCoordinator : ReceiveActor
+    {
+        public PosingCoordinator()
+        {
+            Receive<JoinRequest>(_ => { Sender.Tell(new Refused("go away")); Sender.Tell(new RunEnded(true, "it is over")); });
+            ReceiveAny(_ => { });
+        }
+    }
+
+    /// <summary>
+    /// Issue 12 A, with TLS: a certificate says which role it may play. A node with a worker's certificate of the
+    /// run's CA joins the cluster with the coordinator role and refuses and dismisses every worker that asks it; the
+    /// honest worker ignores it (it takes only the coordinator at its --join address, proven by a coordinator
+    /// certificate), and the run ends with the single-process bits. On 6517c81 the worker adopted the newcomer as its
+    /// coordinator and exited 2 on its refusal. And a "coordinator" whose certificate is a worker's gets no work.
+    /// </summary>
+    [Fact]
+    public async Task With_TLS_a_worker_certificate_cannot_act_as_coordinator()
+    {
+        string baseline = await Baseline();
+        var dir = TestUtil.TempDir();
+        var ca = new TestCertificates(dir, "Run CA");
+        using var coordinatorTls = TlsCredentials.FromOptions(ca.Node("coordinator"), ca.CaPath, TestCertificates.Password)!;
+        using var workerTls = TlsCredentials.FromOptions(ca.Node("worker-1"), ca.CaPath, TestCertificates.Password)!;
+        using var posingTls = TlsCredentials.FromOptions(ca.Node("worker-2"), ca.CaPath, TestCertificates.Password)!;
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+
+        // a coordinator holding a worker's certificate: the worker refuses to compute for it
+        await using (var posing = ClusterHost<float>.Start(CoordinatorSettings.For(Small, _corpus), _corpus, new ClusterHostOptions { Security = new NodeSecurity(null, posingTls) }))
+        {
+            var refusedLog = new ConcurrentQueue<string>();
+            int code = await WorkerNode.RunAsync(RemoteWorker(posing, new NodeSecurity(null, workerTls), refusedLog), stop.Token);
+            Assert.True(code == WorkerNode.Refused, $"exit {code}:\n{string.Join("\n", refusedLog)}");
+            Assert.Contains(refusedLog, l => l.Contains("made for the worker role"));
+        }
+
+        await using var host = ClusterHost<float>.Start(CoordinatorSettings.For(Small, _corpus), _corpus, new ClusterHostOptions { Security = new NodeSecurity(null, coordinatorTls) });
+        var log = new ConcurrentQueue<string>();
+        var worker = Task.Run(() => WorkerNode.RunAsync(RemoteWorker(host, new NodeSecurity(null, workerTls), log), stop.Token));
+        await host.WaitForWorkersAsync(1, TimeSpan.FromSeconds(60), _ => { }, stop.Token);
+
+        using var rogue = TlsCredentials.CreateSystem(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.CoordinatorRole, "127.0.0.1", 0, verbose: false), posingTls);
+        rogue.ActorOf(Props.Create(() => new PosingCoordinator()), AkkaConfig.CoordinatorActorName);
+        Akka.Cluster.Cluster.Get(rogue).Join(host.Coordinator.Address);
+        var rogueAt = AkkaConfig.BoundAddress(rogue);
+        var coordinatorView = Akka.Cluster.Cluster.Get(host.Coordinator.System);
+        for (var waited = System.Diagnostics.Stopwatch.StartNew(); waited.Elapsed < TimeSpan.FromSeconds(20)
+             && !coordinatorView.State.Members.Any(m => m.Address == rogueAt && m.Status == Akka.Cluster.MemberStatus.Up);)
+            await Task.Delay(100);
+        Assert.Contains(coordinatorView.State.Members, m => m.Address == rogueAt); // it did get in: TLS alone lets it
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.False(worker.IsCompleted, $"the worker obeyed a node with a worker's certificate:\n{string.Join("\n", log)}");
+
+        Assert.Equal((baseline, 1), await TrainOn(host, 1, workersAfter: 1));
+        Assert.Equal(WorkerNode.Ok, await worker.WaitAsync(TimeSpan.FromSeconds(30)));
+        await rogue.Terminate();
+    }
 }

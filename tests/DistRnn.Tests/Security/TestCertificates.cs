@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using DistRnn.Security;
 
 namespace DistRnn.Tests.Security;
 
@@ -29,11 +30,16 @@ internal sealed class TestCertificates
         File.WriteAllText(CaPath, _ca.ExportCertificatePem() + "\n");
     }
 
-    /// <summary>A node certificate signed by this CA (both server and client use), as a PFX with its key.</summary>
-    public string Node(string name, DateTimeOffset? notAfter = null, string? password = Password)
+    /// <summary>
+    /// A node certificate signed by this CA (both server and client use), as a PFX with its key; its role (OU) is
+    /// <paramref name="role"/>, by default the coordinator's for a name starting with "coordinator", else the worker's
+    /// ("" for none).
+    /// </summary>
+    public string Node(string name, DateTimeOffset? notAfter = null, string? password = Password, string? role = null)
     {
+        role ??= name.StartsWith("coordinator", StringComparison.Ordinal) ? CertificateRole.Coordinator : CertificateRole.Worker;
         using var key = RSA.Create(2048);
-        var req = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        var req = new CertificateRequest(role.Length == 0 ? $"CN={name}" : $"CN={name}, OU={role}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
         req.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         req.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
         req.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(
