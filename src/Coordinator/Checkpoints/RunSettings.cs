@@ -15,6 +15,8 @@ public sealed record RunSettings
     public string? Listen { get; init; }
     public int WaitTimeout { get; init; } = 300;
     public bool NoBackupTasks { get; init; }
+    /// <summary>--insecure: an open --listen beyond loopback was asked for (a resume keeps it).</summary>
+    public bool Insecure { get; init; }
     /// <summary>0: all cores.</summary>
     public int Threads { get; init; }
     /// <summary>Full paths in a saved header, so a resume from another folder finds the same files.</summary>

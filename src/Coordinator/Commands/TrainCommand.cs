@@ -51,6 +51,10 @@ internal static class TrainCommand
     {
         Description = "Never let idle workers recompute a slow worker's subtrees (backup tasks; on by default, the bits are the same either way)",
     };
+    internal static readonly Option<bool> Insecure = new(NodeSecurity.InsecureOption)
+    {
+        Description = "Allow --listen on an address other machines can reach without --secret-file or --tls-cert (anyone who reaches it could join and steer the run)",
+    };
     internal static readonly Option<int> WaitTimeout = Options.Make("--wait-timeout", "Seconds to wait for --min-workers (and for any worker when all are lost) before giving up with exit 1", R.WaitTimeout);
 
     public static Command Create()
@@ -58,7 +62,7 @@ internal static class TrainCommand
         var cmd = new Command("train", "Train a model (single process, local cluster, or coordinator of a multi-node run)")
         {
             Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards,
-            Workers, Listen, MinWorkers, WaitTimeout, NoBackupTasks, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, Options.Verbose,
+            Workers, Listen, MinWorkers, WaitTimeout, NoBackupTasks, Insecure, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, Options.Verbose,
             ConfigFile.Option,
         };
         cmd.SetAction((parse, ct) => RunAsync(parse, ct));
@@ -110,6 +114,7 @@ internal static class TrainCommand
             Listen = Pick(Listen, s.Listen),
             WaitTimeout = Pick(WaitTimeout, s.WaitTimeout),
             NoBackupTasks = Pick(NoBackupTasks, s.NoBackupTasks),
+            Insecure = Pick(Insecure, s.Insecure),
             Threads = Pick(Threads, s.Threads),
             SecretFile = Pick(SecretFile, s.SecretFile),
             TlsCert = Pick(TlsCert, s.TlsCert),
@@ -167,6 +172,12 @@ internal static class TrainCommand
         var run = RunFrom(parse, resume?.Header.Run);
         // The security files are read before anything is written, so a bad one leaves no half-made run behind.
         var security = NodeSecurity.FromOptions(run.SecretFile, run.TlsCert, run.TlsCa, w => Console.Error.WriteLine(w));
+        if (run.Listen is string exposed)
+        {
+            security.CheckExposure(AkkaConfig.ParseEndpoint(exposed, "--listen").Host, $"--listen {exposed}", run.Insecure);
+            if (security.Tls is { } tls && CertificateRole.Problem(tls.Certificate, CertificateRole.Coordinator) is string role)
+                throw new InputException($"{TlsCredentials.CertOption} {tls.CertPath}: {role}; workers refuse to compute for it");
+        }
         var corpus = Data.Corpus.Load(config.Corpus);
         new ModelShape(corpus.Vocabulary.Size, config.Hidden).Validate($"--hidden {config.Hidden}");
 
@@ -202,6 +213,9 @@ internal static class TrainCommand
         int workers = run.Workers;
         string? listen = run.Listen;
         bool cluster = workers > 0 || listen is not null;
+        // a local cluster with no secret of the user's gets one of its own: only this process's workers can join it
+        if (cluster && listen is null && security.Secret is null)
+            security = security with { Secret = SharedSecret.FromBytes(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) };
         reporter.Info($"training on {corpus.Name}: {corpus.Tokens.Length} characters, vocabulary {corpus.Vocabulary.Size}, hidden {config.Hidden}, " +
                       $"{config.Precision}, {(cluster ? $"cluster of {workers} local worker{(workers == 1 ? "" : "s")}{(listen is null ? "" : $" and remote workers at {listen}")}" : "single process")}, steps {session.Step + 1}..{config.Steps}, out {outDir}");
 

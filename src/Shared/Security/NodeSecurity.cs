@@ -51,13 +51,41 @@ public sealed record NodeSecurity(SharedSecret? Secret, TlsCredentials? Tls)
         return auth.HasValue ? auth.Value : null;
     }
 
+    public const string InsecureOption = "--insecure";
+
+    /// <summary>
+    /// Throws <see cref="InputException"/> when a node would listen beyond this machine (<paramref name="host"/> is not a
+    /// loopback address) with neither a secret nor TLS, unless the user said <c>--insecure</c>: anyone who reaches
+    /// such a port can join the cluster, down its members and steer the run.
+    /// </summary>
+    /// <param name="option">the option that chose the address, e.g. "--listen 10.0.0.5:4053"</param>
+    public void CheckExposure(string host, string option, bool insecure)
+    {
+        if (Secret is not null || Tls is not null || insecure || IsLoopback(host)) return;
+        throw new InputException($"{option}: reachable from other machines without {SecretOption} or {TlsCredentials.CertOption}, so anyone who reaches the port " +
+                                 $"could join the cluster, stop or mislead the run; give every node the run's secret ({SecretOption} FILE, e.g. from `openssl rand -hex 32`) " +
+                                 $"or mutual TLS, or say {InsecureOption} to run open on a network you trust");
+    }
+
+    /// <summary>True for a loopback address, or a name all of whose addresses are loopback.</summary>
+    public static bool IsLoopback(string host)
+    {
+        if (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip)) return System.Net.IPAddress.IsLoopback(ip);
+        try
+        {
+            var all = System.Net.Dns.GetHostAddresses(host);
+            return all.Length > 0 && all.All(System.Net.IPAddress.IsLoopback);
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or ArgumentException) { return false; }
+    }
+
     /// <summary>One line for the start-up banner, e.g. "shared secret, mutual TLS".</summary>
     public string Describe() =>
         (Secret, Tls) switch
         {
             (null, null) => "no authentication (anyone who reaches the port may join; see --secret-file, --tls-cert)",
-            (not null, null) => "shared-secret registration, no encryption (see --tls-cert)",
-            (null, not null) => "mutual TLS, no shared secret",
-            _ => "shared-secret registration, mutual TLS",
+            (not null, null) => "shared secret on every connection (authenticated, not encrypted; see --tls-cert)",
+            (null, not null) => "mutual TLS, roles from the certificates, no shared secret",
+            _ => "shared secret on every connection, mutual TLS, roles from the certificates",
         };
 }
