@@ -42,6 +42,9 @@ public sealed class DataChannelServer<TWorker> : IDisposable where TWorker : not
 
     public int Port { get; }
 
+    /// <summary>The addresses and port it listens on.</summary>
+    public IReadOnlyList<IPEndPoint> Endpoints => [(IPEndPoint)_listener.LocalEndpoint];
+
     /// <summary>Connections authenticated and messages received so far (logs and tests: the channel was used).</summary>
     public int Accepted => Volatile.Read(ref _accepted);
     public long Received => Interlocked.Read(ref _received);
