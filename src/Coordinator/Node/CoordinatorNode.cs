@@ -75,7 +75,7 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
         if (string.Equals(Environment.GetEnvironmentVariable(DataChannelVariable), "off", StringComparison.OrdinalIgnoreCase)) return null;
         try
         {
-            var bind = global::System.Net.IPAddress.TryParse(host, out var ip) ? ip : global::System.Net.IPAddress.Any;
+            var bind = ListenAddresses.Of(host);
             var limits = new DataChannelLimits(new ModelShape(settings.VocabSize, settings.Config.Hidden).Count);
             var server = new DataChannelServer<IActorRef>(bind, limits, security,
                 deliver: (worker, d) => actor().Tell(d, worker),
