@@ -27,7 +27,6 @@ public sealed class DataChannelServer<TWorker> : IDisposable where TWorker : not
     private readonly ArrayPool<byte> _pool;
     private readonly Action<TWorker, DataDelivery> _deliver;
     private readonly Action<TWorker, string> _lost;
-    private readonly Action<string> _log;
     private readonly ConcurrentDictionary<string, (DataTicket Ticket, string Address, TWorker Worker)> _tickets = new();
     private readonly ConcurrentDictionary<TWorker, DataConnection> _connections = new();
     private readonly CancellationTokenSource _life = new();
@@ -36,7 +35,7 @@ public sealed class DataChannelServer<TWorker> : IDisposable where TWorker : not
     public DataChannelServer(IReadOnlyList<IPAddress> bind, DataChannelLimits limits, NodeSecurity security,
         Action<TWorker, DataDelivery> deliver, Action<TWorker, string> lost, Action<string> log)
     {
-        _limits = limits; _security = security; _deliver = deliver; _lost = lost; _log = log;
+        _limits = limits; _security = security; _deliver = deliver; _lost = lost;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         _notes = new LogDigest(log, () => clock.Elapsed);
         _pool = limits.NewPool();
@@ -160,7 +159,7 @@ public sealed class DataChannelServer<TWorker> : IDisposable where TWorker : not
             stream = new NetworkStream(socket, ownsSocket: true);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_life.Token);
             timeout.CancelAfter(_limits.Handshake);
-            stream = await ChannelTls.AsServerAsync(stream, _security.Tls, _log, timeout.Token).ConfigureAwait(false);
+            stream = await ChannelTls.AsServerAsync(stream, _security.Tls, problem => _notes.Note(problem, problem), timeout.Token).ConfigureAwait(false);
             var ticket = await ChannelHandshake.AsCoordinatorAsync(stream, Claim, _security.Secret, timeout.Token).ConfigureAwait(false);
             worker = _claimed[ticket.IdHex];
             _claimed.TryRemove(ticket.IdHex, out _);
