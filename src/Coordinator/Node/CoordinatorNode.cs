@@ -87,12 +87,15 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
         if (string.Equals(Environment.GetEnvironmentVariable(DataChannelVariable), "off", StringComparison.OrdinalIgnoreCase)) return null;
         try
         {
-            var bind = global::System.Net.IPAddress.TryParse(host, out var ip) ? ip : global::System.Net.IPAddress.Any;
+            var bind = ListenAddresses.Of(host);
             var limits = new DataChannelLimits(new ModelShape(settings.VocabSize, settings.Config.Hidden).Count);
-            return new DataChannelServer<IActorRef>(bind, limits, security,
+            var server = new DataChannelServer<IActorRef>(bind, limits, security,
                 deliver: (worker, d) => actor().Tell(d, worker),
                 lost: (worker, why) => actor().Tell(new DataChannelLost(worker, why)),
                 log: settings.Warn);
+            // its port is any free one: say which (a firewall between the nodes must let it through)
+            settings.Info($"data channel: listening on {string.Join(", ", server.Endpoints)}");
+            return server;
         }
         catch (SocketException e)
         {

@@ -290,7 +290,7 @@ public sealed class DataChannelTests
         public readonly DataChannelLimits Limits = new(ModelValues, HandshakeTimeout: TimeSpan.FromSeconds(5));
 
         public Loopback(NodeSecurity security) =>
-            Server = new DataChannelServer<string>(IPAddress.Loopback, Limits, security,
+            Server = new DataChannelServer<string>([IPAddress.Loopback], Limits, security,
                 (w, d) => Results.Add((w, d)), (w, why) => Lost.Enqueue((w, why)), Log.Enqueue);
 
         public async Task<DataConnection> Connect(DataTicket ticket, string address, NodeSecurity security, Probe probe)

@@ -37,10 +37,11 @@ internal sealed class NodeProcess : IDisposable
     private int? _exitCode;
 
     /// <summary>
-    /// Starts `dotnet <paramref name="dll"/> <paramref name="args"/>`; with <paramref name="netns"/>, inside that
-    /// network namespace (`ip netns exec NS dotnet …`, which execs, so the pid is dotnet's).
+    /// Starts `dotnet <paramref name="dll"/> <paramref name="args"/>`; with <paramref name="through"/>, through that
+    /// command, which must exec it so that the pid is dotnet's (`ip netns exec NS` runs it in a network namespace,
+    /// `prlimit --nofile=N` under a descriptor limit).
     /// </summary>
-    public static NodeProcess Start(string name, string dll, IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null, string? netns = null)
+    public static NodeProcess Start(string name, string dll, IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null, IReadOnlyList<string>? through = null)
     {
         var psi = new ProcessStartInfo
         {
@@ -52,14 +53,14 @@ internal sealed class NodeProcess : IDisposable
             StandardErrorEncoding = Encoding.UTF8,
             WorkingDirectory = Executables.RepoRoot,
         };
-        if (netns is null)
+        if (through is null)
         {
             psi.FileName = DotnetHost();
         }
         else
         {
-            psi.FileName = "ip";
-            foreach (var a in new[] { "netns", "exec", netns, DotnetHost() }) psi.ArgumentList.Add(a);
+            psi.FileName = through[0];
+            foreach (var a in through.Skip(1).Append(DotnetHost())) psi.ArgumentList.Add(a);
         }
         psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);

@@ -97,7 +97,7 @@ internal sealed class ProcessCluster : IDisposable
         if (slowdown != 1) args.AddRange(["--slowdown", slowdown.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         if (bindHost is not null) args.AddRange(["--host", bindHost]);
         args.AddRange(extra);
-        return Track(NodeProcess.Start($"worker {n}", Executables.Worker, args, netns: netns));
+        return Track(NodeProcess.Start($"worker {n}", Executables.Worker, args, through: netns is null ? null : ["ip", "netns", "exec", netns]));
     }
 
     /// <summary>params_sha256 after <paramref name="steps"/> steps of this cluster's model without any cluster (computed once per model and step count).</summary>
