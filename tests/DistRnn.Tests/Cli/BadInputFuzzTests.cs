@@ -1,4 +1,5 @@
 using System.Text;
+using DistRnn.Security;
 using DistRnn.Tests.Security;
 
 namespace DistRnn.Tests.Cli;
@@ -98,6 +99,9 @@ public class BadInputFuzzTests
             { "option without its value", "--hidden", ["train", "--workers", "0", "--corpus", good, "--steps", "3", "--hidden"] },
 
             // train: network, security and environment
+            { "listen beyond loopback, no secret or TLS", "--insecure", T("--listen", "192.0.2.1:4053") },
+            { "coordinator certificate made for a worker", "worker role",
+                ["env:" + TlsCredentials.PasswordVariable + "=" + TestCertificates.Password, .. T("--listen", "127.0.0.1:4053", "--tls-cert", certs.Node("worker-9"), "--tls-ca", certs.CaPath)] },
             { "listen malformed", "--listen", T("--listen", "no-port-here") },
             { "listen port 0", "--listen", T("--listen", "127.0.0.1:0") },
             { "listen port 70000", "--listen", T("--listen", "127.0.0.1:70000") },
@@ -187,6 +191,7 @@ public class BadInputFuzzTests
             { "worker secret-file folder", "--secret-file", W("--secret-file", folder) },
             { "worker tls-ca without tls-cert", "--tls-ca", W("--tls-ca", certs.CaPath) },
             { "worker unknown option", "--bogus", W("--bogus") },
+            { "worker host beyond loopback, no secret or TLS", "--insecure", W("--host", "192.0.2.1") },
 
             // unknown commands and options
             { "unknown option", "--hiden", ["train", "--hiden", "8"] },

@@ -28,7 +28,17 @@ internal sealed class ProcessCluster : IDisposable
         _model = model ?? Model;
         Dir = TestUtil.TempDir();
         Port = FreePort(host);
+        // beyond loopback a node without a secret (or TLS) refuses to start: such a cluster has one, as deployments do
+        if (!DistRnn.Security.NodeSecurity.IsLoopback(host))
+        {
+            var secret = Path.Combine(Dir, "cluster.secret");
+            File.WriteAllText(secret, Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) + "\n");
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            _security = ["--secret-file", secret];
+        }
     }
+
+    private readonly string[] _security = [];
 
     public string Host { get; }
     public int Port { get; }
@@ -56,6 +66,7 @@ internal sealed class ProcessCluster : IDisposable
         args.AddRange(_model);
         args.AddRange(["--steps", steps.ToString(), "--workers", "0", "--listen", Listen, "--min-workers", minWorkers.ToString(),
             "--wait-timeout", waitTimeout.ToString(), "--out", RunDir, "--json", "--eval-every", "100000"]);
+        args.AddRange(_security);
         args.AddRange(extra);
         return WhenListening(Track(NodeProcess.Start("coordinator", Executables.Coordinator, args)));
     }
@@ -65,6 +76,7 @@ internal sealed class ProcessCluster : IDisposable
     {
         var args = new List<string> { "train", "--resume", RunDir, "--workers", "0", "--listen", Listen, "--min-workers", minWorkers.ToString(),
             "--wait-timeout", "90", "--json", "--eval-every", "100000" };
+        args.AddRange(_security);
         args.AddRange(extra);
         return WhenListening(Track(NodeProcess.Start("coordinator (resumed)", Executables.Coordinator, args)));
     }
@@ -96,6 +108,7 @@ internal sealed class ProcessCluster : IDisposable
         var args = new List<string> { "--join", Listen, "--threads", "1", "--give-up-after", giveUpAfter.ToString() };
         if (slowdown != 1) args.AddRange(["--slowdown", slowdown.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         if (bindHost is not null) args.AddRange(["--host", bindHost]);
+        args.AddRange(_security);
         args.AddRange(extra);
         return Track(NodeProcess.Start($"worker {n}", Executables.Worker, args, through: netns is null ? null : ["ip", "netns", "exec", netns]));
     }
