@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Makes a development CA and one certificate per node for DistRnn's mutual TLS (--tls-cert / --tls-ca).
 #
-#   deploy/make-certs.sh DIR [NODE ...]        (default nodes: coordinator worker-1 worker-2)
+#   deploy/make-certs.sh DIR [NODE[:ROLE] ...]  (default nodes: coordinator worker-1 worker-2)
 #
+# ROLE is coordinator or worker, written as the certificate's OU (distrnn checks it: workers compute only for a
+# coordinator certificate, and a coordinator refuses to start with another); by default a NODE whose name starts
+# with "coordinator" gets the coordinator role, every other one the worker role.
 # Writes, into DIR (created if needed, files made private with umask 077):
 #   ca.pem          the CA certificate: give it to every node as --tls-ca DIR/ca.pem
 #   ca.key          the CA's private key: keep it off the nodes (whoever holds it can mint members)
@@ -17,7 +20,7 @@
 set -euo pipefail
 
 if [[ $# -lt 1 || "$1" == -h || "$1" == --help ]]; then
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
   [[ $# -lt 1 ]] && exit 2 || exit 0
 fi
 command -v openssl >/dev/null || { echo "make-certs.sh: openssl is not installed (apt-get install openssl)" >&2; exit 1; }
@@ -57,8 +60,11 @@ if [[ -n "${NODE_IPS:-}" ]]; then
   for ip in "${ips[@]}"; do sans+=",IP:$ip"; done
 fi
 
-for node in "${nodes[@]}"; do
+for spec in "${nodes[@]}"; do
+  node=${spec%%:*}
+  if [[ "$spec" == *:* ]]; then role=${spec#*:}; elif [[ "$node" == coordinator* ]]; then role=coordinator; else role=worker; fi
   [[ "$node" =~ ^[A-Za-z0-9._-]+$ ]] || { echo "make-certs.sh: node name '$node': use letters, digits, '.', '_' or '-'" >&2; exit 2; }
+  [[ "$role" == coordinator || "$role" == worker ]] || { echo "make-certs.sh: $spec: the role must be coordinator or worker" >&2; exit 2; }
   cat > "$work/$node.ext" <<EXT
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
@@ -67,11 +73,11 @@ subjectAltName=DNS:$node,$sans
 subjectKeyIdentifier=hash
 authorityKeyIdentifier=keyid
 EXT
-  openssl req -new -newkey rsa:2048 -nodes -keyout "$work/$node.key" -out "$work/$node.csr" -subj "/CN=$node" 2>/dev/null
+  openssl req -new -newkey rsa:2048 -nodes -keyout "$work/$node.key" -out "$work/$node.csr" -subj "/CN=$node/OU=$role" 2>/dev/null
   openssl x509 -req -in "$work/$node.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -CAserial "$work/ca.srl" \
     -days "$days" -sha256 -extfile "$work/$node.ext" -out "$dir/$node.pem" 2>/dev/null
   DISTRNN_MAKE_CERTS_PASSWORD=$password openssl pkcs12 -export -inkey "$work/$node.key" -in "$dir/$node.pem" \
     -certfile "$dir/ca.pem" -name "$node" -out "$dir/$node.pfx" -passout env:DISTRNN_MAKE_CERTS_PASSWORD
-  echo "$dir/$node.pfx"
+  echo "$dir/$node.pfx ($role)"
 done
 echo "CA: $dir/ca.pem   (nodes: --tls-cert DIR/NODE.pfx --tls-ca $dir/ca.pem, with DISTRNN_TLS_PASSWORD set)" >&2

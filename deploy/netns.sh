@@ -113,11 +113,14 @@ cmd_demo() {
   dotnet "$coord" train "${cfg[@]}" --workers 0 --out "$work/ref" | tail -1 > "$work/ref.done"
   cmd_up demo1 11 >/dev/null
   echo "coordinator on $HOST_ADDR:$port, workers: two on the host, one in namespace drnn-demo1 ($PREFIX.11)"
-  dotnet "$coord" train "${cfg[@]}" --workers 0 --listen "$HOST_ADDR:$port" --min-workers 3 --out "$work/run" > "$work/coord.out" 2> "$work/coord.err" & pids+=($!)
+  # beyond loopback every node needs the run's secret (or TLS)
+  (umask 077; openssl rand -hex 32 > "$work/secret" 2>/dev/null || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/secret")
+  local sec=(--secret-file "$work/secret")
+  dotnet "$coord" train "${cfg[@]}" --workers 0 --listen "$HOST_ADDR:$port" --min-workers 3 --out "$work/run" "${sec[@]}" > "$work/coord.out" 2> "$work/coord.err" & pids+=($!)
   for i in 1 2; do
-    dotnet "$worker" --join "$HOST_ADDR:$port" --host "$HOST_ADDR" --threads 1 --slowdown 3 > "$work/w$i.log" 2>&1 & pids+=($!)
+    dotnet "$worker" --join "$HOST_ADDR:$port" --host "$HOST_ADDR" --threads 1 --slowdown 3 "${sec[@]}" > "$work/w$i.log" 2>&1 & pids+=($!)
   done
-  ip netns exec drnn-demo1 dotnet "$worker" --join "$HOST_ADDR:$port" --host "$PREFIX.11" --threads 1 --slowdown 3 > "$work/w3.log" 2>&1 & pids+=($!)
+  ip netns exec drnn-demo1 dotnet "$worker" --join "$HOST_ADDR:$port" --host "$PREFIX.11" --threads 1 --slowdown 3 "${sec[@]}" > "$work/w3.log" 2>&1 & pids+=($!)
   until grep -q '"event":"step","step":50,' "$work/coord.out" 2>/dev/null; do sleep 0.2; kill -0 "${pids[0]}" || die "coordinator ended early: $(tail -3 "$work/coord.err")"; done
   echo "step 50: cutting drnn-demo1 off for 10 s"; cmd_cut demo1; sleep 10; cmd_heal demo1; echo "healed"
   wait "${pids[0]}" || die "coordinator failed: $(tail -3 "$work/coord.err")"
