@@ -24,7 +24,7 @@ public sealed record WorkerGone<TWorker>(TWorker Worker, WorkerInfo Info, int Re
 public sealed class WorkerRoster<TWorker, TWaiter> where TWorker : notnull
 {
     /// <summary>At most this many bans are kept.</summary>
-    public const int MaxBans = 1024;
+    public const int MaxBans = 1 << 16; // a machine's address per ban: a few MB at most
 
     private readonly Func<TWorker, string> _addressOf;
     private readonly Func<TWorker, string> _banKeyOf;

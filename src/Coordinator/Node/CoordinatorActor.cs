@@ -40,7 +40,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         _s = settings;
         _channel = channel;
         _status = status;
-        _roster = new WorkerRoster<IActorRef, IActorRef>(w => w.Path.Address.ToString(), BanKey);
+        _roster = new WorkerRoster<IActorRef, IActorRef>(w => w.Path.Address.ToString(), w => BanIdentity.Of(w.Path));
         _desk = new RegistrationDesk<IActorRef, IActorRef>(settings, _roster);
 
         Receive<JoinRequest>(m => Answer(_desk.Join(Sender, WorkerAddress(Sender), m)));
@@ -83,8 +83,6 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         (sender.Path.Address.HasGlobalScope ? sender.Path.Address : AkkaConfig.BoundAddress(Context.System)).ToString();
 
     /// <summary>An excluded worker's node (its remote address), or the actor itself when it lives in this system (tests).</summary>
-    private static string BanKey(IActorRef a) => a.Path.Address.HasGlobalScope ? a.Path.Address.ToString() : a.Path.ToString();
-
     private static string Workers(int n) => $"{n} worker{(n == 1 ? "" : "s")}";
 
     private DeskReply Answer(DeskReply r)
