@@ -55,8 +55,9 @@ public sealed class TransportAuthentication(SharedSecret secret, Action<Transpor
 /// An Akka.Remote transport adapter: every connection, in and out, first passes the shared-secret handshake of
 /// <see cref="TransportHandshake"/>, and every frame after it carries a MAC. Akka's own protocol (association,
 /// cluster join, gossip, heartbeats, our messages) only ever sees connections from nodes that hold the secret.
-/// A connection that is not through the handshake within <see cref="TransportAuthentication.HandshakeTimeout"/>, or
-/// that arrives while <see cref="TransportAuthentication.MaxPendingHandshakes"/> others are still in it, is closed:
+/// A connection that is not through the handshake within <see cref="TransportAuthentication.HandshakeTimeout"/> is
+/// closed, and at most <see cref="TransportAuthentication.MaxPendingHandshakes"/> are in it at once: a new one closes
+/// the oldest (an honest peer is through in one round trip, so a flood of idle connections cannot keep it out), and
 /// what unauthenticated peers can make this process hold is bounded by that many frames.
 /// </summary>
 public sealed class AuthenticatedTransport : AbstractTransportAdapter, IAssociationEventListener
@@ -67,7 +68,7 @@ public sealed class AuthenticatedTransport : AbstractTransportAdapter, IAssociat
 
     private readonly TransportAuthentication _auth;
     private readonly TaskCompletionSource<IAssociationEventListener> _upstream = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private int _pending;
+    private readonly LinkedList<AuthenticatedHandle> _pending = new(); // oldest first; under its own lock
 
     /// <summary>Akka creates the transport by type name with these arguments, as it would DotNetty's own.</summary>
     public AuthenticatedTransport(ActorSystem system, Config config) : base(DotNettyTcp(system, config))
@@ -110,17 +111,18 @@ public sealed class AuthenticatedTransport : AbstractTransportAdapter, IAssociat
     public void Notify(IAssociationEvent ev)
     {
         if (ev is not InboundAssociation inbound) return;
-        if (Interlocked.Increment(ref _pending) > TransportAuthentication.MaxPendingHandshakes)
-        {
-            Interlocked.Decrement(ref _pending);
-            _auth.Refuse(new(inbound.Association.RemoteAddress, $"closed at once ({TransportAuthentication.MaxPendingHandshakes} other connections are still proving the secret)", false));
-            inbound.Association.Disassociate("too many pending handshakes", NoLogger.Instance);
-            return;
-        }
         var handle = new AuthenticatedHandle(inbound.Association, TransportHandshake.Side.Listener, _auth);
+        AuthenticatedHandle? oldest = null;
+        LinkedListNode<AuthenticatedHandle> node;
+        lock (_pending)
+        {
+            if (_pending.Count >= TransportAuthentication.MaxPendingHandshakes) { oldest = _pending.First!.Value; _pending.RemoveFirst(); }
+            node = _pending.AddLast(handle);
+        }
+        oldest?.Evict($"closed: {TransportAuthentication.MaxPendingHandshakes} newer connections came while it had not proved the secret");
         handle.Authenticated.ContinueWith(async a =>
         {
-            Interlocked.Decrement(ref _pending);
+            lock (_pending) if (node.List is not null) _pending.Remove(node);
             if (a.Result is not null) return;
             (await _upstream.Task.ConfigureAwait(false)).Notify(new InboundAssociation(handle));
         }, TaskContinuationOptions.ExecuteSynchronously);
@@ -225,6 +227,9 @@ internal sealed class AuthenticatedHandle : AbstractTransportAdapterHandle, IHan
             Open(TransportHandshake.KeysFor(secret, _side, _myNonce, listenerNonce));
         }
     }
+
+    /// <summary>Closes a connection still in the handshake to make room for a newer one.</summary>
+    public void Evict(string why) => Fail(why);
 
     private void Open(TransportHandshake.Keys keys)
     {

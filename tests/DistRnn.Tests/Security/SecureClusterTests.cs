@@ -375,4 +375,47 @@ public sealed class SecureClusterTests
         Assert.Equal(WorkerNode.Ok, await worker.WaitAsync(TimeSpan.FromSeconds(30)));
         await rogue.Terminate();
     }
+
+    /// <summary>
+    /// Issue 12 B: a stranger keeps opening idle connections to the coordinator's Akka port (one every 20 ms, each
+    /// held for 6 s, past the handshake's limit). An honest worker still gets in — a new connection closes the oldest
+    /// one still in the handshake, and an honest one is through in a round trip — and the run ends with the
+    /// single-process bits.
+    /// </summary>
+    [Fact]
+    public async Task A_worker_gets_in_while_a_stranger_floods_the_port_with_idle_connections()
+    {
+        string baseline = await Baseline();
+        var secret = Secret("the run's secret, 32 bytes long..");
+        await using var host = ClusterHost<float>.Start(CoordinatorSettings.For(Small, _corpus), _corpus, new ClusterHostOptions { Security = new NodeSecurity(secret, null) });
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        using var flooding = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+        int port = host.Coordinator.Address.Port!.Value;
+        var flood = Task.Run(async () =>
+        {
+            var open = new Queue<(System.Net.Sockets.TcpClient Client, DateTime Until)>();
+            try
+            {
+                while (!flooding.IsCancellationRequested)
+                {
+                    var c = new System.Net.Sockets.TcpClient();
+                    try { await c.ConnectAsync("127.0.0.1", port, flooding.Token); open.Enqueue((c, DateTime.UtcNow.AddSeconds(6))); }
+                    catch (Exception e) when (e is System.Net.Sockets.SocketException or OperationCanceledException) { c.Dispose(); }
+                    while (open.Count > 0 && open.Peek().Until < DateTime.UtcNow) open.Dequeue().Client.Dispose();
+                    await Task.Delay(20, flooding.Token).ContinueWith(_ => { });
+                }
+            }
+            finally { foreach (var (c, _) in open) c.Dispose(); }
+        });
+        await Task.Delay(TimeSpan.FromSeconds(2)); // the flood holds every handshake slot before the worker comes
+
+        var log = new ConcurrentQueue<string>();
+        var worker = Task.Run(() => WorkerNode.RunAsync(RemoteWorker(host, new NodeSecurity(secret, null), log) with { GiveUpAfter = TimeSpan.FromSeconds(90) }, stop.Token));
+        await host.WaitForWorkersAsync(1, TimeSpan.FromSeconds(90), _ => { }, stop.Token);
+        Assert.Equal((baseline, 1), await TrainOn(host, 1, workersAfter: 1));
+        flooding.Cancel();
+        await flood;
+        Assert.Equal(WorkerNode.Ok, await worker.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.True(NodeSecurity.Authentication(host.Coordinator.System)!.Refused > 10, "the flood should have been refused");
+    }
 }
