@@ -117,6 +117,20 @@ public sealed class WorkerRoster<TWorker, TWaiter> where TWorker : notnull
         return back;
     }
 
+    /// <summary>
+    /// A result came from the worker. One dropped as unreachable (and kept for its return) is back at once: what it
+    /// sends reaches this node, whatever the cluster's merged view still says — after a healed partition another
+    /// node's stale observation can keep a healthy worker "unreachable" for seconds. Null when it was not kept for
+    /// its return (registered, removed, unknown), during the end, or when banned.
+    /// </summary>
+    public (TWorker Worker, WorkerInfo Info)? Heard(TWorker worker)
+    {
+        if (Ending || BanOf(worker) is not null || !_unreachable.Remove(worker, out var info)) return null;
+        _registered[worker] = info;
+        _order.Add(worker);
+        return (worker, info);
+    }
+
     /// <summary>Bans the worker's node for the rest of the run and drops it (what it already delivered stays valid).</summary>
     public WorkerGone<TWorker>? Exclude(TWorker worker, string reason)
     {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics;
 using Akka.Actor;
 using Akka.Cluster;
@@ -29,6 +30,8 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     private readonly RegistrationDesk<IActorRef, IActorRef> _desk;
     /// <summary>Tensors to and from workers that connected to it (null: everything over Akka).</summary>
     private readonly DataChannelServer<IActorRef>? _channel;
+    private readonly ChannelOffers<IActorRef> _offers = ChannelOffers<IActorRef>.Default;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
     private IActorRef _step = ActorRefs.Nobody;
     private IActorRef? _endReplyTo;
     private bool _endAnswered;
@@ -49,7 +52,12 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         Receive<SubtreeResult>(m => OnResult(m, null));
         // a result that came over the data channel: the same path; the step actor gives its pooled frame back
         Receive<DataDelivery>(d => { if (d.Message is SubtreeResult r) OnResult(r, d); else d.Release(); });
-        Receive<DataChannelLost>(m => { if (!_roster.Ending && _roster.IsRegistered(m.Worker)) _step.Tell(new WorkerChannelLost(m.Worker, m.Why)); });
+        Receive<DataChannelLost>(m =>
+        {
+            if (_roster.Ending || !_roster.IsRegistered(m.Worker)) return;
+            _offers.Broke(m.Worker); // offered again when its tensors come over Akka (it answers: see OnResult)
+            _step.Tell(new WorkerChannelLost(m.Worker, m.Why));
+        });
         Receive<ExcludeWorker>(m => Gone(_roster.Exclude(m.Worker, m.Reason), "was excluded", graceful: false));
         Receive<WorkerLeaving>(m => Gone(_roster.Lose(Sender), $"left ({Printable.Of(m.Reason, Printable.LineLength)})", graceful: true));
         Receive<Terminated>(t => { if (!t.ActorRef.Equals(_step)) Gone(_roster.Lose(t.ActorRef), "stopped", graceful: false); });
@@ -102,11 +110,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         }
         if (!Answer(decision).Added) return;
         _s.Info($"worker {_roster.Name(Sender)} registered ({m.Threads} threads; {Workers(_roster.Count)})");
-        if (_channel is not null)
-        {
-            var ticket = _channel.Issue(Sender, WorkerAddress(Sender));
-            Sender.Tell(new DataChannelOffer(_s.RunId, _channel.Port, ticket.Id, ticket.Key));
-        }
+        OfferChannel(Sender, now: true);
         _step.Tell(new WorkerJoined(Sender, _roster.Name(Sender))); // it may take work that waits for a worker
         AnswerWaiters();
     }
@@ -116,11 +120,31 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         foreach (var w in _roster.ReadyWaiters()) w.Tell(new WorkersReady(_roster.Count));
     }
 
-    /// <summary>Nothing from an excluded node is used; the rest goes to the step, which checks everything else.</summary>
+    /// <summary>
+    /// Nothing from an excluded node is used; the rest goes to the step, which checks everything else. A worker counted
+    /// unreachable that still sends results takes part again at once (under suspicion until it answers a step, in case
+    /// this was its last word); a registered one whose results come over Akka is offered its data channel again.
+    /// </summary>
     private void OnResult(SubtreeResult m, DataDelivery? frame)
     {
-        if (_roster.BanOf(Sender) is null) _step.Forward(new ResultArrived(m, _roster.IsKnown(Sender), frame));
-        else frame?.Release();
+        if (_roster.BanOf(Sender) is not null) { frame?.Release(); return; }
+        _step.Forward(new ResultArrived(m, _roster.IsKnown(Sender), frame));
+        if (_roster.Heard(Sender) is { } back) Back(back.Worker, back.Info, "answers again although the cluster counts it unreachable", suspect: true);
+        else if (frame is null && _roster.IsRegistered(Sender)) OfferChannel(Sender, now: false);
+    }
+
+    /// <summary>
+    /// A data channel for the worker's tensors, if it has none: a fresh ticket and an offer (the worker replaces a
+    /// channel it still thinks open). <paramref name="now"/>: it registered or came back; otherwise only when
+    /// <see cref="ChannelOffers{TWorker}"/> says another offer is due.
+    /// </summary>
+    private void OfferChannel(IActorRef worker, bool now)
+    {
+        if (_channel is null || _channel.HasConnection(worker)) return;
+        if (now) _offers.OfferedNow(worker, _clock.Elapsed);
+        else if (!_offers.Due(worker, _clock.Elapsed)) return;
+        var ticket = _channel.Issue(worker, WorkerAddress(worker));
+        worker.Tell(new DataChannelOffer(_s.RunId, _channel.Port, ticket.Id, ticket.Key));
     }
 
     private void GoneNode(Address address, string why, bool keepForReturn)
@@ -131,12 +155,17 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     /// <summary>A worker that was unreachable is reachable again: it takes part again (it is still registered on its side).</summary>
     private void Returned(Address address)
     {
-        foreach (var (w, info) in _roster.NodeReturned(address.ToString()))
-        {
-            Published();
-            _s.Info($"worker {info.Node} is reachable again ({Workers(_roster.Count)})");
-            _step.Tell(new WorkerJoined(w, info.Node));
-        }
+        foreach (var (w, info) in _roster.NodeReturned(address.ToString())) Back(w, info, "is reachable again", suspect: false);
+    }
+
+    /// <summary>A worker counted unreachable takes part again, with a new data channel (its old one was dropped when it went).</summary>
+    private void Back(IActorRef worker, WorkerInfo info, string how, bool suspect)
+    {
+        Context.Watch(worker);
+        Published();
+        _s.Info($"worker {info.Node} {how} ({Workers(_roster.Count)})");
+        OfferChannel(worker, now: true);
+        _step.Tell(new WorkerJoined(worker, info.Node, suspect));
         AnswerWaiters();
     }
 
@@ -145,6 +174,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     {
         if (gone is null) return;
         _channel?.Forget(gone.Worker);
+        _offers.Forget(gone.Worker);
         Context.Unwatch(gone.Worker);
         Published();
         if (gone.DuringEnd)

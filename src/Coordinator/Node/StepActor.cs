@@ -66,7 +66,15 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
 
         Receive<StepAsked<T>>(OnStep);
         Receive<ResultArrived>(m => { try { OnResult(m); } finally { m.Frame?.Release(); } });
-        Receive<WorkerJoined>(m => { _names[m.Worker] = m.Name; _noWorkersFor = null; if (_round is not null) Send(_round.WorkerJoined(m.Worker)); });
+        Receive<WorkerJoined>(m =>
+        {
+            _names[m.Worker] = m.Name;
+            _noWorkersFor = null;
+            if (m.Suspect) _suspects.Add(m.Worker);
+            if (_round is null) return;
+            Send(_round.WorkerJoined(m.Worker));
+            if (m.Suspect) Send(_round.Suspected(m.Worker));
+        });
         Receive<WorkerLost>(m => { _suspects.Remove(m.Worker); OnLost(m); });
         Receive<WorkerChannelLost>(OnChannelLost);
         Receive<DeadlineTick>(OnDeadline);

@@ -69,6 +69,19 @@ public static class AkkaConfig
                 roles = [{{role}}]
                 seed-node-timeout = 3s
                 log-info = {{(verbose ? "on" : "off")}}
+                # Patient on purpose. A lost worker costs no bits (its pieces are recomputed elsewhere) and the step
+                # path does not wait for this detector: a killed worker's data channel breaks at once and its share
+                # goes to the others, and a silent one meets the step deadline. So the detector only decides who is
+                # out of the cluster, and a false "unreachable" (a heartbeat stuck behind a busy link or a GC pause)
+                # would cost a healthy worker its part. Tensors travel over the data channel, its own TCP connection,
+                # so they do not hold heartbeats up; over Akka (the fallback) a 34 MB tensor at 100 Mbit/s holds the
+                # association for ~2.7 s, and a full 64 MiB frame ~5.4 s, which Akka's defaults (3 s pause,
+                # threshold 8) would take for a failure. With these a silent node is unreachable after ~10 s.
+                failure-detector {
+                  heartbeat-interval = 1s
+                  acceptable-heartbeat-pause = 8s
+                  threshold = 10.0
+                }
                 # The coordinator is the oldest member; a partitioned worker side downs itself and its
                 # node reconnects with a fresh actor system. The coordinator never downs itself when alone.
                 downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"

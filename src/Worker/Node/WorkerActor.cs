@@ -24,9 +24,10 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
 {
     private sealed record RetryJoin;
     private sealed record JobDone(long Step, Exception? Error);
-    private sealed record ChannelOpened(DataConnection Connection) : INoSerializationVerificationNeeded;
-    private sealed record ChannelClosed(string Why) : INoSerializationVerificationNeeded;
-    private sealed record ChannelFailed(string Why) : INoSerializationVerificationNeeded;
+    // Generation: which offer the event belongs to (a newer offer replaces an older channel, whose events are then ignored).
+    private sealed record ChannelOpened(int Generation, DataConnection Connection) : INoSerializationVerificationNeeded;
+    private sealed record ChannelClosed(int Generation, string Why) : INoSerializationVerificationNeeded;
+    private sealed record ChannelFailed(int Generation, string Why) : INoSerializationVerificationNeeded;
 
     private readonly WorkerSettings _s;
     private readonly Action<WorkerEvent> _notify;
@@ -40,6 +41,8 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private readonly JobQueue<(ComputeSubtrees Job, DataDelivery? Frame)> _jobs = new(j => j.Job.Step);
     /// <summary>The data channel to the coordinator (Cluster/DataChannel), once open; null: tensors over Akka.</summary>
     private DataConnection? _channel;
+    /// <summary>The latest data-channel offer's number: events of an earlier offer's connection are stale.</summary>
+    private int _channelGeneration;
     private int _parameterCount;
     private CancellationTokenSource? _running;
 
@@ -76,14 +79,17 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         Receive<DataChannelOffer>(m => { if (FromCoordinator()) OnChannelOffer(m); });
         Receive<ChannelOpened>(m =>
         {
-            if (_channel is not null || !_registered) { m.Connection.Dispose(); return; }
+            if (m.Generation != _channelGeneration || _channel is not null || !_registered) { m.Connection.Dispose(); return; }
             _channel = m.Connection;
             _channel.Start(); // parameters it carries arrive after this: their results take the channel too
         });
-        Receive<ChannelFailed>(m => _notify(new WorkerEvent.Note($"no data channel to the coordinator ({m.Why}); tensors go over Akka")));
+        Receive<ChannelFailed>(m =>
+        {
+            if (m.Generation == _channelGeneration) _notify(new WorkerEvent.Note($"no data channel to the coordinator ({m.Why}); tensors go over Akka"));
+        });
         Receive<ChannelClosed>(m =>
         {
-            if (_channel is null) return;
+            if (m.Generation != _channelGeneration || _channel is null) return;
             _channel = null;
             _notify(new WorkerEvent.Note($"the data channel to the coordinator closed ({m.Why}); tensors go over Akka"));
         });
@@ -131,11 +137,15 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
 
     /// <summary>
     /// The coordinator offers a data channel for this worker's tensors: connect (bounded by the handshake timeout)
-    /// off the actor's thread; if that fails, say so once and go on over Akka.
+    /// off the actor's thread; if that fails, say so and go on over Akka. The coordinator offers only when it has no
+    /// channel for this worker (first, after a break, after a heal), so a new offer replaces the channel this side may
+    /// still think open (its peer is gone) and any connection still being made.
     /// </summary>
     private void OnChannelOffer(DataChannelOffer m)
     {
-        if (!_registered || m.RunId != _runId || _compute is null || _channel is not null || _coordinatorAddress?.Host is not string host) return;
+        if (!_registered || m.RunId != _runId || _compute is null || _coordinatorAddress?.Host is not string host) return;
+        CloseChannel();
+        int generation = ++_channelGeneration;
         var self = Self;
         var coordinator = _coordinator!;
         var ticket = new DataTicket(m.TicketId ?? [], m.TicketKey ?? []);
@@ -143,9 +153,9 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         var security = new NodeSecurity(_s.Secret, _s.Tls);
         DataChannelClient.ConnectAsync(host, m.Port, ticket, AkkaConfig.BoundAddress(Context.System).ToString(), limits, security,
                 deliver: d => self.Tell(d, coordinator),
-                closed: why => self.Tell(new ChannelClosed(why)))
-            .PipeTo(self, success: c => new ChannelOpened(c),
-                failure: e => new ChannelFailed(e.GetBaseException().Message));
+                closed: why => self.Tell(new ChannelClosed(generation, why)))
+            .PipeTo(self, success: c => new ChannelOpened(generation, c),
+                failure: e => new ChannelFailed(generation, e.GetBaseException().Message));
     }
 
     /// <summary>The current message comes from the node this worker joined as its coordinator.</summary>

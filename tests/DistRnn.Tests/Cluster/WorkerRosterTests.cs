@@ -46,6 +46,69 @@ public sealed class WorkerRosterTests
     }
 
     [Fact]
+    public void A_worker_counted_unreachable_that_still_sends_results_takes_part_again_at_once()
+    {
+        // after a healed partition, another node's stale "unreachable" view can keep a healthy worker out of the
+        // cluster's merged view for seconds; its results prove it reaches the coordinator, so it is back at once
+        var r = New();
+        r.Add("n1/w", Info("a"));
+        r.Add("n2/w", Info("b"));
+        Assert.Single(r.LoseNode("n2", keepForReturn: true));
+        Assert.Null(r.Heard("n1/w")); // registered: nothing changes
+        var back = r.Heard("n2/w");
+        Assert.Equal(("n2/w", "b"), (back?.Worker, back?.Info.Node));
+        Assert.True(r.IsRegistered("n2/w"));
+        Assert.Equal(["n1/w", "n2/w"], r.Order);
+        Assert.Empty(r.NodeReturned("n2")); // the cluster's own "reachable" later adds nobody twice
+        Assert.Equal(2, r.Count);
+
+        // not a removed node's, a stranger's or a banned one's, nor during the end
+        r.LoseNode("n2", keepForReturn: true);
+        r.ForgetNode("n2");
+        Assert.Null(r.Heard("n2/w"));
+        Assert.Null(r.Heard("n3/w"));
+        r.Exclude("n1/w", "forged");
+        Assert.Null(r.Heard("n1/w"));
+        r.Add("n4/w", Info("d"));
+        r.LoseNode("n4", keepForReturn: true);
+        r.BeginEnd();
+        Assert.Null(r.Heard("n4/w"));
+        Assert.Equal(0, r.Count);
+    }
+
+    [Fact]
+    public void A_data_channel_is_offered_at_registration_and_return_and_again_with_a_growing_wait()
+    {
+        var o = new ChannelOffers<string>(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(20));
+        TimeSpan At(double s) => TimeSpan.FromSeconds(s);
+        Assert.True(o.Due("w", At(0))); // never offered (its tensors come over Akka): offered
+        o.OfferedNow("w", At(100)); // registered
+        Assert.False(o.Due("w", At(104))); // still connecting, perhaps: its ticket is not replaced
+        Assert.True(o.Due("w", At(105)));
+        Assert.False(o.Due("w", At(114)));  // the wait doubles: 10 s
+        Assert.True(o.Due("w", At(115)));
+        Assert.True(o.Due("w", At(135)));  // 20 s, the most
+        Assert.False(o.Due("w", At(154)));
+        Assert.True(o.Due("w", At(155)));
+        o.Broke("w"); // it had a channel: the next offer is due at once
+        Assert.True(o.Due("w", At(156)));
+        Assert.False(o.Due("w", At(160)));
+        o.OfferedNow("w", At(161)); // back after a heal: offered at once whatever came before
+        Assert.False(o.Due("w", At(165)));
+        o.Forget("w");
+        Assert.True(o.Due("w", At(165)));
+    }
+
+    [Fact]
+    public void The_failure_detector_is_set_to_be_patient()
+    {
+        var c = DistRnn.Transport.AkkaConfig.Node(DistRnn.Transport.AkkaConfig.WorkerRole, "127.0.0.1", 0, verbose: false);
+        Assert.Equal(TimeSpan.FromSeconds(1), c.GetTimeSpan("akka.cluster.failure-detector.heartbeat-interval"));
+        Assert.Equal(TimeSpan.FromSeconds(8), c.GetTimeSpan("akka.cluster.failure-detector.acceptable-heartbeat-pause"));
+        Assert.Equal(10.0, c.GetDouble("akka.cluster.failure-detector.threshold"));
+    }
+
+    [Fact]
     public void An_excluded_node_is_banned_for_the_run_whichever_actor_comes_back()
     {
         var r = New();

@@ -1,0 +1,35 @@
+namespace DistRnn.Tests.MultiProcess;
+
+/// <summary>
+/// Issue 12 E's check, as an outcome: a worker process SIGKILLed mid-run, while its tensors go over the data
+/// channel, changes no bit and does not interrupt the run — every step is done once, in order, and the run ends
+/// by itself. What the kill costs in time is measured by bench/worker_kill.sh (docs/benchmarks.md), never here.
+/// </summary>
+[Collection("MultiProcess")]
+public sealed class WorkerKillTests
+{
+    private const int Steps = 80;
+
+    [Fact]
+    public void A_worker_SIGKILLed_mid_run_changes_no_bit_and_interrupts_nothing()
+    {
+        using var c = new ProcessCluster();
+        c.Explain(() =>
+        {
+            var coordinator = c.Coordinator(Steps, minWorkers: 3);
+            var workers = Enumerable.Range(0, 3).Select(_ => c.Worker(slowdown: 2)).ToList();
+
+            coordinator.WaitForLine(TrainEvents.StepAtLeast(20), TimeSpan.FromSeconds(90), "step 20");
+            workers[0].Kill();
+            long stepAtKill = TrainEvents.Steps(coordinator).Max(s => s.Number);
+
+            Assert.True(coordinator.WaitForExit(TimeSpan.FromSeconds(150)) == 0, "the coordinator failed");
+            Assert.Equal(c.Reference(Steps), TrainEvents.ParamsSha256(coordinator));
+            Assert.InRange(stepAtKill, 20, Steps - 1); // mid-run
+            Assert.Equal(Enumerable.Range(1, Steps).Select(i => (long)i), TrainEvents.Steps(coordinator).Select(s => s.Number));
+            Assert.DoesNotContain(coordinator.StdoutLines, l => TrainEvents.Event(l) == "interrupted");
+            foreach (var w in workers.Skip(1))
+                Assert.True(w.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a surviving worker did not end cleanly\n{w.Tail()}");
+        });
+    }
+}
