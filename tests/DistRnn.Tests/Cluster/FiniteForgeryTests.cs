@@ -27,38 +27,20 @@ public sealed class FiniteForgeryTests
 
     private enum Forgery { HugeLoss, MaxGradient }
 
-    /// <summary>Speaks the protocol like a worker (joins, registers with a valid fingerprint), then answers every job with forged halves.</summary>
-    private sealed class HalvesForger : ReceiveActor, IWithTimers
+    /// <summary>Each subtree of a job answered with its two halves, finite alone and forged to overflow together.</summary>
+    private IEnumerable<SubtreeResult> Halves(ComputeSubtrees job, Forgery forgery)
     {
-        public ITimerScheduler Timers { get; set; } = null!;
-
-        public HalvesForger(ActorSelection coordinator, Corpus corpus, TrainConfig config, Forgery forgery, TaskCompletionSource<string> refused)
-        {
-            var shape = new ModelShape(corpus.Vocabulary.Size, config.Hidden);
-            var uniform = Enumerable.Repeat(new SequenceRef(0, config.Seq), config.Batch).ToArray();
-            string name = $"forger-{forgery}";
-            Timers.StartPeriodicTimer("join", "join", TimeSpan.Zero, TimeSpan.FromMilliseconds(500));
-            Receive<string>(_ => coordinator.Tell(new JoinRequest(ProtocolInfo.Version, name, 1), Self));
-            Receive<RunSpec>(spec =>
+        var shape = new ModelShape(_corpus.Vocabulary.Size, Small.Hidden);
+        var uniform = Enumerable.Repeat(new SequenceRef(0, Small.Seq), Small.Batch).ToArray();
+        foreach (var node in job.Nodes)
+            foreach (var half in node.IsLeaf ? [node] : new[] { node.Left, node.Right })
             {
-                var fp = JsonSerializer.Deserialize<TrainConfig>(spec.ConfigJson, TrainConfig.Json)!.Fingerprint();
-                Sender.Tell(new Register(ProtocolInfo.Version, spec.RunId, name, corpus.Sha256, fp, corpus.Vocabulary.Size, 1));
-            });
-            Receive<Registered>(_ => Timers.Cancel("join"));
-            Receive<ComputeSubtrees>(job =>
-            {
-                foreach (var node in job.Nodes)
-                    foreach (var half in node.IsLeaf ? [node] : new[] { node.Left, node.Right })
-                    {
-                        long chars = GradientValidator<float>.ExpectedChars(uniform, config.ShardCount, half);
-                        var grad = new float[shape.Count];
-                        if (forgery == Forgery.MaxGradient) grad[shape.WOffset + 1] = float.MaxValue;
-                        double loss = forgery == Forgery.HugeLoss ? 1e308 : 1.0;
-                        Sender.Tell(new SubtreeResult(job.RunId, job.Step, half, loss, chars, TensorPayload.Wrap(grad)));
-                    }
-            });
-            Receive<Refused>(r => { Timers.Cancel("join"); refused.TrySetResult(r.Reason); });
-        }
+                long chars = GradientValidator<float>.ExpectedChars(uniform, Small.ShardCount, half);
+                var grad = new float[shape.Count];
+                if (forgery == Forgery.MaxGradient) grad[shape.WOffset + 1] = float.MaxValue;
+                double loss = forgery == Forgery.HugeLoss ? 1e308 : 1.0;
+                yield return new SubtreeResult(job.RunId, job.Step, half, loss, chars, TensorPayload.Wrap(grad));
+            }
     }
 
     [Fact]
@@ -71,18 +53,11 @@ public sealed class FiniteForgeryTests
         {
             LocalWorkers = 2, ThreadsPerWorker = 1,
         });
-        var forgers = new List<(ActorSystem System, TaskCompletionSource<string> Refused)>();
+        var forgers = new List<ProtocolRogue>();
         try
         {
             foreach (var forgery in new[] { Forgery.HugeLoss, Forgery.MaxGradient })
-            {
-                var system = ActorSystem.Create(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, "127.0.0.1", 0, verbose: false));
-                Akka.Cluster.Cluster.Get(system).Join(host.Coordinator.Address);
-                var refused = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-                var coordinator = system.ActorSelection(new RootActorPath(host.Coordinator.Address) / "user" / AkkaConfig.CoordinatorActorName);
-                system.ActorOf(Props.Create(() => new HalvesForger(coordinator, _corpus, Small, forgery, refused)), "forger");
-                forgers.Add((system, refused));
-            }
+                forgers.Add(ProtocolRogue.Start(host.Coordinator.Address, $"forger-{forgery}", _corpus, job => Halves(job, forgery).ToList()));
             using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
             // all four registered before step 1: 8 shards over 4 workers, so each forger is given a subtree of two shards
             await host.WaitForWorkersAsync(4, TimeSpan.FromSeconds(90), _ => { }, timeout.Token);
@@ -92,7 +67,7 @@ public sealed class FiniteForgeryTests
             Assert.True(result.ParamsSha256 == baseline,
                 $"params_sha256 {result.ParamsSha256}, the single-process loop's {baseline}; the training loop said:\n{string.Join("\n", observer.Warnings)}\nthe coordinator said:\n{string.Join("\n", warnings)}");
             Assert.DoesNotContain(observer.Warnings, w => w.Contains("skipped"));
-            var reasons = await Task.WhenAll(forgers.Select(f => f.Refused.Task.WaitAsync(TimeSpan.FromSeconds(10))));
+            var reasons = await Task.WhenAll(forgers.Select(f => f.Refused.WaitAsync(TimeSpan.FromSeconds(10))));
             Assert.All(reasons, r => Assert.Contains("excluded", r));
             Assert.Contains(warnings, w => w.Contains("forger-HugeLoss") && w.Contains("excluded") && w.Contains("per character"));
             Assert.Contains(warnings, w => w.Contains("forger-MaxGradient") && w.Contains("excluded") && w.Contains("recomputed here"));
@@ -101,7 +76,7 @@ public sealed class FiniteForgeryTests
         }
         finally
         {
-            foreach (var (system, _) in forgers) await system.Terminate().WaitAsync(TimeSpan.FromSeconds(20));
+            foreach (var f in forgers) await f.DisposeAsync();
         }
     }
 }

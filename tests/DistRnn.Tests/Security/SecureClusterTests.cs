@@ -190,34 +190,17 @@ public sealed class SecureClusterTests
 
     private enum Forgery { WrongShape, NaN }
 
-    /// <summary>Speaks the protocol like a worker — joins, registers with a valid fingerprint — then answers every job with a forged gradient.</summary>
-    private sealed class RogueWorker : ReceiveActor, IWithTimers
+    /// <summary>Every subtree of a job answered with a forged gradient: the wrong size, or a NaN at dW[0,1].</summary>
+    private IEnumerable<SubtreeResult> Forged(ComputeSubtrees job, Forgery forgery)
     {
-        public ITimerScheduler Timers { get; set; } = null!;
-
-        public RogueWorker(ActorSelection coordinator, Corpus corpus, TrainConfig config, Forgery forgery, TaskCompletionSource<string> refused)
+        var shape = new ModelShape(_corpus.Vocabulary.Size, Small.Hidden);
+        var uniform = Enumerable.Repeat(new SequenceRef(0, Small.Seq), Small.Batch).ToArray();
+        foreach (var node in job.Nodes)
         {
-            var shape = new ModelShape(corpus.Vocabulary.Size, config.Hidden);
-            var uniform = Enumerable.Repeat(new SequenceRef(0, config.Seq), config.Batch).ToArray();
-            Timers.StartPeriodicTimer("join", "join", TimeSpan.Zero, TimeSpan.FromMilliseconds(500));
-            Receive<string>(_ => coordinator.Tell(new JoinRequest(ProtocolInfo.Version, $"rogue-{forgery}", 1), Self));
-            Receive<RunSpec>(spec =>
-            {
-                var fp = JsonSerializer.Deserialize<TrainConfig>(spec.ConfigJson, TrainConfig.Json)!.Fingerprint();
-                Sender.Tell(new Register(ProtocolInfo.Version, spec.RunId, $"rogue-{forgery}", corpus.Sha256, fp, corpus.Vocabulary.Size, 1));
-            });
-            Receive<Registered>(_ => Timers.Cancel("join"));
-            Receive<ComputeSubtrees>(job =>
-            {
-                foreach (var node in job.Nodes)
-                {
-                    long chars = GradientValidator<float>.ExpectedChars(uniform, config.ShardCount, node);
-                    var grad = new float[forgery == Forgery.WrongShape ? shape.Count - 7 : shape.Count];
-                    if (forgery == Forgery.NaN) grad[shape.WOffset + 1] = float.NaN;
-                    Sender.Tell(new SubtreeResult(job.RunId, job.Step, node, 1.0, chars, TensorPayload.Wrap(grad)));
-                }
-            });
-            Receive<Refused>(r => { Timers.Cancel("join"); refused.TrySetResult(r.Reason); });
+            long chars = GradientValidator<float>.ExpectedChars(uniform, Small.ShardCount, node);
+            var grad = new float[forgery == Forgery.WrongShape ? shape.Count - 7 : shape.Count];
+            if (forgery == Forgery.NaN) grad[shape.WOffset + 1] = float.NaN;
+            yield return new SubtreeResult(job.RunId, job.Step, node, 1.0, chars, TensorPayload.Wrap(grad));
         }
     }
 
@@ -231,24 +214,17 @@ public sealed class SecureClusterTests
         {
             LocalWorkers = 2, ThreadsPerWorker = 1, OnSystem = s => ErrorRecorder.Attach(s, errors),
         });
-        var rogues = new List<(ActorSystem System, TaskCompletionSource<string> Refused)>();
+        var rogues = new List<ProtocolRogue>();
         try
         {
             foreach (var forgery in new[] { Forgery.WrongShape, Forgery.NaN })
-            {
-                var system = ActorSystem.Create(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, "127.0.0.1", 0, verbose: false));
-                Akka.Cluster.Cluster.Get(system).Join(host.Coordinator.Address);
-                var refused = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-                var coordinator = system.ActorSelection(new RootActorPath(host.Coordinator.Address) / "user" / AkkaConfig.CoordinatorActorName);
-                system.ActorOf(Props.Create(() => new RogueWorker(coordinator, _corpus, Small, forgery, refused)), "rogue");
-                rogues.Add((system, refused));
-            }
+                rogues.Add(ProtocolRogue.Start(host.Coordinator.Address, $"rogue-{forgery}", _corpus, job => Forged(job, forgery).ToList()));
             // both rogues are registered before step 1, so each is given part of the first step's tree
             var (sha, workers) = await TrainOn(host, 4, workersAfter: 2);
             Assert.True(sha == baseline, $"params_sha256 {sha}, the single-process loop's {baseline}; the coordinator said:\n{string.Join("\n", warnings)}");
             Assert.Equal(2, workers); // the two honest workers finish the run
 
-            var reasons = await Task.WhenAll(rogues.Select(r => r.Refused.Task.WaitAsync(TimeSpan.FromSeconds(10))));
+            var reasons = await Task.WhenAll(rogues.Select(r => r.Refused.WaitAsync(TimeSpan.FromSeconds(10))));
             Assert.All(reasons, r => Assert.Contains("excluded", r));
             Assert.Contains(warnings, w => w.Contains("rogue-WrongShape") && w.Contains("excluded") && w.Contains("values, the model has"));
             Assert.Contains(warnings, w => w.Contains("rogue-NaN") && w.Contains("excluded") && w.Contains("NaN at dW[0,1]"));
@@ -257,7 +233,7 @@ public sealed class SecureClusterTests
         }
         finally
         {
-            foreach (var (system, _) in rogues) await system.Terminate().WaitAsync(TimeSpan.FromSeconds(20));
+            foreach (var r in rogues) await r.DisposeAsync();
         }
     }
 
