@@ -122,6 +122,13 @@ public static class AkkaConfig
     /// <param name="scheme">akka.tcp, or akka.ssl.tcp when the cluster runs over TLS (<see cref="NodeSecurity.Scheme"/>)</param>
     public static Address CoordinatorAddress(string host, int port, string scheme = "akka.tcp") => new(scheme, SystemName, host, port);
 
+    /// <summary>
+    /// The model size a remote worker's frames start at, before it knows the run's model: the smallest frame (a float64
+    /// model of about 120,000 values, hidden ≈ 300 on 65 symbols); when the model is larger the worker starts again,
+    /// once, with frames for it — so no node's frames are larger than its run's model needs.
+    /// </summary>
+    public const int WorkerFrameValues = (MinFrameBytes - FrameOverheadBytes) / sizeof(double);
+
     /// <summary>The smallest frame a node that knows its model uses: control messages and gossip fit with room to spare.</summary>
     public const int MinFrameBytes = 1024 * 1024;
 
@@ -129,7 +136,7 @@ public static class AkkaConfig
     /// The frame a node needs for a model of <paramref name="values"/> parameters: one tensor at the widest precision
     /// plus a message's overhead, at least <see cref="MinFrameBytes"/>. A node that knows its model (the coordinator,
     /// local workers) takes no larger frame, since before a peer has authenticated the transport may buffer up to one
-    /// frame of whatever it declares; a remote worker learns the model only after joining and keeps <see cref="MaxFrameBytes"/>.
+    /// frame of whatever it declares; a remote worker learns the model only after joining (see <see cref="WorkerFrameValues"/>).
     /// Sizes may differ between nodes: no message to a node is larger than the model it was sized for.
     /// </summary>
     public static int FrameFor(int values) => (int)Math.Clamp((long)values * sizeof(double) + FrameOverheadBytes, MinFrameBytes, MaxFrameBytes);

@@ -193,6 +193,15 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         var enrolled = Enrolment.Enrol(m, _s, _credentials, AkkaConfig.BoundAddress(Context.System).ToString());
         _compute = enrolled.Compute;
         _parameterCount = enrolled.ParameterCount;
+        // this node's frames were sized before it knew the model: a larger one needs a node with larger frames
+        if (enrolled.Refusal is null && enrolled.ParameterCount > _s.FrameValues)
+        {
+            _compute?.Dispose();
+            _compute = null;
+            Timers.Cancel("join");
+            _notify(new WorkerEvent.NeedsLargerFrames(enrolled.ParameterCount));
+            return;
+        }
         Sender.Tell(enrolled.Register);
         // A coordinator that cannot prove the secret gets no work from this worker (it still got the registration
         // above, so the real coordinator, if this is one with another secret, logs the refusal).

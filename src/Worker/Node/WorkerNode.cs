@@ -30,7 +30,11 @@ public sealed record WorkerNodeOptions
     public Action<string> Log { get; init; } = _ => { };
     /// <summary>Shared secret and TLS of this node (the coordinator's must match).</summary>
     public NodeSecurity Security { get; init; } = NodeSecurity.None;
-    /// <summary>Largest tensor a message may carry, when the model size is known beforehand (local workers); null = the frame limit.</summary>
+    /// <summary>
+    /// The model size this node's frames and tensor limit start at: known beforehand for local workers; null for a remote
+    /// worker, which starts at <see cref="AkkaConfig.WorkerFrameValues"/> and, when the run's model is larger, starts again
+    /// with frames for it (before authentication an unknown peer could make it buffer up to one frame per connection).
+    /// </summary>
     public int? MaxTensorValues { get; init; }
     /// <summary>HOCON layered over the node's configuration (tests: e.g. a node that dies without leaving).</summary>
     public string? ExtraConfig { get; init; }
@@ -56,11 +60,12 @@ public static class WorkerNode
         var withoutCoordinator = Stopwatch.StartNew();
         string target = $"{o.Coordinator.Host}:{o.Coordinator.Port}";
         var pin = CoordinatorPin.For(o.Coordinator);
+        int frameValues = o.MaxTensorValues ?? AkkaConfig.WorkerFrameValues;
         for (int attempt = 1; ; attempt++)
         {
             if (ct.IsCancellationRequested) return Ok;
             var events = System.Threading.Channels.Channel.CreateUnbounded<WorkerEvent>();
-            string? extra = string.Join('\n', new[] { o.MaxTensorValues is int max ? AkkaConfig.TensorLimit(max) : null, o.ExtraConfig }.Where(x => x is not null));
+            string? extra = string.Join('\n', new[] { AkkaConfig.TensorLimit(frameValues), o.ExtraConfig }.Where(x => x is not null));
             // the node at --join answering the secret's handshake with another secret's proof is a configuration error: say so and stop
             var system = o.Security.CreateSystem(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, o.Host, o.Port, o.Verbose,
                 extra: extra.Length > 0 ? extra : null), r =>
@@ -70,7 +75,7 @@ public static class WorkerNode
                 });
             o.OnSystem?.Invoke(system);
             string node = o.Node ?? $"{Environment.MachineName}/{Environment.ProcessId}@{AkkaConfig.BoundAddress(system).Port}";
-            var actor = system.ActorOf(Props.Create(() => new WorkerActor(new WorkerSettings(o.Corpus, o.Threads, node, pin, o.Security.Secret, o.Slowdown, o.Security.Tls), e => events.Writer.TryWrite(e))),
+            var actor = system.ActorOf(Props.Create(() => new WorkerActor(new WorkerSettings(o.Corpus, o.Threads, node, pin, frameValues, o.Security.Secret, o.Slowdown, o.Security.Tls), e => events.Writer.TryWrite(e))),
                 AkkaConfig.WorkerActorName);
             var cluster = Akka.Cluster.Cluster.Get(system);
             cluster.JoinSeedNodes([o.Coordinator]);
@@ -119,6 +124,10 @@ public static class WorkerNode
                             break;
                         case WorkerEvent.CoordinatorLost r:
                             retryReason = $"lost the coordinator ({r.Why})";
+                            break;
+                        case WorkerEvent.NeedsLargerFrames f:
+                            retryReason = $"the run's model has {f.Values} values, more than this node's frames were made for ({frameValues}); starting again with frames for it";
+                            frameValues = f.Values;
                             break;
                         case WorkerEvent.Note n:
                             o.Log(n.Message);

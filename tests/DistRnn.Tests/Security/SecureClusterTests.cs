@@ -394,4 +394,21 @@ public sealed class SecureClusterTests
         Assert.Equal(WorkerNode.Ok, await worker.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.True(NodeSecurity.Authentication(host.Coordinator.System)!.Refused > 10, "the flood should have been refused");
     }
+
+    /// <summary>
+    /// A remote worker sizes its frames before it knows the model (so an unauthenticated peer can make it buffer little);
+    /// when the run's model is larger it starts again with frames for it, registers, and the bits are the same.
+    /// </summary>
+    [Fact]
+    public async Task A_worker_whose_frames_are_too_small_for_the_model_starts_again_with_larger_ones()
+    {
+        string baseline = await Baseline();
+        await using var host = ClusterHost<float>.Start(CoordinatorSettings.For(Small, _corpus), _corpus, new ClusterHostOptions());
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var log = new ConcurrentQueue<string>();
+        var worker = Task.Run(() => WorkerNode.RunAsync(RemoteWorker(host, NodeSecurity.None, log) with { MaxTensorValues = 100 }, stop.Token));
+        Assert.Equal((baseline, 1), await TrainOn(host, 1, workersAfter: 1));
+        Assert.Equal(WorkerNode.Ok, await worker.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains(log, l => l.Contains("more than this node's frames were made for (100)"));
+    }
 }
