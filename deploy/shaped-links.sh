@@ -15,14 +15,17 @@
 #   --rate-mbit R        link rate of every node, each direction, in Mbit/s (tbf), e.g. 1000
 #   --delay-ms D         one-way delay between two nodes, D/2 added on each end of each link (netem); default 0.
 #                        A non-zero D needs the kernel's sch_netem: where it is missing (this machine) the script
-#                        says so and exits 1 before creating anything. D = 0 uses no netem at all.
+#                        says so and exits 1 before starting any node (netem probed on the switch namespace's lo).
+#                        D = 0 uses no netem at all. (The netem path, netem root with tbf as its child, has not
+#                        run here for want of netem.)
 #   --data-plane P       star (today's data plane: the coordinator sends the parameters to every worker and
 #                        receives every worker's gradient sum) or tree (issue 13; not built yet: refused, exit 2)
 #   --threads T          compute threads of each worker (default 1)
 #   --warmup S0          steps left out of the measurement at the start (default 10; see "What is measured")
 #   --keep               keep the run's folder (logs, metrics.jsonl, counters) and print its path on stderr
 #   train options        passed to `distrnn train` (e.g. --hidden 256 --seq 32 --batch 32 --steps 100 --seed 1);
-#                        --steps defaults to 100 here; --corpus FILE is passed to the workers too. The script owns
+#                        --steps defaults to 100 here, --checkpoint-every and --eval-every to never (one
+#                        checkpoint, at the end); --corpus FILE is passed to the workers too. The script owns
 #                        --listen, --workers, --min-workers, --out, --json, --log-every, --secret-file, --tls-*,
 #                        --insecure, --resume and --config, and refuses them.
 #
@@ -73,7 +76,9 @@ while [ $# -gt 0 ]; do
     --threads) need_val "$@"; threads=$2; shift 2 ;;
     --warmup) need_val "$@"; warmup=$2; shift 2 ;;
     --keep) keep=1; shift ;;
-    --listen|--workers=*|--min-workers|--out|--json|--log-every|--secret-file|--tls-cert|--tls-ca|--insecure|--resume|--config)
+    --workers=*|--rate-mbit=*|--delay-ms=*|--data-plane=*|--threads=*|--warmup=*)
+      bad "$1: write the value after a space (${1%%=*} VALUE)" ;;
+    --listen|--min-workers|--out|--json|--log-every|--secret-file|--tls-cert|--tls-ca|--insecure|--resume|--config)
       bad "$1 is set by the script itself (see --help)" ;;
     --) shift; train+=("$@"); break ;;
     *) train+=("$1"); shift ;;
@@ -94,17 +99,21 @@ case "$plane" in
 esac
 
 # what the JSON line and the measurement window need from the train options (train's own defaults otherwise)
-steps=100 hidden=128 corpus=() steps_given=0
+steps=100 hidden=128 corpus=() steps_given=0 ckpt_given=0 eval_given=0
 for ((i = 0; i < ${#train[@]}; i++)); do
   case "${train[$i]}" in
     --steps) steps=${train[$((i + 1))]:-}; steps_given=1 ;;
     --hidden) hidden=${train[$((i + 1))]:-} ;;
+    --checkpoint-every) ckpt_given=1 ;;
+    --eval-every) eval_given=1 ;;
     --corpus) corpus=(--corpus "${train[$((i + 1))]:-}") ;;
     --steps=*|--hidden=*|--corpus=*) bad "${train[$i]}: write the value after a space (${train[$i]%%=*} VALUE)" ;;
   esac
 done
 [[ "$steps" =~ ^[0-9]+$ ]] || bad "--steps $steps: must be an integer"
 [ "$steps_given" = 1 ] || train+=(--steps "$steps")
+[ "$ckpt_given" = 1 ] || train+=(--checkpoint-every 1000000000)   # no checkpoint but the final one
+[ "$eval_given" = 1 ] || train+=(--eval-every 1000000000)         # no validation pass inside the window
 [[ "$hidden" =~ ^[0-9]+$ ]] || bad "--hidden $hidden: must be an integer"
 s0=$warmup s1=$((steps - 1))
 [ "$s1" -gt "$s0" ] || bad "--steps $steps with --warmup $warmup: need steps ≥ warmup + 2 (measured: steps warmup+1 … steps−1)"
@@ -211,7 +220,7 @@ snapshot() {   # $1 = file: one line per node, "ns rx tx" (the link's counters, 
 
 mkfifo "$work/coord.fifo"
 ip netns exec "$ns_c" "$dotnet" "$coord_dll" train --workers 0 --listen "$prefix.1:$port" --min-workers "$workers" \
-  --checkpoint-every 1000000000 --eval-every 1000000000 "${train[@]}" \
+  "${train[@]}" \
   --out "$work/run" --json --log-every 1 "${sec[@]}" > "$work/coord.fifo" 2> "$work/coord.err" &
 cpid=$!; pids+=("$cpid")
 for i in $(seq 1 "$workers"); do
