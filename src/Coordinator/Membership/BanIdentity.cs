@@ -1,5 +1,5 @@
-using System.Net;
 using Akka.Actor;
+using DistRnn.Security;
 
 namespace DistRnn.Coordinator.Membership;
 
@@ -15,11 +15,7 @@ public static class BanIdentity
     {
         var a = worker.Address;
         if (!a.HasGlobalScope || a.Host is not string host) return worker.ToString();
-        return IsLoopback(host) ? $"{host}:{a.Port}" : host.ToLowerInvariant();
+        // no name lookup: this runs for every result
+        return NodeSecurity.IsLoopbackLiteral(host) ? $"{host}:{a.Port}" : host.ToLowerInvariant();
     }
-
-    /// <summary>A loopback address, or "localhost" (no name lookup: this runs for every result).</summary>
-    private static bool IsLoopback(string host) =>
-        host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
-        || (IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
 }

@@ -70,7 +70,8 @@ public sealed record NodeSecurity(SharedSecret? Secret, TlsCredentials? Tls)
     /// <summary>True for a loopback address, or a name all of whose addresses are loopback.</summary>
     public static bool IsLoopback(string host)
     {
-        if (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip)) return System.Net.IPAddress.IsLoopback(ip);
+        if (IsLoopbackLiteral(host)) return true;
+        if (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out _)) return false;
         try
         {
             var all = System.Net.Dns.GetHostAddresses(host);
@@ -78,6 +79,11 @@ public sealed record NodeSecurity(SharedSecret? Secret, TlsCredentials? Tls)
         }
         catch (Exception e) when (e is System.Net.Sockets.SocketException or ArgumentException) { return false; }
     }
+
+    /// <summary>A loopback address as written, or "localhost": no name lookup (cheap enough for every message).</summary>
+    public static bool IsLoopbackLiteral(string host) =>
+        host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
+        || (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip));
 
     /// <summary>One line for the start-up banner, e.g. "shared secret, mutual TLS".</summary>
     public string Describe() =>
