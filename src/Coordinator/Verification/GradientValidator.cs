@@ -50,7 +50,7 @@ public readonly record struct GradientVerdict(GradientVerdictKind Kind, string? 
 /// </para>
 /// Plain logic, no actor: the coordinator calls it and
 /// acts on the verdict. What it cannot see is a well-formed but wrong gradient from a worker that holds the
-/// secret: registered workers are trusted to compute honestly (see the README's security table).
+/// secret: registered workers are trusted to compute honestly (see the table in docs/security.md).
 /// </summary>
 public sealed class GradientValidator<T> where T : unmanaged, IFloatingPointIeee754<T>
 {

@@ -84,7 +84,7 @@ public class ExplainCommandTests
         Assert.Empty(Directory.GetFiles(outDir, "*.tmp"));
     }
 
-    /// <summary>The README's example: the trained toy model and "deep\n"; the printed terms are those of the hand-derived expansion (ExplainMathTests).</summary>
+    /// <summary>docs/cli.md's worked example: the trained toy model and "deep\n"; the printed terms are those of the hand-derived expansion (ExplainMathTests).</summary>
     [Fact]
     public async Task The_summary_prints_the_four_terms_of_dL4_dW_on_the_toy_example()
     {
