@@ -12,7 +12,7 @@ public sealed class UnicodeRun : IAsyncLifetime
 {
     public string Dir { get; } = TestUtil.TempDir();
     public string Out => Path.Combine(Dir, "out");
-    public string Corpus => Path.Combine(Dir, "poems.txt");
+    public string Corpus => Path.Combine(Dir, "唐詩-poems.txt"); // a path in any script reads as itself too
     public Vocabulary Vocabulary { get; private set; } = null!;
     internal CliRunner.Result Train { get; private set; } = null!;
 
@@ -117,7 +117,8 @@ public sealed class UnicodeRunTests(UnicodeRun run) : IClassFixture<UnicodeRun>
         Assert.True(r.Code == 0, r.ToString());
         Assert.Contains("\"🌸\"", r.Out);
         Assert.Contains("\"春\"", r.Out);
-        Assert.DoesNotContain("\\ud83c", r.Out, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(2, Regex.Matches(r.Out, "唐詩-poems.txt").Count);   // the corpus path, in "corpus" and in "config"
+        Assert.DoesNotContain("\\u", r.Out);      // not \ud83c\udf38, not \u5510
         using var doc = JsonDocument.Parse(r.Out);
         Assert.Equal(run.Vocabulary.Symbols, doc.RootElement.GetProperty("vocab").EnumerateArray().Select(e => e.GetString()!));
     }
