@@ -1,3 +1,4 @@
 using DistRnn.Coordinator;
 
+DistRnn.Util.Utf8Console.Use();
 return await Cli.RunAsync(args);

@@ -8,6 +8,7 @@ using DistRnn.Security;
 using DistRnn.Transport;
 using DistRnn.Worker.Node;
 
+DistRnn.Util.Utf8Console.Use();
 return await DistRnn.Worker.WorkerCli.RunAsync(args);
 
 namespace DistRnn.Worker

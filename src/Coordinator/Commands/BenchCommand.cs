@@ -9,17 +9,19 @@ using DistRnn.Coordinator.Node;
 using DistRnn.Coordinator.Training;
 using DistRnn.Data;
 using DistRnn.Model;
+using DistRnn.Util;
 
 namespace DistRnn.Coordinator.Commands;
 
 /// <summary>
-/// `bench`: training throughput on the embedded corpus after a warm-up. Each measured step is a whole
+/// `bench`: training throughput on a corpus (default: the embedded one) after a warm-up. Each measured step is a whole
 /// training step — the gradient of the global batch from the gradient source, then clip and update —
 /// like the PyTorch peer (../shared/bench/torch_rnn.py), which also uses plain SGD with clip 5.
 /// `--workers 0` measures the kernel loop alone (this process's cores); `--workers N` the local cluster.
 /// </summary>
 internal static class BenchCommand
 {
+    private static readonly Option<string?> CorpusOpt = Options.Optional<string>("--corpus", "UTF-8 text to measure on (default: the embedded tiny-shakespeare); its vocabulary size is k");
     private static readonly Option<int> Hidden = Options.Make("--hidden", "State size d", 256);
     private static readonly Option<int> Seq = Options.Make("--seq", "Characters per sequence T", 64);
     private static readonly Option<int> Batch = Options.Make("--batch", "Sequences per step (global)", 32);
@@ -38,9 +40,9 @@ internal static class BenchCommand
 
     public static Command Create()
     {
-        var cmd = new Command("bench", "Training throughput (characters per second) on the embedded corpus")
+        var cmd = new Command("bench", "Training throughput (characters per second) on the embedded corpus or --corpus FILE")
         {
-            Hidden, Seq, Batch, Steps, Warmup, Workers, PrecisionOpt, ActivationOpt, Shards, Threads, Json, Breakdown, Options.Verbose,
+            CorpusOpt, Hidden, Seq, Batch, Steps, Warmup, Workers, PrecisionOpt, ActivationOpt, Shards, Threads, Json, Breakdown, Options.Verbose,
         };
         cmd.SetAction((parse, ct) => RunAsync(parse, ct));
         return cmd;
@@ -70,8 +72,11 @@ internal static class BenchCommand
         };
         config.Validate();
         Options.CheckEnvironment();
-        var corpus = Corpus.Load(null);
+        string? corpusPath = parse.GetValue(CorpusOpt);
+        var corpus = Corpus.Load(corpusPath);
         new ModelShape(corpus.Vocabulary.Size, config.Hidden).Validate($"--hidden {config.Hidden}");
+        if (corpus.SplitIndex(config.ValFrac) < config.Seq + 1)
+            throw new InputException($"--corpus {InputFile.Show(corpusPath ?? corpus.Name)}: its training split has {corpus.SplitIndex(config.ValFrac)} characters, fewer than --seq {config.Seq} + 1");
         bool breakdown = parse.GetValue(Breakdown);
         if (breakdown && workers == 0) throw new InputException("--breakdown: needs --workers 1 or more (it times the cluster path's hand-offs)");
         if (breakdown) DistRnn.Diagnostics.StepTimeline.Start();
@@ -80,11 +85,11 @@ internal static class BenchCommand
             : await MeasureAsync<double>(config, corpus, warmup, steps, workers, threads > 0 ? threads : Environment.ProcessorCount, threads, ct);
 
         if (parse.GetValue(Json))
-            Console.WriteLine(JsonSerializer.Serialize(result, new JsonSerializerOptions { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull }));
+            Console.WriteLine(JsonSerializer.Serialize(result, new JsonSerializerOptions(ReadableJson.Options) { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull }));
         else
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{result.chars_per_s:F0} chars/s  step {result.step_ms_median:F2} ms (median of {result.steps}, min {result.step_ms_min:F2})  " +
-                $"{result.gflops:F1} GFLOP/s  hidden {result.hidden} seq {result.seq} batch {result.batch} shards {result.shards}  " +
+                $"{result.gflops:F1} GFLOP/s  hidden {result.hidden} vocab {result.vocab} seq {result.seq} batch {result.batch} shards {result.shards}  " +
                 $"{result.precision}  workers {result.workers}  threads {result.threads}  peak RSS {result.peak_rss_mb:F0} MB"));
         if (result.breakdown is not null && !parse.GetValue(Json))
             foreach (var hop in result.breakdown)
@@ -96,7 +101,7 @@ internal static class BenchCommand
     /// <summary>The JSON line (snake_case names as the contract shows).</summary>
     internal sealed record Result(
         double chars_per_s, double step_ms_median, double step_ms_min, double gflops, int hidden, int seq, int batch,
-        int vocab, int shards, int steps, int warmup, int workers, int threads, string precision, string activation,
+        int vocab, string corpus, int shards, int steps, int warmup, int workers, int threads, string precision, string activation,
         double peak_rss_mb, long gc_count, List<Hop>? breakdown = null);
 
     /// <summary>One hand-off of a cluster step (--breakdown): from one point to the next, over the measured steps.</summary>
@@ -158,16 +163,46 @@ internal static class BenchCommand
         Array.Sort(times);
         double median = steps % 2 == 1 ? times[steps / 2] : (times[steps / 2 - 1] + times[steps / 2]) / 2;
         double cps = chars / total.Elapsed.TotalSeconds;
-        double d = config.Hidden, k = corpus.Vocabulary.Size;
-        double flopsPerChar = 6 * (d * d + d * k);
         using var self = Process.GetCurrentProcess();
-        return new Result(Math.Round(cps, 1), Math.Round(median, 3), Math.Round(times[0], 3), Math.Round(cps * flopsPerChar / 1e9, 2),
-            config.Hidden, config.Seq, config.Batch, corpus.Vocabulary.Size, session.ShardCount, steps, warmup, workers,
+        return new Result(Math.Round(cps, 1), Math.Round(median, 3), Math.Round(times[0], 3), Math.Round(cps * FlopsPerChar(config.Hidden, corpus.Vocabulary.Size) / 1e9, 2),
+            config.Hidden, config.Seq, config.Batch, corpus.Vocabulary.Size, corpus.Name, session.ShardCount, steps, warmup, workers,
             workers == 0 ? threads : threads > 0 ? threads : Math.Max(1, Environment.ProcessorCount / workers), config.Precision, config.Activation,
             Math.Round(self.PeakWorkingSet64 / 1048576.0, 1), GC.CollectionCount(0) - gcBefore,
             DistRnn.Diagnostics.StepTimeline.Enabled
                 ? DistRnn.Diagnostics.StepTimeline.Summary(warmup + 1, warmup + steps)
                     .Select(h => new Hop(Snake(h.From), Snake(h.To), Math.Round(h.MedianMs, 4), Math.Round(h.P90Ms, 4))).ToList()
                 : null);
+    }
+
+    /// <summary>
+    /// The arithmetic of one training step per predicted character (what the gflops figure counts), from the
+    /// model's shapes: d = hidden, k = vocabulary; a product of an m×n and an n×p matrix is 2mnp operations
+    /// (a multiply and an add each), an element-wise operation or a σ or exp of a value is one.
+    /// <code>
+    ///   forward    x_t U + b          d      (x_t is one-hot: the product is a row lookup, free; + b is d adds)
+    ///              + s_{t−1} W        2d²
+    ///              s_t = σ(·)         d
+    ///              z_t = s_t V + c    2dk + k
+    ///              softmax            4k     (z − max, exp, Σ, ÷ Σ)
+    ///   backward   ∂L/∂V += s_tᵀ dz   2dk    (dz = y − onehot: one subtraction, left out with the loss's log)
+    ///              ∂L/∂c += dz        k
+    ///              ds = dz Vᵀ         2dk
+    ///              + δ_{t+1} Wᵀ       2d²
+    ///              δ_t = ds ⊙ σ'      3d     (σ' from s_t: 1 − s², or s(1 − s))
+    ///              ∂L/∂W += s_{t−1}ᵀ δ 2d²
+    ///              ∂L/∂U[x_t] += δ    d      (a row update, as x_t U is a row lookup)
+    ///              ∂L/∂b += δ         d
+    ///   total      6d² + 6dk + 7d + 6k
+    /// </code>
+    /// The k terms matter: with a large vocabulary (thousands of CJK characters) and a small d, 6dk dominates and
+    /// 6k is not negligible. Left out, as they are per step rather than per character (a few P = 2dk + d² + d + k
+    /// per step of batch × seq characters): the sum of the shards' gradients, the clip and the update. The first
+    /// step's s_0 W (s_0 = 0, which the kernel skips) and the last step's δ_{T+1} Wᵀ (δ_{T+1} = 0) are counted
+    /// as every other step's, so the figure is the model's arithmetic per character, the same at any --seq.
+    /// </summary>
+    internal static double FlopsPerChar(int hidden, int vocab)
+    {
+        double d = hidden, k = vocab;
+        return 6 * d * d + 6 * d * k + 7 * d + 6 * k;
     }
 }

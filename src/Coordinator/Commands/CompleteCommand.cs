@@ -6,6 +6,7 @@ using DistRnn.Coordinator.Checkpoints;
 using DistRnn.Coordinator.Inference;
 using DistRnn.Data;
 using DistRnn.Model;
+using DistRnn.Util;
 
 namespace DistRnn.Coordinator.Commands;
 
@@ -42,7 +43,7 @@ internal static class CompleteCommand
                 {
                     prefix,
                     completions = completions.Select(c => new { text = c.Text, probability = c.Probability, log_probability = c.LogProbability, ends_at_newline = c.EndsAtNewline }),
-                }));
+                }, ReadableJson.Options));
                 return Cli.Ok;
             }
             Console.WriteLine($"{completions.Count} most probable completions of {Vocabulary.Escape(prefix)} (step {ck.Header.Step}, max length {maxLength}):");

@@ -27,7 +27,7 @@ internal static class EvalCommand
             var (loss, chars) = LoadedModel.With(ck, new Body(parse.GetValue(CorpusOpt)));
             double bits = loss / Math.Log(2), ppl = Math.Exp(loss);
             if (parse.GetValue(Json))
-                Console.WriteLine(JsonSerializer.Serialize(new { loss, bits_per_char = bits, perplexity = ppl, chars }));
+                Console.WriteLine(JsonSerializer.Serialize(new { loss, bits_per_char = bits, perplexity = ppl, chars }, DistRnn.Util.ReadableJson.Options));
             else
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"loss {loss:F4} nats/char  {bits:F4} bits/char  perplexity {ppl:F3}  over {chars} characters"));
             return Cli.Ok;

@@ -104,7 +104,7 @@ internal static class ExplainCommand
     private static string JsonLine(PathReport r, Vocabulary vocab)
     {
         var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, DistRnn.Util.ReadableJson.Writer))
         {
             w.WriteStartObject();
             w.WriteString("param", r.Param.Name());

@@ -29,7 +29,7 @@ internal static class GradCommand
         double loss = PlainKernel<double>.Instance.Accumulate(model.Params, model.Activation, tokens, [new SequenceRef(0, tokens.Length - 1)], grad);
 
         var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, DistRnn.Util.ReadableJson.Writer))
         {
             int k = grad.Shape.K, d = grad.Shape.D;
             w.WriteStartObject();

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using DistRnn.Configuration;
+using DistRnn.Util;
 
 namespace DistRnn.Coordinator.Commands;
 
@@ -34,7 +35,7 @@ internal static class InspectCommand
                 ["vocab"] = h.Vocab,
                 ["config"] = JsonSerializer.SerializeToElement(h.Config, TrainConfig.Json),
             };
-            Console.WriteLine(JsonSerializer.Serialize(o, new JsonSerializerOptions { WriteIndented = true }));
+            Console.WriteLine(JsonSerializer.Serialize(o, ReadableJson.Indented));
             return Cli.Ok;
         });
         return cmd;

@@ -55,6 +55,8 @@ internal static class TrainCommand
     {
         Description = "Allow --listen on an address other machines can reach without --secret-file or --tls-cert (anyone who reaches it could join and steer the run)",
     };
+    internal static readonly Option<int?> SampleTopK = SamplingOptions.TopK("The sample printed at the end");
+    internal static readonly Option<double?> SampleTopP = SamplingOptions.TopP("The sample printed at the end");
     internal static readonly Option<int> WaitTimeout = Options.Make("--wait-timeout", "Seconds to wait for --min-workers (and for any worker when all are lost) before giving up with exit 1", R.WaitTimeout);
 
     public static Command Create()
@@ -63,7 +65,7 @@ internal static class TrainCommand
         {
             Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards,
             Workers, Listen, MinWorkers, WaitTimeout, NoBackupTasks, Insecure, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, Options.Verbose,
-            ConfigFile.Option,
+            ConfigFile.Option, SampleTopK, SampleTopP,
         };
         cmd.SetAction((parse, ct) => RunAsync(parse, ct));
         return cmd;
@@ -128,6 +130,7 @@ internal static class TrainCommand
 
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
+        SamplingOptions.From(parse, SampleTopK, SampleTopP); // checked before the run, used by the final sample
         if (parse.GetValue(CheckpointEvery) <= 0) throw new InputException($"--checkpoint-every {parse.GetValue(CheckpointEvery)}: must be positive");
         if (parse.GetValue(EvalEvery) < 0) throw new InputException($"--eval-every {parse.GetValue(EvalEvery)}: must not be negative");
         if (parse.GetValue(Workers) < 0) throw new InputException($"--workers {parse.GetValue(Workers)}: must not be negative");
@@ -308,9 +311,10 @@ internal static class TrainCommand
         if (!parse.GetValue(Json))
         {
             var sample = Inference.Sampler.Sample(session.Params, session.Activation, corpus.Vocabulary,
-                corpus.Vocabulary.Contains(new System.Text.Rune('\n')) ? "\n" : corpus.Vocabulary.Symbols[0], 300, 0.8, config.Seed);
+                corpus.Vocabulary.Contains(new System.Text.Rune('\n')) ? "\n" : corpus.Vocabulary.Symbols[0], 300, 0.8, config.Seed,
+                SamplingOptions.From(parse, SampleTopK, SampleTopP));
             Console.WriteLine("--- sample ---");
-            Console.WriteLine(sample);
+            Console.WriteLine(DistRnn.Util.ReadableJson.Layout(sample));
         }
         return Cli.Ok;
     }

@@ -18,8 +18,8 @@ public sealed class TrainingReporter : ITrainingObserver, IDisposable
 {
     public const string MetricsName = "metrics.jsonl", PlotName = "loss.png";
 
-    // Plain '+' in the time stamps instead of \u002B: the file is for people and jq alike.
-    private static readonly JsonSerializerOptions MetricsJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    // Plain '+' in the time stamps instead of \u002B, paths in any script as they are: for people and jq alike.
+    private static readonly JsonSerializerOptions Json = DistRnn.Util.ReadableJson.Options;
     private static readonly TimeSpan LiveRefresh = TimeSpan.FromMilliseconds(100);
 
     private readonly bool _json;
@@ -64,7 +64,7 @@ public sealed class TrainingReporter : ITrainingObserver, IDisposable
     {
         lock (_gate)
         {
-            if (_json) Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["event"] = "info", ["message"] = message }));
+            if (_json) Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["event"] = "info", ["message"] = message }, Json));
             else Line(message);
         }
     }
@@ -86,7 +86,7 @@ public sealed class TrainingReporter : ITrainingObserver, IDisposable
                 };
                 if (r.ValLoss is double v) e["val_loss"] = Num(v);
                 if (r.Skipped) e["skipped"] = true;
-                Console.WriteLine(JsonSerializer.Serialize(e));
+                Console.WriteLine(JsonSerializer.Serialize(e, Json));
             }
             else if (_live)
             {
@@ -105,7 +105,7 @@ public sealed class TrainingReporter : ITrainingObserver, IDisposable
                     ["grad_norm"] = Num(r.GradNorm), ["time"] = DateTimeOffset.UtcNow.ToString("O"), ["elapsed_s"] = Math.Round(r.Elapsed.TotalSeconds, 3),
                 };
                 if (r.Skipped) m["skipped"] = true;
-                _metrics.WriteLine(JsonSerializer.Serialize(m, MetricsJson));
+                _metrics.WriteLine(JsonSerializer.Serialize(m, Json));
             }
         }
     }
@@ -124,7 +124,7 @@ public sealed class TrainingReporter : ITrainingObserver, IDisposable
     {
         lock (_gate)
         {
-            if (_json) Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["event"] = "checkpoint", ["step"] = step, ["path"] = path, ["best"] = isBest }));
+            if (_json) Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["event"] = "checkpoint", ["step"] = step, ["path"] = path, ["best"] = isBest }, Json));
             else Line($"checkpoint {path}{(isBest ? " (best validation so far, also best.bin)" : "")}");
             DrawPlot();
         }
@@ -162,7 +162,7 @@ public sealed class TrainingReporter : ITrainingObserver, IDisposable
                 {
                     ["event"] = result.Interrupted ? "interrupted" : "done", ["step"] = result.Step, ["train_loss"] = Num(result.TrainLoss), ["val_loss"] = Num(result.ValLoss),
                     ["params_sha256"] = result.ParamsSha256,
-                }));
+                }, Json));
             else
                 Line(string.Create(CultureInfo.InvariantCulture,
                     $"{(result.Interrupted ? "interrupted" : "done")}: step {result.Step}  train loss {result.TrainLoss:F4}  val loss {result.ValLoss:F4}  params_sha256 {result.ParamsSha256}"));

@@ -58,5 +58,6 @@ public sealed class Vocabulary
 
     public string Decode(IEnumerable<int> ids) => string.Concat(ids.Select(i => Symbols[i]));
 
-    public static string Escape(string s) => System.Text.Json.JsonSerializer.Serialize(s);
+    /// <summary>A character or text quoted for a human line, readable in any script: <c>"春"</c>, <c>"\n"</c> (<see cref="Util.ReadableJson.Quote"/>).</summary>
+    public static string Escape(string s) => Util.ReadableJson.Quote(s);
 }

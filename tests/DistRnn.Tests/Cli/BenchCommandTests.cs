@@ -61,6 +61,43 @@ public class BenchCommandTests
         Assert.Contains("--breakdown", r.Err);
     }
 
+    /// <summary>
+    /// The arithmetic per character counted by hand, term by term, for the embedded corpus (k = 65) and a
+    /// Chinese one (k = 7824), d = 256: the products 2d² (s W), 2dk (s V), 2dk (dV), 2dk (dz Vᵀ), 2d² (δ Wᵀ), 2d² (dW);
+    /// per value d (+ b), d (σ), 3d (δ), d (dU row), d (db); k (+ c), 4k (softmax), k (dc).
+    /// </summary>
+    [Theory]
+    [InlineData(256, 65, 131072 + 33280 + 33280 + 33280 + 131072 + 131072 + 256 + 256 + 768 + 256 + 256 + 65 + 260 + 65)]
+    [InlineData(256, 7824, 131072 + 4005888 + 4005888 + 4005888 + 131072 + 131072 + 256 + 256 + 768 + 256 + 256 + 7824 + 31296 + 7824)]
+    public void Flops_per_character_are_the_hand_count(int d, int k, double expected)
+    {
+        Assert.Equal(expected, DistRnn.Coordinator.Commands.BenchCommand.FlopsPerChar(d, k));
+    }
+
+    [Theory]
+    [InlineData("missing.txt", "file not found")]
+    [InlineData("empty.txt", "is empty")]
+    [InlineData("latin1.txt", "invalid UTF-8")]
+    [InlineData("short.txt", "fewer than --seq")]
+    [InlineData(".", "is a folder")]
+    public async Task A_bad_corpus_is_one_line_and_exit_2(string name, string why)
+    {
+        var dir = TestUtil.TempDir();
+        try
+        {
+            File.WriteAllBytes(Path.Combine(dir, "empty.txt"), []);
+            File.WriteAllBytes(Path.Combine(dir, "latin1.txt"), [0x63, 0x61, 0x66, 0xE9, 0x0A]);
+            File.WriteAllText(Path.Combine(dir, "short.txt"), "abcabc\n");
+            var path = Path.Combine(dir, name);
+            var r = await CliRunner.Run("bench", "--corpus", path, "--seq", "64", "--steps", "1");
+            Assert.True(r.Code == 2, r.ToString());
+            Assert.Single(r.Err.TrimEnd('\n').Split('\n'));
+            Assert.Contains("--corpus", r.Err);
+            Assert.Contains(why, r.Err);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
     [Theory]
     [InlineData("--hidden", "0")]
     [InlineData("--steps", "0")]
