@@ -6,6 +6,7 @@ using DistRnn.Configuration;
 using DistRnn.Data;
 using DistRnn.Security;
 using DistRnn.Transport;
+using DistRnn.Transport.Bootstrap;
 using DistRnn.Worker.Node;
 
 DistRnn.Util.Utf8Console.Use();
@@ -23,7 +24,10 @@ namespace DistRnn.Worker
     {
         public static async Task<int> RunAsync(string[] args)
         {
-            var join = new Option<string>("--join") { Description = "The coordinator's HOST:PORT (its train --listen address)", Required = true };
+            var join = new Option<string?>("--join") { Description = "The coordinator's HOST:PORT (its train --listen address); or find the cluster with --discovery" };
+            var discoveryOpt = new Option<string?>(ClusterDiscovery.DiscoveryOption) { Description = "Find the cluster through Akka.Management's Cluster Bootstrap instead of --join: config (with --contact-points) or kubernetes (the pods of the run)" };
+            var contactOpt = new Option<string?>(ClusterDiscovery.ContactPointsOption) { Description = "With --discovery config: every node's management HOST:PORT, comma-separated (this node's --management among them)" };
+            var managementOpt = new Option<string?>(ClusterDiscovery.ManagementOption) { Description = "HOST:PORT of this node's Akka.Management endpoint (bootstrap, /alive, /ready) with --discovery (default: --host:8558)" };
             var corpusOpt = new Option<string?>("--corpus") { Description = "The run's corpus file (default: the embedded tiny-shakespeare); must be the coordinator's file, byte for byte" };
             var threadsOpt = new Option<int>("--threads") { Description = "Cores this node computes on (0 = all)", DefaultValueFactory = _ => 0 };
             var hostOpt = new Option<string?>("--host") { Description = "Address of this node that the coordinator can reach (default: the local address that routes to the coordinator)" };
@@ -39,7 +43,7 @@ namespace DistRnn.Worker
 
             var root = new RootCommand("DistRnn worker node: joins a coordinator's cluster and computes gradients until the run ends.")
             {
-                join, corpusOpt, threadsOpt, hostOpt, portOpt, giveUpOpt, secretOpt, tlsCertOpt, tlsCaOpt, insecureOpt, verboseOpt, slowdownOpt,
+                join, discoveryOpt, contactOpt, managementOpt, corpusOpt, threadsOpt, hostOpt, portOpt, giveUpOpt, secretOpt, tlsCertOpt, tlsCaOpt, insecureOpt, verboseOpt, slowdownOpt,
             };
 
             // --config FILE (keys = option names without dashes, the command line overrides) and the help placeholders:
@@ -61,7 +65,11 @@ namespace DistRnn.Worker
                 }
                 verbose = parse.GetValue(verboseOpt);
 
-                var (host, port) = AkkaConfig.ParseEndpoint(parse.GetValue(join)!, "--join");
+                string? joinGiven = parse.GetValue(join), discoveryGiven = parse.GetValue(discoveryOpt);
+                if ((joinGiven is null) == (discoveryGiven is null))
+                    throw new InputException(joinGiven is null ? "--join HOST:PORT (the coordinator's --listen) or --discovery config|kubernetes is required"
+                        : "--join and --discovery: give one of them (the coordinator's address, or how to find the cluster)");
+                var (host, port) = joinGiven is null ? (null, 0) : AkkaConfig.ParseEndpoint(joinGiven, "--join");
                 int threads = parse.GetValue(threadsOpt);
                 if (threads < 0) throw new InputException($"--threads {threads}: must not be negative");
                 int ownPort = parse.GetValue(portOpt);
@@ -74,18 +82,22 @@ namespace DistRnn.Worker
                     throw new InputException($"--host {Vocabulary.Escape(h)}: must be a host name or address");
                 var security = NodeSecurity.FromOptions(parse.GetValue(secretOpt), parse.GetValue(tlsCertOpt), parse.GetValue(tlsCaOpt), w => Console.Error.WriteLine(w));
                 var corpus = Corpus.Load(parse.GetValue(corpusOpt));
-                string ownHost = parse.GetValue(hostOpt) ?? LocalAddressTowards(host);
-                security.CheckExposure(ownHost, parse.GetValue(hostOpt) is null ? $"--join {host}:{port} (this node at {ownHost})" : $"--host {ownHost}", parse.GetValue(insecureOpt));
+                string? towards = host ?? (parse.GetValue(contactOpt) is string points ? AkkaConfig.ParseEndpoint(points.Split(',')[0].Trim(), ClusterDiscovery.ContactPointsOption).Host : null);
+                string ownHost = parse.GetValue(hostOpt) ?? (towards is not null ? LocalAddressTowards(towards)
+                    : throw new InputException($"{ClusterDiscovery.DiscoveryOption} {discoveryGiven}: pass --host with this node's address (in Kubernetes, the pod's IP)"));
+                var discovery = ClusterDiscovery.FromOptions(discoveryGiven, parse.GetValue(contactOpt), parse.GetValue(managementOpt), ownHost);
+                security.CheckExposure(ownHost, parse.GetValue(hostOpt) is null ? $"{(host is null ? ClusterDiscovery.ContactPointsOption : "--join")} {towards}{(host is null ? "" : $":{port}")} (this node at {ownHost})" : $"--host {ownHost}", parse.GetValue(insecureOpt));
 
                 using var stop = new CancellationTokenSource();
                 void OnSignal(PosixSignalContext c) { c.Cancel = true; Console.Error.WriteLine("stopping: leaving the cluster"); stop.Cancel(); }
                 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
                 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 
-                Console.Error.WriteLine($"worker: corpus {corpus.Name} (sha256 {corpus.Sha256[..12]}…), {(threads > 0 ? threads : Environment.ProcessorCount)} threads, joining {host}:{port} from {ownHost}; {security.Describe()}");
+                Console.Error.WriteLine($"worker: corpus {corpus.Name} (sha256 {corpus.Sha256[..12]}…), {(threads > 0 ? threads : Environment.ProcessorCount)} threads, {(host is null ? $"finding the cluster through {discoveryGiven} discovery" : $"joining {host}:{port}")} from {ownHost}; {security.Describe()}");
                 return await WorkerNode.RunAsync(new WorkerNodeOptions
                 {
-                    Coordinator = AkkaConfig.CoordinatorAddress(host, port, security.Scheme),
+                    Coordinator = host is null ? null : AkkaConfig.CoordinatorAddress(host, port, security.Scheme),
+                    Discovery = discovery,
                     Security = security,
                     Corpus = corpus,
                     Threads = threads > 0 ? threads : Environment.ProcessorCount,

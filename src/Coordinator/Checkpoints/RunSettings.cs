@@ -13,6 +13,10 @@ public sealed record RunSettings
     /// <summary>Null: --workers, at least 1 with --listen.</summary>
     public int? MinWorkers { get; init; }
     public string? Listen { get; init; }
+    /// <summary>--discovery, --contact-points, --management: Cluster Bootstrap instead of being the cluster's first member.</summary>
+    public string? Discovery { get; init; }
+    public string? ContactPoints { get; init; }
+    public string? Management { get; init; }
     public int WaitTimeout { get; init; } = 300;
     public bool NoBackupTasks { get; init; }
     /// <summary>--insecure: an open --listen beyond loopback was asked for (a resume keeps it).</summary>

@@ -10,6 +10,7 @@ using DistRnn.Coordinator.Training;
 using DistRnn.Data;
 using DistRnn.Model;
 using DistRnn.Security;
+using DistRnn.Transport.Bootstrap;
 using DistRnn.Transport;
 
 namespace DistRnn.Coordinator.Commands;
@@ -43,6 +44,9 @@ internal static class TrainCommand
     internal static readonly Option<bool> Json = new("--json") { Description = "Progress as JSON lines on stdout, one per step; the last line is the \"done\" event" };
     internal static readonly Option<int> Threads = Options.Make("--threads", "Cores used by the single-process loop, or by each local worker (0 = all cores, shared among the local workers)", R.Threads);
     internal static readonly Option<string?> Listen = Options.Optional<string>("--listen", "HOST:PORT where the coordinator accepts remote workers (src/Worker --join HOST:PORT)");
+    internal static readonly Option<string?> Discovery = Options.Optional<string>(ClusterDiscovery.DiscoveryOption, "Form the cluster through Akka.Management's Cluster Bootstrap (with --listen): config (with --contact-points) or kubernetes (the run's pods); workers use the same");
+    internal static readonly Option<string?> ContactPoints = Options.Optional<string>(ClusterDiscovery.ContactPointsOption, "With --discovery config: every node's management HOST:PORT, comma-separated (this node's --management among them)");
+    internal static readonly Option<string?> Management = Options.Optional<string>(ClusterDiscovery.ManagementOption, "HOST:PORT of this node's Akka.Management endpoint (bootstrap, /alive, /ready) with --discovery (default: the --listen host, port 8558)");
     internal static readonly Option<int?> MinWorkers = Options.Optional<int?>("--min-workers", "Workers (local + remote) that must be registered before step 1 (default: --workers, at least 1 with --listen)");
     internal static readonly Option<string?> SecretFile = Options.Optional<string>("--secret-file", "Shared secret of the run: a worker that does not prove the same secret (HMAC challenge–response; the secret never crosses the wire) is refused");
     internal static readonly Option<string?> TlsCert = Options.Optional<string>("--tls-cert", "This node's certificate with its key (.pfx; password from DISTRNN_TLS_PASSWORD): mutual TLS on the cluster transport (needs --tls-ca)");
@@ -64,7 +68,7 @@ internal static class TrainCommand
         var cmd = new Command("train", "Train a model (single process, local cluster, or coordinator of a multi-node run)")
         {
             Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards,
-            Workers, Listen, MinWorkers, WaitTimeout, NoBackupTasks, Insecure, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, Options.Verbose,
+            Workers, Listen, Discovery, ContactPoints, Management, MinWorkers, WaitTimeout, NoBackupTasks, Insecure, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, Options.Verbose,
             ConfigFile.Option, SampleTopK, SampleTopP,
         };
         cmd.SetAction((parse, ct) => RunAsync(parse, ct));
@@ -114,6 +118,9 @@ internal static class TrainCommand
             Workers = Pick(Workers, s.Workers),
             MinWorkers = Pick(MinWorkers, s.MinWorkers),
             Listen = Pick(Listen, s.Listen),
+            Discovery = Pick(Discovery, s.Discovery),
+            ContactPoints = Pick(ContactPoints, s.ContactPoints),
+            Management = Pick(Management, s.Management),
             WaitTimeout = Pick(WaitTimeout, s.WaitTimeout),
             NoBackupTasks = Pick(NoBackupTasks, s.NoBackupTasks),
             Insecure = Pick(Insecure, s.Insecure),
@@ -181,15 +188,18 @@ internal static class TrainCommand
             if (security.Tls is { } tls && CertificateRole.Problem(tls.Certificate, CertificateRole.Coordinator) is string role)
                 throw new InputException($"{TlsCredentials.CertOption} {tls.CertPath}: {role}; workers refuse to compute for it");
         }
+        if (run.Discovery is not null && run.Listen is null) throw new InputException($"{ClusterDiscovery.DiscoveryOption} {run.Discovery}: needs --listen HOST:PORT (where workers reach this coordinator)");
+        var discovery = ClusterDiscovery.FromOptions(run.Discovery, run.ContactPoints, run.Management,
+            run.Listen is string l ? AkkaConfig.ParseEndpoint(l, "--listen").Host : "127.0.0.1");
         var corpus = Data.Corpus.Load(config.Corpus);
         new ModelShape(corpus.Vocabulary.Size, config.Hidden).Validate($"--hidden {config.Hidden}");
 
         return config.PrecisionKind == Precision.Float32
-            ? await RunTypedAsync<float>(parse, config, run, corpus, resume, outDir, security, ct)
-            : await RunTypedAsync<double>(parse, config, run, corpus, resume, outDir, security, ct);
+            ? await RunTypedAsync<float>(parse, config, run, corpus, resume, outDir, security, discovery, ct)
+            : await RunTypedAsync<double>(parse, config, run, corpus, resume, outDir, security, discovery, ct);
     }
 
-    private static async Task<int> RunTypedAsync<T>(ParseResult parse, TrainConfig config, RunSettings run, Corpus corpus, Checkpoint? resume, string outDir, NodeSecurity security, CancellationToken ct)
+    private static async Task<int> RunTypedAsync<T>(ParseResult parse, TrainConfig config, RunSettings run, Corpus corpus, Checkpoint? resume, string outDir, NodeSecurity security, ClusterDiscovery? discovery, CancellationToken ct)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var session = resume is null ? new TrainingSession<T>(config, corpus) : resume.ToSession<T>(corpus, config);
@@ -251,13 +261,17 @@ internal static class TrainCommand
             Verbose = parse.GetValue(Options.Verbose),
             Log = reporter.Info,
             Security = security,
+            Discovery = discovery,
         });
         TrainResult? result = null;
         try
         {
             if (minWorkers > 0)
                 await clusterHost.WaitForWorkersAsync(minWorkers, TimeSpan.FromSeconds(run.WaitTimeout), reporter.Info, stop.Token, remote: listen is not null);
-            result = await RunTrainerAsync(new Trainer<T>(session, clusterHost.Source, kernel, options, reporter), outDir, stop.Token);
+            var health = NodeHealth.Get(clusterHost.Coordinator.System);
+            health.Ready(null);
+            try { result = await RunTrainerAsync(new Trainer<T>(session, clusterHost.Source, kernel, options, reporter), outDir, stop.Token); }
+            finally { health.Ready("the run is over"); }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {

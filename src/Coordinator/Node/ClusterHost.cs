@@ -3,6 +3,7 @@ using Akka.Actor;
 using DistRnn.Data;
 using DistRnn.Security;
 using DistRnn.Transport;
+using DistRnn.Transport.Bootstrap;
 using DistRnn.Worker.Node;
 
 namespace DistRnn.Coordinator.Node;
@@ -21,6 +22,8 @@ public sealed record ClusterHostOptions
     public Action<ActorSystem>? OnSystem { get; init; }
     /// <summary>TLS of every node (local workers use this process's certificate) and the shared secret they prove.</summary>
     public NodeSecurity Security { get; init; } = NodeSecurity.None;
+    /// <summary>Cluster Bootstrap instead of forming the cluster as its first member (<c>--discovery</c>).</summary>
+    public ClusterDiscovery? Discovery { get; init; }
 }
 
 /// <summary>
@@ -41,7 +44,7 @@ public sealed class ClusterHost<T> : IAsyncDisposable where T : unmanaged, IFloa
 
     public static ClusterHost<T> Start(CoordinatorSettings settings, Corpus corpus, ClusterHostOptions o)
     {
-        var coordinator = CoordinatorNode<T>.Start(settings with { Secret = settings.Secret ?? o.Security.Secret, Tls = settings.Tls ?? o.Security.Tls }, o.Host, o.Port, o.Verbose, o.Security);
+        var coordinator = CoordinatorNode<T>.Start(settings with { Secret = settings.Secret ?? o.Security.Secret, Tls = settings.Tls ?? o.Security.Tls }, o.Host, o.Port, o.Verbose, o.Security, o.Discovery);
         o.OnSystem?.Invoke(coordinator.System);
         var host = new ClusterHost<T>(coordinator);
         int threads = o.ThreadsPerWorker > 0 ? o.ThreadsPerWorker : Math.Max(1, Environment.ProcessorCount / Math.Max(1, o.LocalWorkers));

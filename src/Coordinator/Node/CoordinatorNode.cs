@@ -6,6 +6,7 @@ using DistRnn.Coordinator.Channel;
 using DistRnn.Model;
 using DistRnn.Security;
 using DistRnn.Transport;
+using DistRnn.Transport.Bootstrap;
 using DistRnn.Util;
 using DistRnn.Transport.DataChannel;
 
@@ -21,8 +22,10 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
     private readonly ClusterStatus _status = new();
 
     private readonly DataChannelServer<IActorRef>? _channel;
+    /// <summary>Akka.Management's endpoint with --discovery.</summary>
+    private readonly ManagementEndpoint? _management;
 
-    private CoordinatorNode(ActorSystem system, CoordinatorSettings settings, string host, NodeSecurity security)
+    private CoordinatorNode(ActorSystem system, CoordinatorSettings settings, string host, NodeSecurity security, ManagementEndpoint? management)
     {
         System = system;
         _channel = StartDataChannel(settings, host, security, () => _actor!);
@@ -30,7 +33,9 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
         _actor = system.ActorOf(Props.Create(() => new CoordinatorActor<T>(settings, _status, channel)), AkkaConfig.CoordinatorActorName);
         Source = new ClusterGradientSource<T>(_actor, _status);
         Address = AkkaConfig.BoundAddress(system);
-        Akka.Cluster.Cluster.Get(system).Join(Address);
+        _management = management;
+        if (management is null) Akka.Cluster.Cluster.Get(system).Join(Address);
+        else management.BootstrapAsync(system).GetAwaiter().GetResult();
     }
 
     public ActorSystem System { get; }
@@ -53,12 +58,13 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
     public const int RefusalsPerMinute = 20;
 
     /// <param name="security">TLS for the transport (the shared secret travels in <paramref name="settings"/>); null = plain TCP</param>
-    public static CoordinatorNode<T> Start(CoordinatorSettings settings, string host, int port, bool verbose, NodeSecurity? security = null)
+    /// <param name="discovery">Cluster Bootstrap (<c>--discovery</c>); null: this node forms the cluster as its first member</param>
+    public static CoordinatorNode<T> Start(CoordinatorSettings settings, string host, int port, bool verbose, NodeSecurity? security = null, ClusterDiscovery? discovery = null)
     {
         var shape = new ModelShape(settings.VocabSize, settings.Config.Hidden);
         CheckFits(shape);
         ActorSystem system;
-        var config = AkkaConfig.Node(AkkaConfig.CoordinatorRole, host, port, verbose, extra: AkkaConfig.TensorLimit(shape.Count));
+        var config = AkkaConfig.Node(AkkaConfig.CoordinatorRole, host, port, verbose, extra: string.Join('\n', new[] { AkkaConfig.TensorLimit(shape.Count), discovery?.Hocon() }.Where(x => x is not null)));
         // a flood of strangers at the port costs a few lines: the rate limit of the registration desk's refusals
         var refusals = new LineRateLimit(RefusalsPerMinute, TimeSpan.FromMinutes(1));
         void Refused(TransportRefusal why)
@@ -72,7 +78,14 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
         {
             throw new InputException($"--listen {host}:{port}: cannot listen there ({e.GetBaseException().Message})");
         }
-        return new CoordinatorNode<T>(system, settings, host, security ?? NodeSecurity.None);
+        ManagementEndpoint? management;
+        try { management = discovery?.ServeAsync().GetAwaiter().GetResult(); } // a management port it cannot bind is an error at start
+        catch (InputException)
+        {
+            system.Terminate().Wait(TimeSpan.FromSeconds(10));
+            throw;
+        }
+        return new CoordinatorNode<T>(system, settings, host, security ?? NodeSecurity.None, management);
     }
 
     /// <summary>Switches the data channel off (tensors over Akka only): <c>DISTRNN_DATA_CHANNEL=off</c>, for comparisons.</summary>
@@ -146,5 +159,6 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
         var leave = CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
         await Task.WhenAny(leave, Task.Delay(TimeSpan.FromSeconds(10))).ConfigureAwait(false);
         await System.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        if (_management is not null) await _management.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -4,14 +4,17 @@ using Akka.Actor;
 using DistRnn.Data;
 using DistRnn.Security;
 using DistRnn.Transport;
+using DistRnn.Transport.Bootstrap;
 using DistRnn.Util;
 
 namespace DistRnn.Worker.Node;
 
 public sealed record WorkerNodeOptions
 {
-    /// <summary>The coordinator's cluster address (its --listen HOST:PORT).</summary>
-    public required Address Coordinator { get; init; }
+    /// <summary>The coordinator's cluster address (its --listen HOST:PORT); null when the node finds the cluster through <see cref="Discovery"/>.</summary>
+    public Address? Coordinator { get; init; }
+    /// <summary>Cluster Bootstrap instead of a seed (<c>--discovery</c>): exactly one of this and <see cref="Coordinator"/>.</summary>
+    public ClusterDiscovery? Discovery { get; init; }
     public required Corpus Corpus { get; init; }
     public int Threads { get; init; } = Environment.ProcessorCount;
     /// <summary>Test knob: every leaf takes this many times its compute time (1 = full speed).</summary>
@@ -56,31 +59,39 @@ public static class WorkerNode
     public static async Task<int> RunAsync(WorkerNodeOptions o, CancellationToken ct)
     {
         var backoff = TimeSpan.FromSeconds(1);
-        var attemptTimeout = o.AttemptTimeout;
+        // bootstrap first waits for discovery to be stable and the contact points to answer: give an attempt that long
+        var firstAttempt = o.Discovery is null ? o.AttemptTimeout : TimeSpan.FromTicks(Math.Max(o.AttemptTimeout.Ticks, BootstrapAttempt.Ticks));
+        var attemptTimeout = firstAttempt;
         var withoutCoordinator = Stopwatch.StartNew();
-        string target = $"{o.Coordinator.Host}:{o.Coordinator.Port}";
-        var pin = CoordinatorPin.For(o.Coordinator);
+        if ((o.Coordinator is null) == (o.Discovery is null)) throw new ArgumentException("a worker node needs either the coordinator's address or discovery", nameof(o));
+        string target = o.Coordinator is { } c ? $"{c.Host}:{c.Port}" : $"{o.Discovery!.Method.ToString().ToLowerInvariant()} discovery's cluster";
+        var pin = o.Coordinator is { } join ? CoordinatorPin.For(join)
+            : CoordinatorPin.OnHosts(o.Discovery!.Method == DiscoveryMethod.Config ? o.Discovery.ContactPoints.Select(p => p.Host).Distinct() : null);
         int frameValues = o.MaxTensorValues ?? AkkaConfig.WorkerFrameValues;
+        // one management endpoint for the node's life (its port must not change between the node's actor systems)
+        await using var management = o.Discovery is null ? null : await o.Discovery.ServeAsync().ConfigureAwait(false);
         for (int attempt = 1; ; attempt++)
         {
             if (ct.IsCancellationRequested) return Ok;
             var events = System.Threading.Channels.Channel.CreateUnbounded<WorkerEvent>();
-            string? extra = string.Join('\n', new[] { AkkaConfig.TensorLimit(frameValues), o.ExtraConfig }.Where(x => x is not null));
+            string? extra = string.Join('\n', new[] { AkkaConfig.TensorLimit(frameValues), o.Discovery?.Hocon(), o.ExtraConfig }.Where(x => x is not null));
             // the node at --join answering the secret's handshake with another secret's proof is a configuration error: say so and stop
             var system = o.Security.CreateSystem(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, o.Host, o.Port, o.Verbose,
                 extra: extra.Length > 0 ? extra : null), r =>
                 {
-                    if (r.WrongSecret && r.Peer.Host == o.Coordinator.Host && r.Peer.Port == o.Coordinator.Port)
+                    if (r.WrongSecret && o.Coordinator is { } c && r.Peer.Host == c.Host && r.Peer.Port == c.Port)
                         events.Writer.TryWrite(new WorkerEvent.Refused("it does not prove this run's secret: check --secret-file on both sides (the same file)"));
                 });
             o.OnSystem?.Invoke(system);
             string node = o.Node ?? $"{Environment.MachineName}/{Environment.ProcessId}@{AkkaConfig.BoundAddress(system).Port}";
             var actor = system.ActorOf(Props.Create(() => new WorkerActor(new WorkerSettings(o.Corpus, o.Threads, node, pin, frameValues, o.Security.Secret, o.Slowdown, o.Security.Tls), e => events.Writer.TryWrite(e))),
                 AkkaConfig.WorkerActorName);
-            var cluster = Akka.Cluster.Cluster.Get(system);
-            cluster.JoinSeedNodes([o.Coordinator]);
-
+            var health = NodeHealth.Get(system);
+            health.Ready("not registered with a coordinator");
             string? retryReason = null;
+            if (management is not null) await management.BootstrapAsync(system).ConfigureAwait(false);
+            else Akka.Cluster.Cluster.Get(system).JoinSeedNodes([o.Coordinator!]);
+
             bool registered = false;
             var attemptClock = Stopwatch.StartNew();
             try
@@ -105,8 +116,9 @@ public static class WorkerNode
                     {
                         case WorkerEvent.Registered r:
                             registered = true;
+                            health.Ready(null);
                             backoff = TimeSpan.FromSeconds(1);
-                            attemptTimeout = o.AttemptTimeout;
+                            attemptTimeout = firstAttempt;
                             o.Log($"registered with the coordinator at {target} as {node} ({r.Workers} worker{(r.Workers == 1 ? "" : "s")})");
                             break;
                         case WorkerEvent.Refused r:
@@ -155,7 +167,7 @@ public static class WorkerNode
             o.Log($"{retryReason}; retrying in {backoff.TotalSeconds:F0} s");
             try { await Task.Delay(backoff, ct).ConfigureAwait(false); } catch (OperationCanceledException) { return Ok; }
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, o.MaxBackoff.Ticks));
-            attemptTimeout = TimeSpan.FromTicks(Math.Min(attemptTimeout.Ticks * 2, Math.Max(o.AttemptTimeout.Ticks, o.MaxBackoff.Ticks)));
+            attemptTimeout = TimeSpan.FromTicks(Math.Min(attemptTimeout.Ticks * 2, Math.Max(firstAttempt.Ticks, o.MaxBackoff.Ticks)));
         }
     }
 
@@ -174,4 +186,7 @@ public static class WorkerNode
         }
         await Task.WhenAny(system.Terminate(), Task.Delay(TimeSpan.FromSeconds(8))).ConfigureAwait(false);
     }
+
+    /// <summary>How long a first attempt through discovery waits for registration.</summary>
+    public static readonly TimeSpan BootstrapAttempt = TimeSpan.FromSeconds(30);
 }

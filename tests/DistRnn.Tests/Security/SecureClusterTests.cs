@@ -84,7 +84,7 @@ public sealed class SecureClusterTests
 
         var openLog = new ConcurrentQueue<string>();
         var open = RemoteWorker(host, NodeSecurity.None, openLog) with { GiveUpAfter = TimeSpan.FromSeconds(8) };
-        Assert.Equal(WorkerNode.GaveUp, await WorkerNode.RunAsync(open with { Coordinator = new Address("akka.tcp", open.Coordinator.System, open.Coordinator.Host, open.Coordinator.Port) }, timeout.Token));
+        Assert.Equal(WorkerNode.GaveUp, await WorkerNode.RunAsync(open with { Coordinator = new Address("akka.tcp", open.Coordinator!.System, open.Coordinator.Host, open.Coordinator.Port) }, timeout.Token));
 
         // the coordinator said so, and counts only its own local worker
         Assert.Contains(warnings, w => w.Contains("refused a connection") && w.Contains("another secret"));
