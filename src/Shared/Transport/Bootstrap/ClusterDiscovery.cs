@@ -109,8 +109,10 @@ public sealed record ClusterDiscovery(
             akka.discovery {
               method = {{method}}
               config.services.{{ServiceName}}.endpoints = [ {{endpoints}} ]
+              # the pods labelled app=<service name>, by their IP (no dependence on the cluster's pod DNS)
               kubernetes-api {
                 pod-label-selector = "app={0}"
+                use-raw-ip = true
               }
             }
             """);
