@@ -41,6 +41,11 @@ public sealed class CoordinatorMetrics : IDisposable
         Traffic.Publish(_meter);
         try { _endpoint = MetricsEndpoint.Start(endpoint, MeterName, "distrnn"); }
         catch { _meter.Dispose(); throw; }
+        // a counter is served from its first measurement (once the endpoint listens): 0 from the start, so that a
+        // rate() or an alert sees it before anything happened
+        foreach (var c in new[] { _steps, _skipped, _checkpoints, _refused }) c.Add(0);
+        _workersLost.Add(0, How(graceful: true));
+        _workersLost.Add(0, How(graceful: false));
     }
 
     /// <summary>Starts serving at <paramref name="endpoint"/> (HOST:PORT); bad input when it cannot listen there.</summary>
@@ -58,7 +63,9 @@ public sealed class CoordinatorMetrics : IDisposable
     public ITrainingObserver Observing(ITrainingObserver inner) => new Tee(this, inner);
 
     /// <param name="graceful">it said it leaves (Ctrl+C on the worker) rather than being lost</param>
-    public void WorkerGone(bool graceful) => _workersLost.Add(1, new KeyValuePair<string, object?>("how", graceful ? "left" : "lost"));
+    public void WorkerGone(bool graceful) => _workersLost.Add(1, How(graceful));
+
+    private static KeyValuePair<string, object?> How(bool graceful) => new("how", graceful ? "left" : "lost");
 
     public void ResultRefused() => _refused.Add(1);
 

@@ -44,9 +44,12 @@ public sealed class MetricsEndpoint : IDisposable
     public static MetricsEndpoint Start(string endpoint, string meterName, string service)
     {
         var (host, port) = Parse(endpoint);
-        // HttpListener's prefix: "+" binds every interface (and answers whatever Host header); an IPv6 literal needs brackets
+        // HttpListener's prefix, set here rather than by the exporter (whose Host takes no "+"): "+" is every interface
+        // and answers whatever Host header. .NET's HttpListener on Linux cannot parse an IPv6 literal in a prefix.
         bool any = host is "0.0.0.0" or "::" or "*" or "+";
-        string prefixHost = any ? "+" : host.Contains(':') ? $"[{host}]" : host;
+        if (!any && host.Contains(':'))
+            throw new InputException($"{OptionName} {endpoint}: an IPv6 address cannot be given here (.NET's HTTP listener takes none); use an IPv4 address, a host name, or 0.0.0.0 for every interface");
+        string prefixHost = any ? "+" : host;
         MeterProvider provider;
         try
         {
@@ -55,9 +58,13 @@ public sealed class MetricsEndpoint : IDisposable
                 .AddMeter(meterName)
                 .AddPrometheusHttpListener(o =>
                 {
-                    o.Host = prefixHost;
                     o.Port = port;
                     o.ScopeInfoEnabled = false;
+                    o.ConfigureHttpListener = (options, listener) =>
+                    {
+                        listener.Prefixes.Clear();
+                        listener.Prefixes.Add($"http://{prefixHost}:{port}{options.ScrapeEndpointPath}/");
+                    };
                 })
                 .Build();
         }

@@ -34,6 +34,10 @@ public sealed class WorkerMetrics : IDisposable
         Traffic.Publish(_meter);
         try { _endpoint = MetricsEndpoint.Start(endpoint, MeterName, "distrnn-worker"); }
         catch { _meter.Dispose(); throw; }
+        // a counter is served from its first measurement: 0 from the start (see CoordinatorMetrics)
+        _subtrees.Add(0);
+        _registrations.Add(0);
+        foreach (var outcome in new[] { "done", "cancelled", "failed" }) _jobs.Add(0, Outcome(outcome));
     }
 
     /// <summary>Starts serving at <paramref name="endpoint"/> (HOST:PORT); bad input when it cannot listen there.</summary>
@@ -49,6 +53,8 @@ public sealed class WorkerMetrics : IDisposable
         if (now) _registrations.Add(1);
         Volatile.Write(ref _registered, now ? 1 : 0);
     }
+
+    private static KeyValuePair<string, object?> Outcome(string outcome) => new("outcome", outcome);
 
     /// <summary>The compute engine with every job measured.</summary>
     public IWorkerCompute Measure(IWorkerCompute compute) => new Measured(this, compute);
@@ -72,7 +78,7 @@ public sealed class WorkerMetrics : IDisposable
                 outcome = "cancelled";
                 throw;
             }
-            finally { metrics._jobs.Add(1, new KeyValuePair<string, object?>("outcome", outcome)); }
+            finally { metrics._jobs.Add(1, Outcome(outcome)); }
         }
 
         public void Dispose() => inner.Dispose();
