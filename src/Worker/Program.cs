@@ -32,7 +32,7 @@ namespace DistRnn.Worker
             var tlsCertOpt = new Option<string?>("--tls-cert") { Description = "This node's certificate with its key (.pfx; password from DISTRNN_TLS_PASSWORD): mutual TLS, as the coordinator (needs --tls-ca)" };
             var tlsCaOpt = new Option<string?>("--tls-ca") { Description = "The CA (PEM or DER) that the coordinator's and other nodes' certificates must chain to" };
             var insecureOpt = new Option<bool>(NodeSecurity.InsecureOption) { Description = "Allow joining over a network (a --join or --host beyond loopback) without --secret-file or --tls-cert" };
-            var metricsOpt = new Option<string?>(Diagnostics.MetricsEndpoint.OptionName) { Description = Diagnostics.MetricsEndpoint.OptionDescription };
+            var metricsOpt = Diagnostics.MetricsEndpoint.NewOption();
             var verboseOpt = new Option<bool>("--verbose") { Description = "Show Akka's logs and stack traces of failures" };
             // Hidden test knob: a straggler on demand (each piece takes this many times its compute time; bits unchanged).
             var slowdownOpt = new Option<double>("--slowdown") { Hidden = true, DefaultValueFactory = _ => 1 };

@@ -57,7 +57,7 @@ internal static class TrainCommand
     {
         Description = "Allow --listen on an address other machines can reach without --secret-file or --tls-cert (anyone who reaches it could join and steer the run)",
     };
-    internal static readonly Option<string?> MetricsAt = Options.Optional<string>(MetricsEndpoint.OptionName, MetricsEndpoint.OptionDescription);
+    internal static readonly Option<string?> MetricsAt = MetricsEndpoint.NewOption();
     internal static readonly Option<int> WaitTimeout = Options.Make("--wait-timeout", "Seconds to wait for --min-workers (and for any worker when all are lost) before giving up with exit 1", R.WaitTimeout);
 
     public static Command Create()

@@ -17,8 +17,13 @@ namespace DistRnn.Diagnostics;
 public sealed class MetricsEndpoint : IDisposable
 {
     public const string OptionName = "--metrics";
-    public const string OptionDescription =
-        "HOST:PORT where Prometheus scrapes this node's numbers at /metrics (names in docs/metrics.md; 0.0.0.0 = every interface)";
+
+    /// <summary>The option as both programs take it.</summary>
+    public static System.CommandLine.Option<string?> NewOption() => new(OptionName)
+    {
+        Description = "Serve this node's numbers for Prometheus at http://HOST:PORT/metrics (names: docs/metrics.md; 0.0.0.0 = every interface)",
+        HelpName = "HOST:PORT",
+    };
 
     /// <summary>Buckets of every duration histogram, in seconds: a step takes from a millisecond (tiny model) to minutes.</summary>
     public static readonly IReadOnlyList<double> SecondsBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];

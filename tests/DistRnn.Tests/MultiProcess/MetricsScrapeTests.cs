@@ -21,28 +21,32 @@ public sealed partial class MetricsScrapeTests
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         c.Explain(() =>
         {
-            string coordinatorUrl = $"http://127.0.0.1:{ProcessCluster.FreePort()}/metrics";
-            string workerUrl = $"http://127.0.0.1:{ProcessCluster.FreePort()}/metrics";
+            // three different ports (the OS may hand out a port it just gave back)
+            var taken = new HashSet<int> { c.Port };
+            int Fresh() { while (true) if (ProcessCluster.FreePort() is var p && taken.Add(p)) return p; }
+            string coordinatorUrl = $"http://127.0.0.1:{Fresh()}/metrics";
+            string workerUrl = $"http://127.0.0.1:{Fresh()}/metrics";
             string[] train =
             [
                 "train", .. ProcessCluster.Model, "--steps", "1000000", "--workers", "0", "--listen", c.Listen, "--min-workers", "1",
                 "--wait-timeout", "90", "--out", c.RunDir, "--json", "--eval-every", "2", "--checkpoint-every", "3",
                 "--metrics", new Uri(coordinatorUrl).Authority,
             ];
-            var coordinator = c.Program("coordinator", Executables.Coordinator, train);
+            // the worker first: its metrics port is bound before the coordinator's data channel takes any free port
             var worker = c.Worker(extra: ["--metrics", new Uri(workerUrl).Authority]);
+            var coordinator = c.Program("coordinator", Executables.Coordinator, train);
 
             // a validation, a checkpoint and tensors both ways have happened on both sides
-            var (c1, w1) = (Until(http, coordinatorUrl, s => s.Value("distrnn_steps_total") >= 3 && s.Has("distrnn_validation_loss") && s.Value("distrnn_data_received_bytes_total") > 0),
-                            Until(http, workerUrl, s => s.Value("distrnn_worker_subtrees_total") > 0 && s.Has("distrnn_worker_step")));
+            var (c1, w1) = (Until(http, coordinator, coordinatorUrl, s => s.Value("distrnn_steps_total") >= 3 && s.Has("distrnn_validation_loss") && s.Value("distrnn_data_received_bytes_total") > 0),
+                            Until(http, worker, workerUrl, s => s.Value("distrnn_worker_subtrees_total") > 0 && s.Has("distrnn_worker_step")));
             Assert.Equal(1, w1.Value("distrnn_worker_registered"));
             Assert.Equal(1, c1.Value("distrnn_workers"));
             Assert.True(c1.Value("distrnn_checkpoints_total") >= 1);
             // the counters move between two scrapes
-            var c2 = Until(http, coordinatorUrl, s => s.Value("distrnn_steps_total") > c1.Value("distrnn_steps_total")
+            var c2 = Until(http, coordinator, coordinatorUrl, s => s.Value("distrnn_steps_total") > c1.Value("distrnn_steps_total")
                 && s.Value("distrnn_data_sent_bytes_total") > c1.Value("distrnn_data_sent_bytes_total")
                 && s.Value("distrnn_step") > c1.Value("distrnn_step"));
-            var w2 = Until(http, workerUrl, s => s.Value("distrnn_worker_jobs_total{outcome=\"done\"}") > w1.Value("distrnn_worker_jobs_total{outcome=\"done\"}")
+            var w2 = Until(http, worker, workerUrl, s => s.Value("distrnn_worker_jobs_total{outcome=\"done\"}") > w1.Value("distrnn_worker_jobs_total{outcome=\"done\"}")
                 && s.Value("distrnn_data_received_bytes_total") > w1.Value("distrnn_data_received_bytes_total"));
             Assert.True(c2.Value("distrnn_step_duration_seconds_count") >= 2);
 
@@ -52,21 +56,22 @@ public sealed partial class MetricsScrapeTests
 
             // a failure shows too: the worker stops (SIGTERM), the coordinator counts it gone (left or lost: whichever it heard first)
             worker.Terminate();
-            Until(http, coordinatorUrl, s => s.Value("distrnn_workers") == 0
+            Until(http, coordinator, coordinatorUrl, s => s.Value("distrnn_workers") == 0
                 && s.Value("distrnn_workers_lost_total{how=\"left\"}") + s.Value("distrnn_workers_lost_total{how=\"lost\"}") >= 1);
             coordinator.Terminate();
             coordinator.WaitForExit(TimeSpan.FromSeconds(60));
         });
     }
 
-    /// <summary>Scrapes until <paramref name="ready"/> holds (a node still starting answers nothing: tried again).</summary>
-    private static Scrape Until(HttpClient http, string url, Func<Scrape, bool> ready)
+    /// <summary>Scrapes <paramref name="node"/> until <paramref name="ready"/> holds (a node still starting answers nothing: tried again).</summary>
+    private static Scrape Until(HttpClient http, NodeProcess node, string url, Func<Scrape, bool> ready)
     {
         var clock = Stopwatch.StartNew();
         Scrape? last = null;
         string? error = null;
         while (clock.Elapsed < Patience)
         {
+            if (node.HasExited) throw new InvalidOperationException($"{node.Name} ended (exit {node.ExitCode}) while {url} was awaited");
             try
             {
                 last = Scrape.Parse(http.GetStringAsync(url).GetAwaiter().GetResult());
