@@ -37,13 +37,14 @@ namespace DistRnn.Worker
             var tlsCertOpt = new Option<string?>("--tls-cert") { Description = "This node's certificate with its key (.pfx; password from DISTRNN_TLS_PASSWORD): mutual TLS, as the coordinator (needs --tls-ca)" };
             var tlsCaOpt = new Option<string?>("--tls-ca") { Description = "The CA (PEM or DER) that the coordinator's and other nodes' certificates must chain to" };
             var insecureOpt = new Option<bool>(NodeSecurity.InsecureOption) { Description = "Allow joining over a network (a --join or --host beyond loopback) without --secret-file or --tls-cert" };
+            var metricsOpt = Diagnostics.MetricsEndpoint.NewOption();
             var verboseOpt = new Option<bool>("--verbose") { Description = "Show Akka's logs and stack traces of failures" };
             // Hidden test knob: a straggler on demand (each piece takes this many times its compute time; bits unchanged).
             var slowdownOpt = new Option<double>("--slowdown") { Hidden = true, DefaultValueFactory = _ => 1 };
 
             var root = new RootCommand("DistRnn worker node: joins a coordinator's cluster and computes gradients until the run ends.")
             {
-                join, discoveryOpt, contactOpt, managementOpt, corpusOpt, threadsOpt, hostOpt, portOpt, giveUpOpt, secretOpt, tlsCertOpt, tlsCaOpt, insecureOpt, verboseOpt, slowdownOpt,
+                join, discoveryOpt, contactOpt, managementOpt, corpusOpt, threadsOpt, hostOpt, portOpt, giveUpOpt, secretOpt, tlsCertOpt, tlsCaOpt, insecureOpt, metricsOpt, verboseOpt, slowdownOpt,
             };
 
             // --config FILE (keys = option names without dashes, the command line overrides) and the help placeholders:
@@ -88,6 +89,8 @@ namespace DistRnn.Worker
                 var discovery = ClusterDiscovery.FromOptions(discoveryGiven, parse.GetValue(contactOpt), parse.GetValue(managementOpt), ownHost);
                 security.CheckExposure(ownHost, parse.GetValue(hostOpt) is null ? $"{(host is null ? ClusterDiscovery.ContactPointsOption : "--join")} {towards}{(host is null ? "" : $":{port}")} (this node at {ownHost})" : $"--host {ownHost}", parse.GetValue(insecureOpt));
 
+                using var metrics = parse.GetValue(metricsOpt) is string metricsAt ? Metrics.WorkerMetrics.Serve(metricsAt) : null;
+                if (metrics is not null) Console.Error.WriteLine($"worker: {metrics.Describe()}");
                 using var stop = new CancellationTokenSource();
                 void OnSignal(PosixSignalContext c) { c.Cancel = true; Console.Error.WriteLine("stopping: leaving the cluster"); stop.Cancel(); }
                 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
@@ -107,6 +110,7 @@ namespace DistRnn.Worker
                     Slowdown = slowdown,
                     GiveUpAfter = giveUp > 0 ? TimeSpan.FromSeconds(giveUp) : null,
                     Log = m => Console.Error.WriteLine($"worker: {m}"),
+                    Metrics = metrics,
                 }, stop.Token);
             }
             catch (InputException e)

@@ -30,12 +30,14 @@ public sealed class DataChannelServer<TWorker> : IDisposable where TWorker : not
     private readonly ConcurrentDictionary<string, (DataTicket Ticket, string Address, TWorker Worker)> _tickets = new();
     private readonly ConcurrentDictionary<TWorker, DataConnection> _connections = new();
     private readonly CancellationTokenSource _life = new();
+    private readonly Diagnostics.TrafficCounter? _traffic;
 
     /// <param name="bind">the addresses to listen on, all on one port (<see cref="ListenAddresses"/>)</param>
+    /// <param name="traffic">counts the bytes of every connection (--metrics), or null</param>
     public DataChannelServer(IReadOnlyList<IPAddress> bind, DataChannelLimits limits, NodeSecurity security,
-        Action<TWorker, DataDelivery> deliver, Action<TWorker, string> lost, Action<string> log)
+        Action<TWorker, DataDelivery> deliver, Action<TWorker, string> lost, Action<string> log, Diagnostics.TrafficCounter? traffic = null)
     {
-        _limits = limits; _security = security; _deliver = deliver; _lost = lost;
+        _limits = limits; _security = security; _deliver = deliver; _lost = lost; _traffic = traffic;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         _notes = new LogDigest(log, () => clock.Elapsed);
         _pool = limits.NewPool();
@@ -179,7 +181,7 @@ public sealed class DataChannelServer<TWorker> : IDisposable where TWorker : not
             {
                 // reported only while this is still the worker's connection (not when replaced or forgotten)
                 if (_connections.TryRemove(new KeyValuePair<TWorker, DataConnection>(worker, connection!))) _lost(worker, why);
-            });
+            }, _traffic);
         Drop(worker, "replaced by a new connection");
         _connections[worker] = connection;
         Interlocked.Increment(ref _accepted);

@@ -3,11 +3,13 @@ using System.Numerics;
 using DistRnn.Compute;
 using DistRnn.Configuration;
 using DistRnn.Coordinator.Checkpoints;
+using DistRnn.Coordinator.Metrics;
 using DistRnn.Coordinator.Node;
 using DistRnn.Coordinator.Output;
 using DistRnn.Coordinator.Scheduling;
 using DistRnn.Coordinator.Training;
 using DistRnn.Data;
+using DistRnn.Diagnostics;
 using DistRnn.Model;
 using DistRnn.Security;
 using DistRnn.Transport.Bootstrap;
@@ -61,6 +63,7 @@ internal static class TrainCommand
     };
     internal static readonly Option<int?> SampleTopK = SamplingOptions.TopK("The sample printed at the end");
     internal static readonly Option<double?> SampleTopP = SamplingOptions.TopP("The sample printed at the end");
+    internal static readonly Option<string?> MetricsAt = MetricsEndpoint.NewOption();
     internal static readonly Option<int> WaitTimeout = Options.Make("--wait-timeout", "Seconds to wait for --min-workers (and for any worker when all are lost) before giving up with exit 1", R.WaitTimeout);
 
     public static Command Create()
@@ -68,7 +71,7 @@ internal static class TrainCommand
         var cmd = new Command("train", "Train a model (single process, local cluster, or coordinator of a multi-node run)")
         {
             Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards,
-            Workers, Listen, Discovery, ContactPoints, Management, MinWorkers, WaitTimeout, NoBackupTasks, Insecure, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, Options.Verbose,
+            Workers, Listen, Discovery, ContactPoints, Management, MinWorkers, WaitTimeout, NoBackupTasks, Insecure, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, MetricsAt, Options.Verbose,
             ConfigFile.Option, SampleTopK, SampleTopP,
         };
         cmd.SetAction((parse, ct) => RunAsync(parse, ct));
@@ -144,6 +147,7 @@ internal static class TrainCommand
         if (parse.GetValue(MinWorkers) is int mw && mw < 0) throw new InputException($"--min-workers {mw}: must not be negative");
         if (parse.GetValue(WaitTimeout) <= 0) throw new InputException($"--wait-timeout {parse.GetValue(WaitTimeout)}: must be a positive number of seconds");
         if (parse.GetValue(Listen) is string listen) AkkaConfig.ParseEndpoint(listen, "--listen");
+        if (parse.GetValue(MetricsAt) is string metricsAt) MetricsEndpoint.Parse(metricsAt);
         if (parse.GetValue(LogEvery) <= 0) throw new InputException($"--log-every {parse.GetValue(LogEvery)}: must be positive");
         if (parse.GetValue(KeepCheckpoints) < 0) throw new InputException($"--keep-checkpoints {parse.GetValue(KeepCheckpoints)}: must not be negative");
         if (parse.GetValue(Threads) < 0) throw new InputException($"--threads {parse.GetValue(Threads)}: must not be negative");
@@ -208,11 +212,15 @@ internal static class TrainCommand
         if (session.Step >= config.Steps)
             throw new InputException($"--steps {config.Steps}: the checkpoint is already at step {session.Step}; ask for more steps to continue");
 
+        // listening first: a port that is taken is bad input before anything is written
+        using var metrics = parse.GetValue(MetricsAt) is string metricsAt ? CoordinatorMetrics.Serve(metricsAt) : null;
         Directory.CreateDirectory(outDir);
         if (resume is not null) SetAsideLaterCheckpoints(session, outDir);
         int threads = run.Threads > 0 ? run.Threads : Environment.ProcessorCount;
         var kernel = Kernels.Default<T>();
         using var reporter = new TrainingReporter(parse.GetValue(Json), run.LogEvery, Path.Combine(outDir, TrainingReporter.MetricsName), startStep: session.Step);
+        ITrainingObserver observer = metrics?.Observing(reporter) ?? reporter;
+        if (metrics is not null) reporter.Info(metrics.Describe());
         reporter.PlotTitle = $"{Path.GetFileName(corpus.Name)}: hidden {config.Hidden}, seq {config.Seq}, batch {config.Batch}, {config.Optimizer} lr {config.Lr.ToString(System.Globalization.CultureInfo.InvariantCulture)}, {config.Precision}";
         var options = new TrainOptions
         {
@@ -240,7 +248,7 @@ internal static class TrainCommand
         {
             using var computer = new SubtreeComputer<T>(kernel, threads);
             var local = new LocalGradientSource<T>(computer, session.Activation, corpus.Tokens, session.ShardCount);
-            return Finish(parse, session, corpus, outDir, reporter, await RunTrainerAsync(new Trainer<T>(session, local, kernel, options, reporter), outDir, stop.Token));
+            return Finish(parse, session, corpus, outDir, reporter, await RunTrainerAsync(new Trainer<T>(session, local, kernel, options, observer), outDir, stop.Token));
         }
 
         var (host, port) = listen is null ? ("127.0.0.1", 0) : AkkaConfig.ParseEndpoint(listen, "--listen");
@@ -251,6 +259,7 @@ internal static class TrainCommand
             Backup = run.NoBackupTasks ? () => BackupPolicy.Off : () => BackupPolicy.Default,
             Info = m => { if (parse.GetValue(Options.Verbose) || listen is not null) reporter.Info(m); },
             Warn = reporter.OnWarning,
+            Metrics = metrics,
         };
         var clusterHost = ClusterHost<T>.Start(settings, corpus, new ClusterHostOptions
         {
@@ -263,6 +272,7 @@ internal static class TrainCommand
             Security = security,
             Discovery = discovery,
         });
+        metrics?.WatchWorkers(() => clusterHost.Coordinator.Workers);
         TrainResult? result = null;
         try
         {
@@ -270,7 +280,7 @@ internal static class TrainCommand
                 await clusterHost.WaitForWorkersAsync(minWorkers, TimeSpan.FromSeconds(run.WaitTimeout), reporter.Info, stop.Token, remote: listen is not null);
             var health = NodeHealth.Get(clusterHost.Coordinator.System);
             health.Ready(null);
-            try { result = await RunTrainerAsync(new Trainer<T>(session, clusterHost.Source, kernel, options, reporter), outDir, stop.Token); }
+            try { result = await RunTrainerAsync(new Trainer<T>(session, clusterHost.Source, kernel, options, observer), outDir, stop.Token); }
             finally { health.Ready("the run is over"); }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)

@@ -182,6 +182,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
             if (gone.AllLeftAtEnd) ReplyEnd();
             return;
         }
+        _s.Metrics?.WorkerGone(graceful);
         var note = $"worker {gone.Info.Node} {why}; {Workers(gone.Remaining)} left";
         if (graceful) _s.Info(note); else _s.Warn(note);
         _step.Tell(new WorkerLost(gone.Worker));

@@ -105,7 +105,7 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
             var server = new DataChannelServer<IActorRef>(bind, limits, security,
                 deliver: (worker, d) => actor().Tell(d, worker),
                 lost: (worker, why) => actor().Tell(new DataChannelLost(worker, why)),
-                log: settings.Warn);
+                log: settings.Warn, traffic: settings.Metrics?.Traffic);
             // its port is any free one: say which (a firewall between the nodes must let it through)
             settings.Info($"data channel: listening on {string.Join(", ", server.Endpoints)}");
             return server;

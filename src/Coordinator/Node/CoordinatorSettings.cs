@@ -31,6 +31,8 @@ public sealed record CoordinatorSettings
     public Corpus? Corpus { get; init; }
     public Action<string> Info { get; init; } = _ => { };
     public Action<string> Warn { get; init; } = _ => { };
+    /// <summary>The numbers served at --metrics (roster events, refusals, data-channel bytes); null without --metrics.</summary>
+    public Metrics.CoordinatorMetrics? Metrics { get; init; }
 
     public static CoordinatorSettings For(TrainConfig config, Corpus corpus) => new()
     {

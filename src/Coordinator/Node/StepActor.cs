@@ -179,6 +179,7 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
     private void Exclude(IActorRef worker, string reason)
     {
         if (!_excluded.Add(worker)) return;
+        _s.Metrics?.ResultRefused();
         _s.Warn($"refused a result from worker {Name(worker)} ({worker.Path.Address}) and excluded it from the run: {reason}");
         worker.Tell(new Refused($"excluded from the run: {reason}"), Context.Parent);
         Context.Parent.Tell(new ExcludeWorker(worker, reason));

@@ -12,7 +12,7 @@ public static class DataChannelClient
     /// cannot be set up (the caller goes on over Akka).
     /// </summary>
     public static async Task<DataConnection> ConnectAsync(string host, int port, DataTicket ticket, string workerAddress, DataChannelLimits limits,
-        NodeSecurity security, Action<DataDelivery> deliver, Action<string> closed, CancellationToken ct = default)
+        NodeSecurity security, Action<DataDelivery> deliver, Action<string> closed, Diagnostics.TrafficCounter? traffic = null, CancellationToken ct = default)
     {
         if (!ticket.IsWellFormed) throw new Protocol.ProtocolException("malformed data-channel ticket");
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -41,6 +41,6 @@ public static class DataChannelClient
             throw;
         }
         // not started: the caller starts it once it is ready for what arrives (nothing is lost meanwhile, it waits in the socket)
-        return new DataConnection(stream, limits, limits.NewPool(), [DataFrame.ComputeCode], deliver, closed);
+        return new DataConnection(stream, limits, limits.NewPool(), [DataFrame.ComputeCode], deliver, closed, traffic);
     }
 }

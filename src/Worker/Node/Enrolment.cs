@@ -38,6 +38,7 @@ public static class Enrolment
                 compute = config.PrecisionKind == Precision.Float32
                     ? new WorkerCompute<float>(config, s.Corpus, s.Threads) { Slowdown = s.Slowdown }
                     : new WorkerCompute<double>(config, s.Corpus, s.Threads) { Slowdown = s.Slowdown };
+            if (compute is not null && s.Metrics is not null) compute = s.Metrics.Measure(compute);
             parameters = new ModelShape(s.Corpus.Vocabulary.Size, config.Hidden).Count;
         }
         catch (Exception e) when (e is JsonException or InputException or NotSupportedException)

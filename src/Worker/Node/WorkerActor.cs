@@ -153,7 +153,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         var security = new NodeSecurity(_s.Secret, _s.Tls);
         DataChannelClient.ConnectAsync(host, m.Port, ticket, AkkaConfig.BoundAddress(Context.System).ToString(), limits, security,
                 deliver: d => self.Tell(d, coordinator),
-                closed: why => self.Tell(new ChannelClosed(generation, why)))
+                closed: why => self.Tell(new ChannelClosed(generation, why)), traffic: _s.Metrics?.Traffic)
             .PipeTo(self, success: c => new ChannelOpened(generation, c),
                 failure: e => new ChannelFailed(generation, e.GetBaseException().Message));
     }

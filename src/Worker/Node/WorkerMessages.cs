@@ -21,7 +21,9 @@ public abstract record WorkerEvent
 /// <param name="Tls">this node's TLS credentials (the data channel uses them as the Akka transport does); null = plain TCP</param>
 /// <param name="Pin">the only node taken as the coordinator (its --join address)</param>
 /// <param name="FrameValues">the largest model this node's frames and tensor limit were made for</param>
-public sealed record WorkerSettings(Corpus Corpus, int Threads, string Node, CoordinatorPin Pin, int FrameValues, SharedSecret? Secret = null, double Slowdown = 1, TlsCredentials? Tls = null);
+/// <param name="Metrics">this node's numbers for --metrics, or null</param>
+public sealed record WorkerSettings(Corpus Corpus, int Threads, string Node, CoordinatorPin Pin, int FrameValues, SharedSecret? Secret = null, double Slowdown = 1, TlsCredentials? Tls = null,
+    Metrics.WorkerMetrics? Metrics = null);
 
 /// <summary>Local: hand back the work and tell the coordinator this worker leaves (Ctrl+C / SIGTERM). Answered with <see cref="Left"/>.</summary>
 public sealed record LeaveRun(string Reason) : INoSerializationVerificationNeeded;

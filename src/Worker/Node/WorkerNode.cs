@@ -43,6 +43,8 @@ public sealed record WorkerNodeOptions
     public string? ExtraConfig { get; init; }
     /// <summary>Called with every actor system the node creates (tests attach log listeners).</summary>
     public Action<ActorSystem>? OnSystem { get; init; }
+    /// <summary>This node's numbers for --metrics, or null.</summary>
+    public Metrics.WorkerMetrics? Metrics { get; init; }
 }
 
 /// <summary>
@@ -84,7 +86,7 @@ public static class WorkerNode
                 });
             o.OnSystem?.Invoke(system);
             string node = o.Node ?? $"{Environment.MachineName}/{Environment.ProcessId}@{AkkaConfig.BoundAddress(system).Port}";
-            var actor = system.ActorOf(Props.Create(() => new WorkerActor(new WorkerSettings(o.Corpus, o.Threads, node, pin, frameValues, o.Security.Secret, o.Slowdown, o.Security.Tls), e => events.Writer.TryWrite(e))),
+            var actor = system.ActorOf(Props.Create(() => new WorkerActor(new WorkerSettings(o.Corpus, o.Threads, node, pin, frameValues, o.Security.Secret, o.Slowdown, o.Security.Tls, o.Metrics), e => events.Writer.TryWrite(e))),
                 AkkaConfig.WorkerActorName);
             var health = NodeHealth.Get(system);
             health.Ready("not registered with a coordinator");
@@ -117,6 +119,7 @@ public static class WorkerNode
                         case WorkerEvent.Registered r:
                             registered = true;
                             health.Ready(null);
+                            o.Metrics?.Registered(true);
                             backoff = TimeSpan.FromSeconds(1);
                             attemptTimeout = firstAttempt;
                             o.Log($"registered with the coordinator at {target} as {node} ({r.Workers} worker{(r.Workers == 1 ? "" : "s")})");
@@ -148,6 +151,7 @@ public static class WorkerNode
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+            o.Metrics?.Registered(false);
 
             if (ct.IsCancellationRequested)
             {

@@ -69,14 +69,15 @@ public sealed class DataConnection : IDisposable
     private readonly byte[] _allowed;
     private readonly Action<DataDelivery> _deliver;
     private readonly Action<string> _closed;
+    private readonly Diagnostics.TrafficCounter? _traffic;
     private readonly Channel<object> _out = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _life = new();
     private int _isClosed, _started;
 
     public DataConnection(Stream stream, DataChannelLimits limits, ArrayPool<byte> pool, byte[] allowedIncoming,
-        Action<DataDelivery> deliver, Action<string> closed)
+        Action<DataDelivery> deliver, Action<string> closed, Diagnostics.TrafficCounter? traffic = null)
     {
-        _stream = stream; _limits = limits; _pool = pool; _allowed = allowedIncoming; _deliver = deliver; _closed = closed;
+        _stream = stream; _limits = limits; _pool = pool; _allowed = allowedIncoming; _deliver = deliver; _closed = closed; _traffic = traffic;
     }
 
     public bool IsOpen => Volatile.Read(ref _isClosed) == 0;
@@ -109,6 +110,7 @@ public sealed class DataConnection : IDisposable
                         await _stream.WriteAsync(buffer.AsMemory(0, length), timeout.Token).ConfigureAwait(false);
                         if (!values.IsEmpty) await _stream.WriteAsync(values, timeout.Token).ConfigureAwait(false);
                         await _stream.FlushAsync(timeout.Token).ConfigureAwait(false);
+                        _traffic?.AddSent(length + values.Length);
                     }
                     catch (OperationCanceledException) when (!_life.IsCancellationRequested)
                     {
@@ -149,6 +151,7 @@ public sealed class DataConnection : IDisposable
                             return;
                         }
                     }
+                    _traffic?.AddReceived(header.Length + length);
                     var message = DataFrame.Decode(code, body, length, _limits.Wire);
                     handed = true;
                     _deliver(new DataDelivery(message, _pool, body));
