@@ -29,9 +29,10 @@ internal static class TrainCommand
     internal static readonly Option<double> Lr = Options.Make("--lr", "Learning rate", D.Lr);
     // The optimiser's options (docs/optimizers.md): all of them define the bits, so they are TrainConfig fields.
     internal static readonly Option<double> RmspropDecay = Options.Make("--rmsprop-decay", "RMSProp's α, the decay of the mean square (char-rnn's decay_rate)", D.RmspropDecay);
-    internal static readonly Option<string> LrSchedule = Options.Make("--lr-schedule", "Learning-rate schedule: constant, step (× --lr-decay each epoch from --lr-decay-after on, as char-rnn) or cosine (to 0 at --steps)", D.LrSchedule);
-    internal static readonly Option<double> LrDecay = Options.Make("--lr-decay", "--lr-schedule step: factor applied to the rate at the end of each epoch (char-rnn's learning_rate_decay)", D.LrDecay);
-    internal static readonly Option<int> LrDecayAfter = Options.Make("--lr-decay-after", "--lr-schedule step: the first epoch at whose end the rate decays; an epoch is (training characters) / (batch × seq) steps", D.LrDecayAfter);
+    internal static readonly Option<string> LrSchedule = Options.Make("--lr-schedule", "Learning-rate schedule: constant, step (× --lr-decay every --lr-decay-every steps from --lr-decay-after on, as char-rnn) or cosine (to 0 at --steps)", D.LrSchedule);
+    internal static readonly Option<double> LrDecay = Options.Make("--lr-decay", "--lr-schedule step: factor applied to the rate at the end of each period (char-rnn's learning_rate_decay)", D.LrDecay);
+    internal static readonly Option<int> LrDecayAfter = Options.Make("--lr-decay-after", "--lr-schedule step: the first period at whose end the rate decays (char-rnn's learning_rate_decay_after)", D.LrDecayAfter);
+    internal static readonly Option<long> LrDecayEvery = Options.Make("--lr-decay-every", "--lr-schedule step: the period in steps (0 = one epoch as char-rnn counts it: training characters / (batch × seq))", D.LrDecayEvery);
     internal static readonly Option<long> WarmupSteps = Options.Make("--warmup-steps", "Linear warmup: the rate rises from lr/N to lr over the first N steps (0 = none)", D.WarmupSteps);
     internal static readonly Option<double> Clip = Options.Make("--clip", "Gradient-norm clip (0 = off)", D.Clip);
     internal static readonly Option<string> ActivationOpt = Options.Make("--activation", "σ: tanh or sigmoid", D.Activation);
@@ -67,7 +68,7 @@ internal static class TrainCommand
     {
         var cmd = new Command("train", "Train a model (single process, local cluster, or coordinator of a multi-node run)")
         {
-            Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, RmspropDecay, LrSchedule, LrDecay, LrDecayAfter, WarmupSteps, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards,
+            Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, RmspropDecay, LrSchedule, LrDecay, LrDecayAfter, LrDecayEvery, WarmupSteps, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards,
             Workers, Listen, MinWorkers, WaitTimeout, NoBackupTasks, Insecure, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, Options.Verbose,
             ConfigFile.Option,
         };
@@ -87,6 +88,7 @@ internal static class TrainCommand
         (LrSchedule, c => c.LrSchedule, p => p.GetValue(LrSchedule)),
         (LrDecay, c => c.LrDecay, p => p.GetValue(LrDecay)),
         (LrDecayAfter, c => c.LrDecayAfter, p => p.GetValue(LrDecayAfter)),
+        (LrDecayEvery, c => c.LrDecayEvery, p => p.GetValue(LrDecayEvery)),
         (WarmupSteps, c => c.WarmupSteps, p => p.GetValue(WarmupSteps)),
         (Clip, c => c.Clip, p => p.GetValue(Clip)),
         (ActivationOpt, c => c.Activation, p => p.GetValue(ActivationOpt)),
@@ -109,6 +111,7 @@ internal static class TrainCommand
         LrSchedule = p.GetValue(LrSchedule)!,
         LrDecay = p.GetValue(LrDecay),
         LrDecayAfter = p.GetValue(LrDecayAfter),
+        LrDecayEvery = p.GetValue(LrDecayEvery),
         WarmupSteps = p.GetValue(WarmupSteps),
         Clip = p.GetValue(Clip),
         Activation = p.GetValue(ActivationOpt)!,

@@ -9,10 +9,11 @@ namespace DistRnn.Coordinator.Training;
 /// <list type="bullet">
 /// <item>warmup w(t) = t / W for t &lt; W (--warmup-steps W), else 1;</item>
 /// <item>constant: s(t) = 1;</item>
-/// <item>step (char-rnn's learning_rate_decay / learning_rate_decay_after): s(t) = γ^k(t), γ = --lr-decay;
-/// char-rnn multiplies the rate by γ at the end of each epoch e ≥ A (A = --lr-decay-after), an epoch being
-/// E = ⌊train characters / (batch · seq)⌋ steps (its ntrain); so step t has seen k(t) = max(0, ⌊(t−1)/E⌋ − max(A, 1) + 1)
-/// decays (epoch numbers start at 1, so A = 0 decays from the end of epoch 1 as A = 1 does);</item>
+/// <item>step (char-rnn's learning_rate_decay / learning_rate_decay_after): s(t) = γ^k(t), γ = --lr-decay. char-rnn
+/// multiplies the rate by γ at the end of each epoch e ≥ A (A = --lr-decay-after). Here the period P is
+/// --lr-decay-every steps, or with 0 char-rnn's epoch, E = ⌊train characters / (batch · seq)⌋ steps (its ntrain, at
+/// least 1); so step t has seen k(t) = max(0, ⌊(t−1)/P⌋ − max(A, 1) + 1) decays (periods count from 1, so A = 0
+/// decays from the end of the first period as A = 1 does);</item>
 /// <item>cosine: s(t) = ½(1 + cos(π·(t−1−W)/(N−W))) for t &gt; W, N = --steps (1 during warmup), falling from 1
 /// at the first step after warmup towards 0 at step N + 1. N is the run's --steps: a resume with another
 /// --steps re-plans the rest of the curve (same --steps, same bits).</item>
@@ -26,7 +27,7 @@ public sealed class LearningRateSchedule
 
     private readonly double _lr, _decay;
     private readonly string _kind;
-    private readonly long _warmup, _steps, _epochSteps, _decayAfter;
+    private readonly long _warmup, _steps, _period, _decayAfter;
 
     public LearningRateSchedule(TrainConfig config, int trainLength)
     {
@@ -36,7 +37,7 @@ public sealed class LearningRateSchedule
         _steps = config.Steps;
         _decay = config.LrDecay;
         _decayAfter = Math.Max(config.LrDecayAfter, 1);
-        _epochSteps = EpochSteps(trainLength, config.Batch, config.Seq);
+        _period = config.LrDecayEvery > 0 ? config.LrDecayEvery : EpochSteps(trainLength, config.Batch, config.Seq);
     }
 
     /// <summary>char-rnn's ntrain: steps whose B·T predicted characters add up to the training split (at least 1).</summary>
@@ -47,7 +48,7 @@ public sealed class LearningRateSchedule
     {
         double s = _kind switch
         {
-            Step => DecayPower(Math.Max(0, (t - 1) / _epochSteps - _decayAfter + 1)),
+            Step => DecayPower(Math.Max(0, (t - 1) / _period - _decayAfter + 1)),
             Cosine => t <= _warmup ? 1.0 : HalfCosine((double)(t - 1 - _warmup) / (_steps - _warmup)),
             _ => 1.0,
         };

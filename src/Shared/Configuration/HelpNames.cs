@@ -14,7 +14,7 @@ internal static class HelpNames
         ["--checkpoint"] = "PATH", ["--resume"] = "PATH", ["--out"] = "DIR",
         ["--hidden"] = "d", ["--seq"] = "T", ["--batch"] = "B", ["--steps"] = "N", ["--shards"] = "S",
         ["--optimizer"] = "sgd|adagrad|adam|rmsprop", ["--lr"] = "X", ["--clip"] = "X",
-        ["--rmsprop-decay"] = "A", ["--lr-schedule"] = "constant|step|cosine", ["--lr-decay"] = "F", ["--lr-decay-after"] = "EPOCHS",
+        ["--rmsprop-decay"] = "A", ["--lr-schedule"] = "constant|step|cosine", ["--lr-decay"] = "F", ["--lr-decay-after"] = "PERIODS", ["--lr-decay-every"] = "K",
         ["--warmup-steps"] = "N",
         ["--activation"] = "tanh|sigmoid", ["--precision"] = "float32|float64",
         ["--seed"] = "S", ["--val-frac"] = "F", ["--workers"] = "N", ["--min-workers"] = "N", ["--threads"] = "N",

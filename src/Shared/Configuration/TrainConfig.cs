@@ -23,10 +23,12 @@ public sealed record TrainConfig
     public double RmspropDecay { get; init; } = 0.95;
     /// <summary>constant, step (char-rnn's decay) or cosine; the formulas are in LearningRateSchedule.</summary>
     public string LrSchedule { get; init; } = "constant";
-    /// <summary>--lr-schedule step: the factor γ applied at the end of each epoch from --lr-decay-after on (char-rnn's learning_rate_decay).</summary>
+    /// <summary>--lr-schedule step: the factor γ applied at the end of each period from --lr-decay-after on (char-rnn's learning_rate_decay).</summary>
     public double LrDecay { get; init; } = 0.97;
-    /// <summary>--lr-schedule step: the first epoch at whose end the rate decays (char-rnn's learning_rate_decay_after).</summary>
+    /// <summary>--lr-schedule step: the first period at whose end the rate decays (char-rnn's learning_rate_decay_after).</summary>
     public int LrDecayAfter { get; init; } = 10;
+    /// <summary>--lr-schedule step: the period in steps; 0 = one epoch as char-rnn counts them (training characters / (batch × seq)).</summary>
+    public long LrDecayEvery { get; init; }
     /// <summary>Steps of linear warmup (rate lr·t/W for t &lt; W); 0 = none. Applies to every schedule.</summary>
     public long WarmupSteps { get; init; }
     public double Clip { get; init; } = 5;
@@ -75,6 +77,7 @@ public sealed record TrainConfig
         if (!LrSchedules.Contains(LrSchedule)) throw new InputException($"--lr-schedule {LrSchedule}: unknown schedule (expected constant, step or cosine)");
         if (!(LrDecay > 0 && LrDecay <= 1)) throw new InputException($"--lr-decay {LrDecay}: must be in (0, 1]");
         if (LrDecayAfter < 0) throw new InputException($"--lr-decay-after {LrDecayAfter}: must not be negative");
+        if (LrDecayEvery < 0) throw new InputException($"--lr-decay-every {LrDecayEvery}: must not be negative");
         if (WarmupSteps < 0) throw new InputException($"--warmup-steps {WarmupSteps}: must not be negative");
         _ = ActivationKind; _ = PrecisionKind;
         if (Shards < 0 || (Shards > 0 && !ShardPlan.IsPowerOfTwo(Shards))) throw new InputException($"--shards {Shards}: must be a power of two");

@@ -35,6 +35,7 @@ public class BadInputTests
             { "--lr-schedule", ["train", "--workers", "0", "--corpus", good, "--lr-schedule", "linear"] },
             { "--lr-decay", ["train", "--workers", "0", "--corpus", good, "--lr-schedule", "step", "--lr-decay", "0"] },
             { "--lr-decay-after", ["train", "--workers", "0", "--corpus", good, "--lr-decay-after", "-1"] },
+            { "--lr-decay-every", ["train", "--workers", "0", "--corpus", good, "--lr-decay-every", "-1"] },
             { "--warmup-steps", ["train", "--workers", "0", "--corpus", good, "--warmup-steps", "-5"] },
             { "--activation", ["train", "--workers", "0", "--corpus", good, "--activation", "relu"] },
             { "--precision", ["train", "--workers", "0", "--corpus", good, "--precision", "float16"] },

@@ -34,6 +34,7 @@ public class OptimizerOptionsTests
     {
         new[] { "--optimizer", "rmsprop", "--rmsprop-decay", "0.9", "--lr", "0.01", "--lr-schedule", "step", "--lr-decay", "0.5", "--lr-decay-after", "1" },
         new[] { "--optimizer", "adam", "--lr", "0.01", "--lr-schedule", "cosine", "--warmup-steps", "5" },
+        new[] { "--optimizer", "sgd", "--lr", "0.5", "--lr-schedule", "step", "--lr-decay", "0.8", "--lr-decay-after", "2", "--lr-decay-every", "4" },
     };
 
     [Theory]
@@ -64,7 +65,7 @@ public class OptimizerOptionsTests
         await Ok(Train(dir, "0", ["--optimizer", "rmsprop", "--lr-schedule", "cosine"]));
         var saved = Checkpoint.Load(CheckpointStore.PathFor(dir, 30)).Header.Config;
         Assert.Equal(("rmsprop", 0.95, "cosine"), (saved.Optimizer, saved.RmspropDecay, saved.LrSchedule));
-        foreach (var (option, value) in new[] { ("--lr-schedule", "step"), ("--rmsprop-decay", "0.9"), ("--warmup-steps", "3"), ("--lr-decay", "0.5"), ("--lr-decay-after", "2") })
+        foreach (var (option, value) in new[] { ("--lr-schedule", "step"), ("--rmsprop-decay", "0.9"), ("--warmup-steps", "3"), ("--lr-decay", "0.5"), ("--lr-decay-after", "2"), ("--lr-decay-every", "7") })
         {
             var r = await CliRunner.Run("train", "--resume", dir, "--steps", "40", option, value);
             Assert.Equal(2, r.Code);

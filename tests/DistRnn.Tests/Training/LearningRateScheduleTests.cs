@@ -12,7 +12,7 @@ public class LearningRateScheduleTests
     [Fact]
     public void Constant_without_warmup_is_exactly_lr_at_every_step()
     {
-        var s = Of(new TrainConfig { Lr = 0.0123, Steps = 100 });
+        var s = Of(new TrainConfig { Lr = 0.0123, LrSchedule = "constant", Steps = 100 });
         foreach (long t in new long[] { 1, 2, 50, 99, 100 }) Assert.Equal(0.0123, s.At(t));
     }
 
@@ -47,9 +47,19 @@ public class LearningRateScheduleTests
     }
 
     [Fact]
+    public void Step_decay_every_K_steps_counts_periods_of_K_instead_of_epochs()
+    {
+        var s = Of(new TrainConfig { Lr = 0.01, LrSchedule = "step", LrDecay = 0.5, LrDecayAfter = 3, LrDecayEvery = 10, Steps = 200 });
+        Assert.Equal(0.01, s.At(30));
+        Assert.Equal(0.005, s.At(31));
+        Assert.Equal(0.005, s.At(40));
+        Assert.Equal(0.0025, s.At(41));
+    }
+
+    [Fact]
     public void Warmup_rises_linearly_to_lr_at_step_W_then_hands_over_to_the_schedule()
     {
-        var s = Of(new TrainConfig { Lr = 0.01, WarmupSteps = 4, Steps = 100 });
+        var s = Of(new TrainConfig { Lr = 0.01, LrSchedule = "constant", WarmupSteps = 4, Steps = 100 });
         Assert.Equal(0.01 * 1 / 4, s.At(1));
         Assert.Equal(0.01 * 2 / 4, s.At(2));
         Assert.Equal(0.01 * 3 / 4, s.At(3));
