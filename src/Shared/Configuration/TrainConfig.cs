@@ -13,22 +13,26 @@ public sealed record TrainConfig
 {
     /// <summary>Corpus file; null = the embedded tiny-shakespeare.</summary>
     public string? Corpus { get; init; }
-    public int Hidden { get; init; } = 128;
+    // The defaults are those of `train` with no options (docs/optimizers.md, "The default run"): measured to reach
+    // a validation loss of 1.691 nats/char on the embedded corpus in about a minute on two idle cores. The step
+    // schedule, unlike cosine, does not depend on --steps, so a default run extended by a resume keeps the bits
+    // of a straight run.
+    public int Hidden { get; init; } = 192;
     public int Seq { get; init; } = 64;
     public int Batch { get; init; } = 32;
-    public long Steps { get; init; } = 1500;
+    public long Steps { get; init; } = 6000;
     public string Optimizer { get; init; } = "adam";
-    public double Lr { get; init; } = 2e-3;
+    public double Lr { get; init; } = 4e-3;
     /// <summary>RMSProp's α (char-rnn's decay_rate); only --optimizer rmsprop reads it.</summary>
     public double RmspropDecay { get; init; } = 0.95;
     /// <summary>constant, step (char-rnn's decay) or cosine; the formulas are in LearningRateSchedule.</summary>
-    public string LrSchedule { get; init; } = "constant";
+    public string LrSchedule { get; init; } = "step";
     /// <summary>--lr-schedule step: the factor γ applied at the end of each period from --lr-decay-after on (char-rnn's learning_rate_decay).</summary>
-    public double LrDecay { get; init; } = 0.97;
+    public double LrDecay { get; init; } = 0.65;
     /// <summary>--lr-schedule step: the first period at whose end the rate decays (char-rnn's learning_rate_decay_after).</summary>
-    public int LrDecayAfter { get; init; } = 10;
+    public int LrDecayAfter { get; init; } = 4;
     /// <summary>--lr-schedule step: the period in steps; 0 = one epoch as char-rnn counts them (training characters / (batch × seq)).</summary>
-    public long LrDecayEvery { get; init; }
+    public long LrDecayEvery { get; init; } = 500;
     /// <summary>Steps of linear warmup (rate lr·t/W for t &lt; W); 0 = none. Applies to every schedule.</summary>
     public long WarmupSteps { get; init; }
     public double Clip { get; init; } = 5;

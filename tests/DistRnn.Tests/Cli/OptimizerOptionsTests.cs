@@ -32,7 +32,7 @@ public class OptimizerOptionsTests
 
     public static TheoryData<string[]> Optimisers() => new()
     {
-        new[] { "--optimizer", "rmsprop", "--rmsprop-decay", "0.9", "--lr", "0.01", "--lr-schedule", "step", "--lr-decay", "0.5", "--lr-decay-after", "1" },
+        new[] { "--optimizer", "rmsprop", "--rmsprop-decay", "0.9", "--lr", "0.01", "--lr-schedule", "step", "--lr-decay", "0.5", "--lr-decay-after", "1", "--lr-decay-every", "0" },
         new[] { "--optimizer", "adam", "--lr", "0.01", "--lr-schedule", "cosine", "--warmup-steps", "5" },
         new[] { "--optimizer", "sgd", "--lr", "0.5", "--lr-schedule", "step", "--lr-decay", "0.8", "--lr-decay-after", "2", "--lr-decay-every", "4" },
     };

@@ -28,7 +28,7 @@ public class LearningRateScheduleTests
     [Fact]
     public void Step_decay_multiplies_by_gamma_at_the_end_of_each_epoch_from_decay_after_on()
     {
-        var s = Of(new TrainConfig { Lr = 0.01, LrSchedule = "step", LrDecay = 0.5, LrDecayAfter = 2, Steps = 200 });
+        var s = Of(new TrainConfig { Lr = 0.01, LrSchedule = "step", LrDecay = 0.5, LrDecayAfter = 2, LrDecayEvery = 0, Steps = 200 });
         Assert.Equal(0.01, s.At(1));
         Assert.Equal(0.01, s.At(26));  // epoch 1 ended: before decay-after
         Assert.Equal(0.01, s.At(50));  // the last step of epoch 2
@@ -41,7 +41,7 @@ public class LearningRateScheduleTests
     [Fact]
     public void Step_decay_after_0_decays_from_the_end_of_epoch_1_as_char_rnn_does()
     {
-        var s = Of(new TrainConfig { Lr = 0.01, LrSchedule = "step", LrDecay = 0.5, LrDecayAfter = 0, Steps = 200 });
+        var s = Of(new TrainConfig { Lr = 0.01, LrSchedule = "step", LrDecay = 0.5, LrDecayAfter = 0, LrDecayEvery = 0, Steps = 200 });
         Assert.Equal(0.01, s.At(25));
         Assert.Equal(0.005, s.At(26));
     }

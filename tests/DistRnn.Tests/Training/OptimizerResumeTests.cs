@@ -50,7 +50,7 @@ public class OptimizerResumeTests
         var cfg = Base with
         {
             Precision = precision, Optimizer = optimizer, Lr = optimizer == "sgd" ? 0.5 : 0.01,
-            LrSchedule = schedule, LrDecay = 0.5, LrDecayAfter = 2, WarmupSteps = warmup,
+            LrSchedule = schedule, LrDecay = 0.5, LrDecayAfter = 2, LrDecayEvery = 0, WarmupSteps = warmup,
         };
         var corpus = TestUtil.CorpusOf(TestUtil.SmallText());
         var (straight, resumed) = precision == "float32" ? await Both<float>(cfg, corpus) : await Both<double>(cfg, corpus);
@@ -76,7 +76,7 @@ public class OptimizerResumeTests
     [Fact]
     public void The_rate_actually_changes_in_these_runs_so_the_resume_test_covers_the_schedules()
     {
-        var s = new LearningRateSchedule(Base with { Lr = 1, LrSchedule = "step", LrDecay = 0.5, LrDecayAfter = 2 }, TestUtil.CorpusOf(TestUtil.SmallText()).SplitIndex(Base.ValFrac));
+        var s = new LearningRateSchedule(Base with { Lr = 1, LrSchedule = "step", LrDecay = 0.5, LrDecayAfter = 2, LrDecayEvery = 0 }, TestUtil.CorpusOf(TestUtil.SmallText()).SplitIndex(Base.ValFrac));
         Assert.Equal(1.0, s.At(18));
         Assert.Equal(0.5, s.At(19));
         Assert.Equal(0.25, s.At(28));
