@@ -18,12 +18,12 @@ namespace DistRnn.Coordinator.Training;
 /// at the first step after warmup towards 0 at step N + 1. N is the run's --steps: a resume with another
 /// --steps re-plans the rest of the curve (same --steps, same bits).</item>
 /// </list>
-/// With the constant schedule and no warmup the rate is exactly --lr (lr · 1 is exact), so the default run's
-/// bits are those of the releases before schedules.
+/// With the constant schedule and no warmup the rate is exactly --lr (lr · 1 is exact), so such a run has the
+/// bits it had before schedules existed.
 /// </summary>
 public sealed class LearningRateSchedule
 {
-    public const string Constant = "constant", Step = "step", Cosine = "cosine";
+    private const string Step = "step", Cosine = "cosine";
 
     private readonly double _lr, _decay;
     private readonly string _kind;
@@ -56,12 +56,16 @@ public sealed class LearningRateSchedule
         return t < _warmup ? lr * t / _warmup : lr;
     }
 
-    /// <summary>γ^k as k multiplications (Math.Pow's bits depend on the platform's C library; k is a few hundred at most in practice).</summary>
+    /// <summary>γ^k by repeated squaring: the same multiplications for the same k on every host (Math.Pow's bits depend on the platform's C library), O(log k).</summary>
     private double DecayPower(long k)
     {
-        double p = 1.0;
-        for (long i = 0; i < k && p > 0; i++) p *= _decay;
-        return p;
+        double result = 1.0, power = _decay;
+        for (; k > 0; k >>= 1)
+        {
+            if ((k & 1) != 0) result *= power;
+            power *= power;
+        }
+        return result;
     }
 
     /// <summary>
