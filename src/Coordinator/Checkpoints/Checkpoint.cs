@@ -197,7 +197,7 @@ public sealed class Checkpoint
         if (corpus.Sha256 != Header.CorpusSha256)
             throw new InputException($"checkpoint {Path}: was trained on a different corpus ({Header.CorpusName}, sha256 {Header.CorpusSha256[..12]}…) than {corpus.Name} (sha256 {corpus.Sha256[..12]}…)");
         var shape = Shape;
-        var optimizer = Optimizer<T>.Create(config.Optimizer, config.Lr, shape.Count);
+        var optimizer = Optimizer<T>.Create(config, shape.Count);
         if (optimizer.StateArrays.Count != Tensors.Count - 1) throw new InputException($"checkpoint {Path}: optimiser state does not match {config.Optimizer}");
         for (int i = 0; i < optimizer.StateArrays.Count; i++) ((T[])Tensors[i + 1]).CopyTo(optimizer.StateArrays[i], 0);
         optimizer.StateScalars = Header.OptimizerScalars;

@@ -28,8 +28,15 @@ internal static class TrainCommand
     internal static readonly Option<int> Seq = Options.Make("--seq", "Characters per sequence T", D.Seq);
     internal static readonly Option<int> Batch = Options.Make("--batch", "Sequences per step (global)", D.Batch);
     internal static readonly Option<long> Steps = Options.Make("--steps", "Optimiser steps in total (counting steps done before a resume)", D.Steps);
-    internal static readonly Option<string> Optimizer = Options.Make("--optimizer", "Update rule: sgd, adagrad or adam", D.Optimizer);
+    internal static readonly Option<string> Optimizer = Options.Make("--optimizer", $"Update rule: {TrainConfig.OptimizerList}", D.Optimizer);
     internal static readonly Option<double> Lr = Options.Make("--lr", "Learning rate", D.Lr);
+    // The optimiser's options (docs/optimizers.md): all of them define the bits, so they are TrainConfig fields.
+    internal static readonly Option<double> RmspropDecay = Options.Make("--rmsprop-decay", "RMSProp's α, the decay of the mean square (char-rnn's decay_rate)", D.RmspropDecay);
+    internal static readonly Option<string> LrSchedule = Options.Make("--lr-schedule", "Learning-rate schedule: constant, step (× --lr-decay every --lr-decay-every steps from --lr-decay-after on, as char-rnn) or cosine (to 0 at --steps)", D.LrSchedule);
+    internal static readonly Option<double> LrDecay = Options.Make("--lr-decay", "--lr-schedule step: factor applied to the rate at the end of each period (char-rnn's learning_rate_decay)", D.LrDecay);
+    internal static readonly Option<int> LrDecayAfter = Options.Make("--lr-decay-after", "--lr-schedule step: the first period at whose end the rate decays (char-rnn's learning_rate_decay_after)", D.LrDecayAfter);
+    internal static readonly Option<long> LrDecayEvery = Options.Make("--lr-decay-every", "--lr-schedule step: the period in steps (0 = one epoch as char-rnn counts it: training characters / (batch × seq))", D.LrDecayEvery);
+    internal static readonly Option<long> WarmupSteps = Options.Make("--warmup-steps", "Linear warmup: the rate rises from lr/N to lr over the first N steps (0 = none)", D.WarmupSteps);
     internal static readonly Option<double> Clip = Options.Make("--clip", "Gradient-norm clip (0 = off)", D.Clip);
     internal static readonly Option<string> ActivationOpt = Options.Make("--activation", "σ: tanh or sigmoid", D.Activation);
     internal static readonly Option<string> PrecisionOpt = Options.Make("--precision", "Arithmetic: float32 or float64", D.Precision);
@@ -70,7 +77,7 @@ internal static class TrainCommand
     {
         var cmd = new Command("train", "Train a model (single process, local cluster, or coordinator of a multi-node run)")
         {
-            Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards,
+            Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, RmspropDecay, LrSchedule, LrDecay, LrDecayAfter, LrDecayEvery, WarmupSteps, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards,
             Workers, Listen, Discovery, ContactPoints, Management, MinWorkers, WaitTimeout, NoBackupTasks, Insecure, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, MetricsAt, Options.Verbose,
             ConfigFile.Option, SampleTopK, SampleTopP,
         };
@@ -86,6 +93,12 @@ internal static class TrainCommand
         (Batch, c => c.Batch, p => p.GetValue(Batch)),
         (Optimizer, c => c.Optimizer, p => p.GetValue(Optimizer)),
         (Lr, c => c.Lr, p => p.GetValue(Lr)),
+        (RmspropDecay, c => c.RmspropDecay, p => p.GetValue(RmspropDecay)),
+        (LrSchedule, c => c.LrSchedule, p => p.GetValue(LrSchedule)),
+        (LrDecay, c => c.LrDecay, p => p.GetValue(LrDecay)),
+        (LrDecayAfter, c => c.LrDecayAfter, p => p.GetValue(LrDecayAfter)),
+        (LrDecayEvery, c => c.LrDecayEvery, p => p.GetValue(LrDecayEvery)),
+        (WarmupSteps, c => c.WarmupSteps, p => p.GetValue(WarmupSteps)),
         (Clip, c => c.Clip, p => p.GetValue(Clip)),
         (ActivationOpt, c => c.Activation, p => p.GetValue(ActivationOpt)),
         (PrecisionOpt, c => c.Precision, p => p.GetValue(PrecisionOpt)),
@@ -103,6 +116,12 @@ internal static class TrainCommand
         Steps = p.GetValue(Steps),
         Optimizer = p.GetValue(Optimizer)!,
         Lr = p.GetValue(Lr),
+        RmspropDecay = p.GetValue(RmspropDecay),
+        LrSchedule = p.GetValue(LrSchedule)!,
+        LrDecay = p.GetValue(LrDecay),
+        LrDecayAfter = p.GetValue(LrDecayAfter),
+        LrDecayEvery = p.GetValue(LrDecayEvery),
+        WarmupSteps = p.GetValue(WarmupSteps),
         Clip = p.GetValue(Clip),
         Activation = p.GetValue(ActivationOpt)!,
         Precision = p.GetValue(PrecisionOpt)!,

@@ -84,7 +84,7 @@ public sealed class Trainer<T>(TrainingSession<T> session, IGradientSource<T> so
             double stepsDone = session.Step - firstStep;
             TimeSpan? eta = stepsDone > 0 ? TimeSpan.FromSeconds(elapsed / stepsDone * (cfg.Steps - session.Step)) : null;
             observer.OnStep(new StepReport(session.Step, cfg.Steps, outcome.Loss, val,
-                elapsed > 0 ? charsSinceStart / elapsed : 0, source.Workers, cfg.Lr, outcome.GradNorm,
+                elapsed > 0 ? charsSinceStart / elapsed : 0, source.Workers, outcome.LearningRate, outcome.GradNorm,
                 outcome.Skipped, clock.Elapsed, eta));
 
             if (session.Step % options.CheckpointEvery == 0 || last)

@@ -6,8 +6,8 @@ using DistRnn.Reduction;
 
 namespace DistRnn.Coordinator.Training;
 
-/// <summary>What one optimiser step did.</summary>
-public sealed record StepOutcome(long Step, double Loss, long Chars, double GradNorm, bool Skipped);
+/// <summary>What one optimiser step did; LearningRate is the step's lr_t (applied, or that a skipped step would have applied).</summary>
+public sealed record StepOutcome(long Step, double Loss, long Chars, double GradNorm, bool Skipped, double LearningRate);
 
 /// <summary>The update stopped because gradients stayed non-finite for too many steps in a row.</summary>
 public sealed class DivergedException(string message) : Exception(message);
@@ -26,6 +26,7 @@ public sealed class TrainingSession<T> where T : unmanaged, IFloatingPointIeee75
     public Corpus Corpus { get; }
     public Tensors<T> Params { get; }
     public Optimizer<T> Optimizer { get; }
+    public LearningRateSchedule Schedule { get; }
     public Activation Activation { get; }
     public BatchPlan Plan { get; }
     public int ShardCount { get; }
@@ -45,8 +46,9 @@ public sealed class TrainingSession<T> where T : unmanaged, IFloatingPointIeee75
         Activation = config.ActivationKind;
         var shape = new ModelShape(corpus.Vocabulary.Size, config.Hidden);
         Params = parameters ?? Initializer.Uniform<T>(shape, config.Seed);
-        Optimizer = optimizer ?? Optimizer<T>.Create(config.Optimizer, config.Lr, shape.Count);
+        Optimizer = optimizer ?? Optimizer<T>.Create(config, shape.Count);
         TrainLength = corpus.SplitIndex(config.ValFrac);
+        Schedule = new LearningRateSchedule(config, TrainLength);
         Plan = BatchPlan.For(config, corpus);
         ShardCount = config.ShardCount;
         Step = step;
@@ -60,7 +62,8 @@ public sealed class TrainingSession<T> where T : unmanaged, IFloatingPointIeee75
     public SequenceRef[] BatchFor(long step) => Plan.ForStep(step);
 
     /// <summary>
-    /// Applies the reduced sum of a step: mean over predicted characters, finiteness check, clip, optimiser.
+    /// Applies the reduced sum of a step: mean over predicted characters, finiteness check, clip, optimiser at
+    /// the schedule's rate for this step. A pure function of (parameters, optimiser state, step, sum).
     /// A non-finite gradient skips the update (the step still counts); too many in a row throw.
     /// </summary>
     public StepOutcome Apply(ShardSum<T> sum)
@@ -69,23 +72,24 @@ public sealed class TrainingSession<T> where T : unmanaged, IFloatingPointIeee75
         T inv = T.One / T.CreateTruncating(sum.Chars);
         for (int i = 0; i < g.Length; i++) g[i] *= inv;
         Step++;
+        double lr = Schedule.At(Step);
         double loss = sum.Loss / sum.Chars;
         if (!sum.Grad.AllFinite() || !double.IsFinite(loss))
         {
             SkippedSteps++;
             ConsecutiveBadSteps++;
             if (ConsecutiveBadSteps >= MaxConsecutiveBadSteps)
-                throw new DivergedException($"gradients were NaN or infinite for {ConsecutiveBadSteps} steps in a row (last at step {Step}); the learning rate {Config.Lr} is probably too large");
-            return new StepOutcome(Step, loss, sum.Chars, double.NaN, Skipped: true);
+                throw new DivergedException($"gradients were NaN or infinite for {ConsecutiveBadSteps} steps in a row (last at step {Step}); the learning rate {lr} is probably too large");
+            return new StepOutcome(Step, loss, sum.Chars, double.NaN, Skipped: true, lr);
         }
         ConsecutiveBadSteps = 0;
         double norm = GradientClipper.Clip<T>(g, Config.Clip);
-        Optimizer.Step(Params.Data, g);
+        Optimizer.Step(Params.Data, g, lr);
         // A finite gradient can still overflow the parameters (a far too large learning rate); nothing
         // after that is worth keeping, so stop before any checkpoint records them.
         if (!Params.AllFinite())
-            throw new DivergedException($"the parameters overflowed to infinity or NaN at step {Step}; the learning rate {Config.Lr} is far too large");
-        return new StepOutcome(Step, loss, sum.Chars, norm, Skipped: false);
+            throw new DivergedException($"the parameters overflowed to infinity or NaN at step {Step}; the learning rate {lr} is far too large");
+        return new StepOutcome(Step, loss, sum.Chars, norm, Skipped: false, lr);
     }
 
     /// <summary>Consecutive windows of the validation part (s_0 = 0 each), at most <paramref name="maxWindows"/> evenly spread (0 = all).</summary>

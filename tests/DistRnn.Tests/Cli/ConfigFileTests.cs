@@ -56,7 +56,7 @@ public sealed class ConfigFileTests : IDisposable
     [InlineData("""{"val_frac": 0.2}""", "did you mean \"val-frac\"")]
     [InlineData("""{"hidden": "big"}""", "\"hidden\"")]
     [InlineData("""{"hidden": -3, "workers": 0}""", "\"hidden\"")]
-    [InlineData("""{"optimizer": "rmsprop", "workers": 0}""", "\"optimizer\"")]
+    [InlineData("""{"optimizer": "lbfgs", "workers": 0}""", "\"optimizer\"")]
     [InlineData("""{"hidden": {"d": 3}}""", "\"hidden\"")]
     [InlineData("""{"hidden": 3, "hidden": 4}""", "appears twice")]
     [InlineData("""{"hidden": 3""", "not valid JSON")]

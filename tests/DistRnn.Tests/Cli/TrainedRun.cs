@@ -16,7 +16,7 @@ public sealed class TrainedRun : IAsyncLifetime
     {
         Corpus = TrainedRun.WriteCorpus(Dir);
         Train = await CliRunner.Run("train", "--workers", "0", "--corpus", Corpus, "--hidden", $"{Hidden}", "--seq", "16", "--batch", "8",
-            "--steps", $"{Steps}", "--lr", "0.01", "--checkpoint-every", $"{CheckpointEvery}", "--eval-every", $"{EvalEvery}",
+            "--steps", $"{Steps}", "--lr", "0.01", "--lr-schedule", "constant", "--checkpoint-every", $"{CheckpointEvery}", "--eval-every", $"{EvalEvery}",
             "--log-every", $"{LogEvery}", "--out", Out);
     }
 
