@@ -232,11 +232,14 @@ public sealed class TreeRelay<TPeer, T> : ITreeRelay<TPeer> where TPeer : notnul
         trees[m.Chunk].Offer(m.Node, new Part(values, m.Chunk == 0 ? m.Loss : 0, m.Chunk == 0 ? m.Chars : 0));
     }
 
+    /// <summary>The trees of the lowest top holding <paramref name="node"/> (a worker's tops may nest: its right piece under another's node under its root).</summary>
     private ReductionTree<Part>[]? TreesOf(Subtree node)
     {
+        ReductionTree<Part>[]? found = null;
+        int level = int.MaxValue;
         foreach (var (top, trees) in _trees)
-            if (top.Contains(node)) return trees;
-        return null;
+            if (top.Contains(node) && top.Level < level) (found, level) = (trees, top.Level);
+        return found;
     }
 
     /// <summary>Every complete, not yet sent chunk of a top goes to the owner of its parent (the root's to the coordinator).</summary>
