@@ -143,7 +143,6 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     {
         Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
         Cancel();
-        _treeRunning?.Cancel();
         CloseChannel();
         _compute?.Dispose();
     }
@@ -315,5 +314,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private void Cancel()
     {
         _running?.Cancel();
+        _treeRunning?.Cancel();
+        _treeRunning = null;
     }
 }
