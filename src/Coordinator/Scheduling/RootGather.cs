@@ -39,11 +39,18 @@ public sealed class RootGather<TWorker, T> where TWorker : notnull where T : unm
     public int Epoch { get; private set; }
     public RelayPlan<TWorker>? Plan { get; private set; }
 
-    /// <summary>A new epoch's plan over what the workers hold now (disjoint pieces covering the root).</summary>
+    /// <summary>
+    /// A new epoch's plan over what the workers hold now (disjoint pieces covering the root). The root is gathered
+    /// afresh: one assembled before was not taken (excluded as malformed, or its recomputation failed), else the step
+    /// would be over.
+    /// </summary>
     public RelayPlan<TWorker> Replan(IEnumerable<Assignment<TWorker>> holdings)
     {
         Plan = RelayPlan<TWorker>.For(holdings.Select(a => (a.Worker, a.Nodes)), _root, ++Epoch);
         _rootOwners[Epoch] = Plan.RootOwner;
+        Array.Clear(_have);
+        _count = 0;
+        _done = false;
         return Plan;
     }
 

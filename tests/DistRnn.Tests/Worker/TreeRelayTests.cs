@@ -185,4 +185,27 @@ public sealed class TreeRelayTests
         var root = gather.Offer("a", sent[2].Sum);
         SameBits(SumOf(leaves, Root), root);
     }
+
+    /// <summary>
+    /// A root the coordinator did not take (its owner was excluded for it, or its recomputation failed) is gathered
+    /// again after the re-plan; chunks count only from the root's owner of the epoch they name.
+    /// </summary>
+    [Fact]
+    public void After_a_re_plan_the_root_is_gathered_again_and_only_from_each_epochs_root_owner()
+    {
+        var gather = new RootGather<string, double>(Run, Step, Root, Values);
+        var whole = SumOf(Leaves(), Root);
+        List<TreeSum> Chunks(int epoch) => gather.ParameterChunks(whole.Grad)
+            .Select(c => new TreeSum(Run, Step, epoch, Root, c.Chunk, c.Chunk == 0 ? whole.Loss : 0, c.Chunk == 0 ? whole.Chars : 0, c.Values)).ToList();
+        gather.Replan([new Assignment<string>("a", [Root])]);
+        Assert.All(Chunks(1), c => Assert.Null(gather.Offer("b", c))); // not the root's owner
+        var first = Chunks(1).Select(c => gather.Offer("a", c)).ToList();
+        SameBits(whole, first[^1]);
+        Assert.Null(gather.Offer("a", Chunks(1)[0])); // taken once
+
+        gather.Replan([new Assignment<string>("b", [Root])]);
+        Assert.All(Chunks(2), c => Assert.Null(gather.Offer("a", c))); // a owned the root in epoch 1, not 2
+        var again = Chunks(2).Select(c => gather.Offer("b", c)).ToList();
+        SameBits(whole, again[^1]);
+    }
 }
