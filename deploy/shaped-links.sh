@@ -4,7 +4,7 @@
 # node's link is limited in both directions: upload by the qdisc on the node's end, download by the qdisc on the
 # switch's end). Runs `distrnn train` there and prints ONE JSON line on stdout:
 #
-#   {"topology": "star", "workers": N, "rate_mbit": R, "hidden": d, "step_ms_median": …,
+#   {"topology": "star"|"tree", "workers": N, "rate_mbit": R, "hidden": d, "step_ms_median": …,
 #    "coordinator_bytes_per_step": …, "max_node_bytes_per_step": …, "params_sha256": "…",
 #    "delay_ms": D, "steps_measured": M}
 #
@@ -18,8 +18,9 @@
 #                        says so and exits 1 before starting any node (netem probed on the switch namespace's lo).
 #                        D = 0 uses no netem at all. (The netem path, netem root with tbf as its child, has not
 #                        run here for want of netem.)
-#   --data-plane P       star (today's data plane: the coordinator sends the parameters to every worker and
-#                        receives every worker's gradient sum) or tree (issue 13; not built yet: refused, exit 2)
+#   --data-plane P       star (default; the coordinator sends the parameters to every worker and receives every
+#                        worker's gradient sum) or tree (the workers sum among themselves and pass the parameters
+#                        down the same tree; docs/data-plane.md); passed to train as --data-plane P
 #   --threads T          compute threads of each worker (default 1)
 #   --warmup S0          steps left out of the measurement at the start (default 10; see "What is measured")
 #   --keep               keep the run's folder (logs, metrics.jsonl, counters) and print its path on stderr
@@ -93,8 +94,7 @@ done
 [[ "$threads" =~ ^[0-9]+$ ]] || bad "--threads $threads: must be a non-negative integer"
 [[ "$warmup" =~ ^[0-9]+$ ]] && [ "$warmup" -ge 1 ] || bad "--warmup $warmup: must be a positive integer"
 case "$plane" in
-  star) ;;
-  tree) bad "--data-plane tree: the tree data plane (issue 13) is not built yet; only --data-plane star can be measured" ;;
+  star|tree) ;;
   *) bad "--data-plane $plane: must be star or tree" ;;
 esac
 
@@ -202,7 +202,7 @@ for n in "${nodes[@]}"; do
   shape "$n" "$IF"
   shape "$sw" "$(port_of "$n")"
 done
-note "$workers workers + coordinator, links ${rate} Mbit/s each way (tbf burst $burst B), delay ${delay} ms, star data plane"
+note "$workers workers + coordinator, links ${rate} Mbit/s each way (tbf burst $burst B), delay ${delay} ms, $plane data plane"
 
 # the run's secret
 (umask 077; openssl rand -hex 32 > "$work/secret" 2>/dev/null || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/secret")
@@ -220,7 +220,7 @@ snapshot() {   # $1 = file: one line per node, "ns rx tx" (the link's counters, 
 
 mkfifo "$work/coord.fifo"
 ip netns exec "$ns_c" "$dotnet" "$coord_dll" train --workers 0 --listen "$prefix.1:$port" --min-workers "$workers" \
-  "${train[@]}" \
+  --data-plane "$plane" "${train[@]}" \
   --out "$work/run" --json --log-every 1 "${sec[@]}" > "$work/coord.fifo" 2> "$work/coord.err" &
 cpid=$!; pids+=("$cpid")
 for i in $(seq 1 "$workers"); do
@@ -245,11 +245,12 @@ for p in "${pids[@]:1}"; do   # workers leave once the run ends
 done
 
 python3 - "$work/before" "$work/after" "$work/run/metrics.jsonl" "$work/coord.out" "$ns_c" "$s0" "$s1" \
-  "$workers" "$rate" "$hidden" "$delay" <<'PY'
+  "$workers" "$rate" "$hidden" "$delay" "$plane" <<'PY'
 import json, statistics, sys
 before, after, metrics, out, ns_c = sys.argv[1:6]
 s0, s1, workers, rate, hidden = (int(x) for x in sys.argv[6:11])
 delay = float(sys.argv[11])
+plane = sys.argv[12]
 def counters(path):
     c = {}
     for line in open(path):
@@ -275,7 +276,7 @@ if not done:
     sys.exit("shaped-links.sh: the coordinator printed no done event")
 step_ms = statistics.median((t[s] - t[s - 1]) * 1000 for s in range(s0 + 1, s1 + 1))
 print(json.dumps({
-    "topology": "star", "workers": workers, "rate_mbit": rate, "hidden": hidden,
+    "topology": plane, "workers": workers, "rate_mbit": rate, "hidden": hidden,
     "step_ms_median": round(step_ms, 2),
     "coordinator_bytes_per_step": round(per_step[ns_c]),
     "max_node_bytes_per_step": round(max(per_step.values())),

@@ -32,6 +32,8 @@ public sealed record RunSettings
     public int EvalEvery { get; init; }
     public int KeepCheckpoints { get; init; } = 5;
     public int LogEvery { get; init; } = 10;
+    /// <summary>--data-plane: star or tree (how a step's tensors travel; the bits are the same).</summary>
+    public string DataPlane { get; init; } = "star";
 
     /// <summary>As saved in a checkpoint: the file options as full paths.</summary>
     public RunSettings ToSave() => this with { SecretFile = Full(SecretFile), TlsCert = Full(TlsCert), TlsCa = Full(TlsCa) };
@@ -47,5 +49,6 @@ public sealed record RunSettings
         : CheckpointEvery <= 0 ? $"checkpoint-every {CheckpointEvery} is not positive"
         : EvalEvery < 0 ? $"eval-every {EvalEvery} is negative"
         : LogEvery <= 0 ? $"log-every {LogEvery} is not positive"
+        : DataPlane is not ("star" or "tree") ? $"data-plane {DataPlane} is not star or tree"
         : null;
 }

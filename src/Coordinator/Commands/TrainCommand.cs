@@ -71,6 +71,7 @@ internal static class TrainCommand
     internal static readonly Option<int?> SampleTopK = SamplingOptions.TopK("The sample printed at the end");
     internal static readonly Option<double?> SampleTopP = SamplingOptions.TopP("The sample printed at the end");
     internal static readonly Option<string?> MetricsAt = MetricsEndpoint.NewOption();
+    internal static readonly Option<string> DataPlaneOpt = Options.Make("--data-plane", "How a cluster step's tensors travel: star (through the coordinator) or tree (summed among the workers; docs/data-plane.md); the bits are the same", R.DataPlane);
     internal static readonly Option<int> WaitTimeout = Options.Make("--wait-timeout", "Seconds to wait for --min-workers (and for any worker when all are lost) before giving up with exit 1", R.WaitTimeout);
 
     public static Command Create()
@@ -78,7 +79,7 @@ internal static class TrainCommand
         var cmd = new Command("train", "Train a model (single process, local cluster, or coordinator of a multi-node run)")
         {
             Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, RmspropDecay, LrSchedule, LrDecay, LrDecayAfter, LrDecayEvery, WarmupSteps, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards,
-            Workers, Listen, Discovery, ContactPoints, Management, MinWorkers, WaitTimeout, NoBackupTasks, Insecure, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, MetricsAt, Options.Verbose,
+            Workers, Listen, Discovery, ContactPoints, Management, MinWorkers, WaitTimeout, NoBackupTasks, DataPlaneOpt, Insecure, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, MetricsAt, Options.Verbose,
             ConfigFile.Option, SampleTopK, SampleTopP,
         };
         cmd.SetAction((parse, ct) => RunAsync(parse, ct));
@@ -154,6 +155,7 @@ internal static class TrainCommand
             EvalEvery = Pick(EvalEvery, s.EvalEvery),
             KeepCheckpoints = Pick(KeepCheckpoints, s.KeepCheckpoints),
             LogEvery = Pick(LogEvery, s.LogEvery),
+            DataPlane = Pick(DataPlaneOpt, s.DataPlane),
         };
     }
 
@@ -167,6 +169,7 @@ internal static class TrainCommand
         if (parse.GetValue(WaitTimeout) <= 0) throw new InputException($"--wait-timeout {parse.GetValue(WaitTimeout)}: must be a positive number of seconds");
         if (parse.GetValue(Listen) is string listen) AkkaConfig.ParseEndpoint(listen, "--listen");
         if (parse.GetValue(MetricsAt) is string metricsAt) MetricsEndpoint.Parse(metricsAt);
+        if (parse.GetValue(DataPlaneOpt) is not ("star" or "tree")) throw new InputException($"--data-plane {parse.GetValue(DataPlaneOpt)}: expected star or tree");
         if (parse.GetValue(LogEvery) <= 0) throw new InputException($"--log-every {parse.GetValue(LogEvery)}: must be positive");
         if (parse.GetValue(KeepCheckpoints) < 0) throw new InputException($"--keep-checkpoints {parse.GetValue(KeepCheckpoints)}: must not be negative");
         if (parse.GetValue(Threads) < 0) throw new InputException($"--threads {parse.GetValue(Threads)}: must not be negative");
@@ -276,6 +279,7 @@ internal static class TrainCommand
         {
             NoWorkerTimeout = TimeSpan.FromSeconds(run.WaitTimeout),
             Backup = run.NoBackupTasks ? () => BackupPolicy.Off : () => BackupPolicy.Default,
+            DataPlane = run.DataPlane == "tree" ? DataPlane.Tree : DataPlane.Star,
             Info = m => { if (parse.GetValue(Options.Verbose) || listen is not null) reporter.Info(m); },
             Warn = reporter.OnWarning,
             Metrics = metrics,

@@ -50,6 +50,8 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         Receive<Register>(OnRegister);
         Receive<RunStep<T>>(m => _step.Forward(new StepAsked<T>(m, _roster.Order.Select(w => (w, _roster.Name(w))).ToList())));
         Receive<SubtreeResult>(m => OnResult(m, null));
+        // the tree data plane's root chunks (from the root's owner): the step actor checks them against its plan
+        Receive<TreeSum>(m => { if (_roster.BanOf(Sender) is null) _step.Forward(m); });
         // a result that came over the data channel: the same path; the step actor gives its pooled frame back
         Receive<DataDelivery>(d => { if (d.Message is SubtreeResult r) OnResult(r, d); else d.Release(); });
         Receive<DataChannelLost>(m =>

@@ -7,6 +7,13 @@ using DistRnn.Security;
 
 namespace DistRnn.Coordinator.Node;
 
+/// <summary>
+/// How a step's tensors travel (train --data-plane; docs/data-plane.md). Star: the coordinator sends the parameters to
+/// every worker and sums their results. Tree: the workers sum among themselves along the coordinator's plan, and the
+/// parameters come down the same tree; the coordinator sends and receives one model's worth per step. Same bits.
+/// </summary>
+public enum DataPlane { Star, Tree }
+
 /// <summary>What the coordinator needs to know about the run, and where its notes to the user go.</summary>
 public sealed record CoordinatorSettings
 {
@@ -29,6 +36,7 @@ public sealed record CoordinatorSettings
     public TlsCredentials? Tls { get; init; }
     /// <summary>The run's corpus: lets the coordinator recompute a subtree whose result is NaN or ±∞ (honest divergence or a forgery?).</summary>
     public Corpus? Corpus { get; init; }
+    public DataPlane DataPlane { get; init; } = DataPlane.Star;
     public Action<string> Info { get; init; } = _ => { };
     public Action<string> Warn { get; init; } = _ => { };
     /// <summary>The numbers served at --metrics (roster events, refusals, data-channel bytes); null without --metrics.</summary>

@@ -47,6 +47,12 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
     private readonly HashSet<IActorRef> _suspects = new();
     private readonly Stopwatch _clock = new();
     private StepRound<IActorRef, T>? _round;
+    /// <summary>The step's relay plans and root chunks on the tree data plane; null on the star.</summary>
+    private RootGather<IActorRef, T>? _gather;
+    /// <summary>Tree data plane: until when a worker whose data channel broke is left out of plans while others can do the work.</summary>
+    private readonly Dictionary<IActorRef, TimeSpan> _sitsOutUntil = new();
+    private static readonly TimeSpan SitOut = TimeSpan.FromSeconds(30);
+    private readonly Stopwatch _uptime = Stopwatch.StartNew();
     private GradientLease<T>? _roundLease;
     private IActorRef? _replyTo;
     private Stopwatch? _noWorkersFor;
@@ -66,6 +72,7 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
 
         Receive<StepAsked<T>>(OnStep);
         Receive<ResultArrived>(m => { try { OnResult(m); } finally { m.Frame?.Release(); } });
+        Receive<TreeSum>(OnRootChunk);
         Receive<WorkerJoined>(m =>
         {
             _names[m.Worker] = m.Name;
@@ -73,9 +80,9 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
             if (m.Suspect) _suspects.Add(m.Worker);
             if (_round is null) return;
             Send(_round.WorkerJoined(m.Worker));
-            if (m.Suspect) Send(_round.Suspected(m.Worker));
+            if (m.Suspect && !Tree) Send(_round.Suspected(m.Worker));
         });
-        Receive<WorkerLost>(m => { _suspects.Remove(m.Worker); OnLost(m); });
+        Receive<WorkerLost>(m => { _suspects.Remove(m.Worker); _sitsOutUntil.Remove(m.Worker); OnLost(m); });
         Receive<WorkerChannelLost>(OnChannelLost);
         Receive<DeadlineTick>(OnDeadline);
         Receive<BackupTick>(OnBackup);
@@ -88,6 +95,8 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
         _verifier?.Dispose();
         Fail("the coordinator stopped");
     }
+
+    private bool Tree => _s.DataPlane == DataPlane.Tree;
 
     private string Name(IActorRef w) => _names.TryGetValue(w, out var n) ? n : w.Path.Address.ToString();
 
@@ -117,8 +126,19 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
         _roundLease = lease;
         Timers.Cancel("backup");
         _clock.Restart();
-        Send(_round.Start(asked.Workers.Select(w => w.Worker)));
-        foreach (var suspect in _suspects) Send(_round.Suspected(suspect)); // dead or alive, its share does not wait for it
+        var workers = asked.Workers.Select(w => w.Worker).ToList();
+        if (Tree)
+        {
+            _gather = new RootGather<IActorRef, T>(_s.RunId, m.Step, _round.Root, _shape.Count);
+            bool SitsOut(IActorRef w) => _sitsOutUntil.TryGetValue(w, out var until) && until > _uptime.Elapsed;
+            if (workers.Any(w => !SitsOut(w))) workers.RemoveAll(SitsOut);
+            Send(_round.Start(workers));
+        }
+        else
+        {
+            Send(_round.Start(workers));
+            foreach (var suspect in _suspects) Send(_round.Suspected(suspect)); // dead or alive, its share does not wait for it
+        }
         StepTimeline.Mark(m.Step, StepPoint.CoordinatorSent);
         if (asked.Workers.Count == 0)
         {
@@ -132,8 +152,42 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
     private void Send(List<Assignment<IActorRef>> assignments)
     {
         if (_round is null) return;
-        foreach (var (worker, job) in _round.Give(assignments, _clock.Elapsed))
+        var jobs = _round.Give(assignments, _clock.Elapsed);
+        if (_gather is not null)
+        {
+            if (assignments.Count > 0) Replan();
+            return;
+        }
+        foreach (var (worker, job) in jobs)
             if (_channel is null || !_channel.TrySend(worker, job)) worker.Tell(job, Context.Parent);
+    }
+
+    /// <summary>
+    /// Tree data plane: a new epoch's plan over what the live workers hold now, to each of them (in the coordinator's
+    /// name, like every job), and the parameters, chunk by chunk, to the root's owner, who passes them down the plan.
+    /// Survivors keep what they computed of the step already, so a re-plan recomputes only what was lost.
+    /// </summary>
+    private void Replan()
+    {
+        if (_round is not { IsComplete: false } || _gather is null || !_round.AllAssigned || _round.Live.Count == 0) return;
+        var plan = _gather.Replan(_round.Holdings());
+        var paths = plan.Workers.Select(w => Akka.Serialization.Serialization.SerializedActorPath(w)).ToArray();
+        var pieces = plan.Workers.Select(w => plan.PiecesOf(w).ToArray()).ToArray();
+        for (int i = 0; i < plan.Workers.Count; i++)
+            plan.Workers[i].Tell(new TreeStep(_s.RunId, _round.Step, plan.Epoch, paths, pieces, i), Context.Parent);
+        foreach (var chunk in _gather.ParameterChunks(_round.Parameters.Data)) plan.RootOwner.Tell(chunk, Context.Parent);
+    }
+
+    /// <summary>A chunk of the root's sum from its owner; once the root is whole it takes the path of every result.</summary>
+    private void OnRootChunk(TreeSum m)
+    {
+        if (_round is null || _gather is null || _excluded.Contains(Sender)) return;
+        var root = _gather.Offer(Sender, m);
+        if (root is null) return;
+        StepTimeline.Mark(m.Step, StepPoint.CoordinatorReceived);
+        _suspects.Remove(Sender);
+        Act(Sender, root, _round.OfferRoot(Sender, root, _clock.Elapsed));
+        CompleteIfDone();
     }
 
     private void OnResult(ResultArrived arrived)
@@ -148,18 +202,22 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
             return;
         }
         if (m.Step == _round.Step) _suspects.Remove(Sender); // it answers this step: alive, no longer under suspicion
-        var decision = _round.Offer(Sender, m, _clock.Elapsed);
+        Act(Sender, m, _round.Offer(Sender, m, _clock.Elapsed));
+        CompleteIfDone();
+    }
+
+    private void Act(IActorRef sender, SubtreeResult m, ResultDecision<T> decision)
+    {
         switch (decision.Action)
         {
-            case ResultAction.Exclude: Exclude(Sender, decision.Reason!); break;
-            case ResultAction.Verify when _verifier is null: Exclude(Sender, decision.Reason!); break;
-            case ResultAction.Verify: Verify(Sender, m.Node, decision.Reason!, decision.Sent!); break;
+            case ResultAction.Exclude: Exclude(sender, decision.Reason!); break;
+            case ResultAction.Verify when _verifier is null: Exclude(sender, decision.Reason!); break;
+            case ResultAction.Verify: Verify(sender, m.Node, decision.Reason!, decision.Sent!); break;
             case ResultAction.Accepted when decision.BackupAt is TimeSpan at:
                 var wait = at - _clock.Elapsed;
-                Timers.StartSingleTimer("backup", new BackupTick(_round.Step), wait > TimeSpan.Zero ? wait : TimeSpan.Zero);
+                Timers.StartSingleTimer("backup", new BackupTick(_round!.Step), wait > TimeSpan.Zero ? wait : TimeSpan.Zero);
                 break;
         }
-        CompleteIfDone();
     }
 
     private void CompleteIfDone()
@@ -205,7 +263,8 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
         if (v.Sum is null)
         {
             _s.Warn($"step {v.Step}: recomputing subtree {v.Node} failed ({v.Error?.GetBaseException().Message}); it is handed out again");
-            if (current) Send(_round!.VerificationFailed(v.Node));
+            if (current && Tree) { _round!.VerificationFailed(v.Node, handOut: false); Replan(); }
+            else if (current) Send(_round!.VerificationFailed(v.Node));
             return;
         }
         var (lied, diverges) = current ? _round!.Verified(v.Node, v.Sent, v.Sum)
@@ -234,9 +293,10 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
             Fail($"no worker for {_noWorkersFor.Elapsed.TotalSeconds:F0} s at step {_round.Step}; giving up (a checkpoint lets you resume)");
             return;
         }
-        var (again, note) = _round.DeadlinePassed(_clock.Elapsed);
+        var (again, note) = _round.DeadlinePassed(_clock.Elapsed, handOut: !Tree);
         if (note is not null) _s.Warn(note);
-        Send(again);
+        if (Tree) Replan(); // a message may have been lost on the way: everything of the step travels again
+        else Send(again);
         Timers.StartSingleTimer("deadline", new DeadlineTick(_round.Step), _round.Deadline);
     }
 
@@ -258,6 +318,18 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
     private void OnChannelLost(WorkerChannelLost m)
     {
         if (_round is null) return;
+        if (Tree)
+        {
+            // A plan waits for every member: while others remain, the worker sits out this step (its pieces move) and the
+            // plans of the next SitOut (a dead one is out of the roster by then; it sends the coordinator nothing that
+            // would show it alive, unlike a star worker's results).
+            _sitsOutUntil[m.Worker] = _uptime.Elapsed + SitOut;
+            if (_round.IsComplete || _round.Live.Count < 2 || !_round.Live.Contains(m.Worker)) return;
+            var (moved, lostNote) = _round.WorkerLost(m.Worker);
+            _s.Warn($"worker {Name(m.Worker)}: its data channel broke ({m.Why}); {lostNote ?? $"step {_round.Step} is planned without it"}");
+            Send(moved);
+            return;
+        }
         _suspects.Add(m.Worker);
         var (again, note) = _round.ChannelLost(m.Worker, m.Why);
         _s.Warn(note);

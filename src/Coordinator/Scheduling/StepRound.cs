@@ -83,6 +83,12 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
     public bool IsComplete => _state.IsComplete;
     public ShardSum<T> Result => _state.Result;
     public IReadOnlyList<TWorker> Live => _state.Live;
+    public Subtree Root => _state.Root;
+
+    /// <summary>Tree data plane: what each live worker holds now (see <see cref="StepState{TWorker,TValue}.Holdings"/>).</summary>
+    public List<Assignment<TWorker>> Holdings() => _state.Holdings();
+    /// <summary>Every part of the tree is held by a live worker (a plan can be made).</summary>
+    public bool AllAssigned => _state.Unassigned.Count == 0;
 
     /// <summary>Something of this step was given to the worker (its answers are not a stranger's, even after it was lost).</summary>
     public bool GaveTo(TWorker worker) => _given.ContainsKey(worker);
@@ -156,10 +162,19 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
     /// diverge nothing more is (its sum is non-finite whatever else arrives, and the step is skipped).
     /// </para>
     /// </summary>
-    public ResultDecision<T> Offer(TWorker sender, SubtreeResult result, TimeSpan now)
+    public ResultDecision<T> Offer(TWorker sender, SubtreeResult result, TimeSpan now) => Offer(sender, result, now, rootOfPlan: false);
+
+    /// <summary>
+    /// Tree data plane: the root's sum, gathered from the root's owner in the step's plan (<see cref="RootGather{TWorker,T}"/>
+    /// checked that). The same checks as any result, except that the root was planned for its sender rather than given,
+    /// and a suspect root is recomputed whatever the sender's share (once: the root is then being recomputed).
+    /// </summary>
+    public ResultDecision<T> OfferRoot(TWorker rootOwner, SubtreeResult root, TimeSpan now) => Offer(rootOwner, root, now, rootOfPlan: true);
+
+    private ResultDecision<T> Offer(TWorker sender, SubtreeResult result, TimeSpan now, bool rootOfPlan)
     {
-        if (result.RunId != RunId) return new(ResultAction.Ignore);
-        var header = _validator.CheckHeader(Step, result.Step, result.Node, WasGiven(sender, result.Node),
+        if (result.RunId != RunId || (rootOfPlan && result.Node != Root)) return new(ResultAction.Ignore);
+        var header = _validator.CheckHeader(Step, result.Step, result.Node, rootOfPlan || WasGiven(sender, result.Node),
             GradientValidator<T>.ExpectedChars(_batch, _shardCount, result.Node), result.Loss, result.Chars, result.Gradient.Count, _lossBound);
         if (header.Kind == GradientVerdictKind.Stale) return new(ResultAction.Ignore);
         if (header.Kind == GradientVerdictKind.Reject) return new(ResultAction.Exclude, header.Reason);
@@ -177,8 +192,8 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
         {
             if (_verifying.Any(v => v.Contains(result.Node))) return new(ResultAction.Ignore); // being recomputed: that result fills it
             long left = _recomputeLeft.GetValueOrDefault(sender);
-            if (left < result.Node.Count) return new(ResultAction.Ignore); // beyond its share: it has sent more than it was given
-            _recomputeLeft[sender] = left - result.Node.Count;
+            if (!rootOfPlan && left < result.Node.Count) return new(ResultAction.Ignore); // beyond its share: it has sent more than it was given
+            if (!rootOfPlan) _recomputeLeft[sender] = left - result.Node.Count;
             _verifying.Add(result.Node);
             // a copy: the verdict may come after the step, when its buffers are back in the pool
             var sent = new ShardSum<T>(new Tensors<T>(Parameters.Shape, (T[])grad.Clone()), result.Loss, result.Chars);
@@ -200,11 +215,11 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
         return (RecomputeVerdict.SenderLied(sent, recomputed), nonFinite);
     }
 
-    /// <summary>A recomputation failed: hand every missing piece out again.</summary>
-    public List<Assignment<TWorker>> VerificationFailed(Subtree node)
+    /// <summary>A recomputation failed: hand every missing piece out again (<paramref name="handOut"/>; the tree data plane re-plans instead).</summary>
+    public List<Assignment<TWorker>> VerificationFailed(Subtree node, bool handOut = true)
     {
         _verifying.Remove(node);
-        return IsComplete ? new() : _state.DeadlinePassed();
+        return IsComplete || !handOut ? new() : _state.DeadlinePassed();
     }
 
     /// <summary>The worker may have delivered the last of its share: when (since the step began) to hand out backup tasks, if at all.</summary>
@@ -229,14 +244,15 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
     /// says how long each late worker has had its work (one given work by a reassignment just now is not "silent for
     /// the whole deadline").
     /// </summary>
-    public (List<Assignment<TWorker>> Again, string? Note) DeadlinePassed(TimeSpan now)
+    /// <param name="handOut">false on the tree data plane: nothing is handed out twice (a plan needs disjoint pieces); the caller re-plans</param>
+    public (List<Assignment<TWorker>> Again, string? Note) DeadlinePassed(TimeSpan now, bool handOut = true)
     {
         var late = _state.Live.Where(w => _state.Outstanding(w).Count > 0)
             .Select(w => $"{_name(w)} (its work given {Seconds(now - _givenAt.GetValueOrDefault(w))} ago)").ToList();
         string? note = _state.Live.Count == 0 ? $"step {Step}: still no worker; waiting"
-            : late.Count > 0 ? $"step {Step}: the step's {Seconds(Deadline)} deadline passed without a result from {string.Join(", ", late)}; handing its shards out again"
+            : late.Count > 0 ? $"step {Step}: the step's {Seconds(Deadline)} deadline passed without a result from {string.Join(", ", late)}; {(handOut ? "handing its shards out again" : "planning the step's relay again")}"
             : null;
-        var again = IsComplete ? new() : _state.DeadlinePassed();
+        var again = IsComplete || !handOut ? new() : _state.DeadlinePassed();
         Deadline = DeadlinePolicy.Extend(Deadline);
         return (again, note);
     }

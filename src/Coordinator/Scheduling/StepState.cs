@@ -56,6 +56,15 @@ public sealed class StepState<TWorker, TValue> where TWorker : notnull
     public List<Subtree> Outstanding(TWorker worker) =>
         _assigned.TryGetValue(worker, out var nodes) ? MissingOf(nodes) : new List<Subtree>();
 
+    /// <summary>
+    /// What each live worker holds now, in the order they were given work. Disjoint as long as nothing was handed out
+    /// twice (the tree data plane hands out work only on <see cref="Start"/>, <see cref="WorkerLost"/> and
+    /// <see cref="WorkerJoined"/>); together with <see cref="Unassigned"/> they cover the root.
+    /// </summary>
+    public List<Assignment<TWorker>> Holdings() =>
+        _live.Where(w => _assigned.TryGetValue(w, out var nodes) && nodes.Count > 0)
+             .Select(w => new Assignment<TWorker>(w, _assigned[w].ToList())).ToList();
+
     /// <summary>Splits the whole tree over <paramref name="workers"/> (none: everything waits unassigned).</summary>
     public List<Assignment<TWorker>> Start(IEnumerable<TWorker> workers)
     {

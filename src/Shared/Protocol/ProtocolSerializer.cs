@@ -33,7 +33,8 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
     public WireLimits Limits { get; }
 
     internal const string JoinRequestCode = "J", RunSpecCode = "S", RegisterCode = "R", RegisteredCode = "OK",
-        RefusedCode = "NO", ComputeCode = "C", ResultCode = "G", RunEndedCode = "E", LeavingCode = "L", DataOfferCode = "D";
+        RefusedCode = "NO", ComputeCode = "C", ResultCode = "G", RunEndedCode = "E", LeavingCode = "L", DataOfferCode = "D",
+        TreeStepCode = "TS", TreeParametersCode = "TD", TreeSumCode = "TU";
 
     public override string Manifest(object o) => o switch
     {
@@ -47,6 +48,9 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         RunEnded => RunEndedCode,
         WorkerLeaving => LeavingCode,
         DataChannelOffer => DataOfferCode,
+        TreeStep => TreeStepCode,
+        TreeParameters => TreeParametersCode,
+        TreeSum => TreeSumCode,
         _ => throw new ArgumentException($"{nameof(ProtocolSerializer)} cannot serialize {o.GetType()}"),
     };
 
@@ -74,6 +78,9 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             case RunEnded m: w.Bool(m.Completed); w.String(m.Reason); break;
             case WorkerLeaving m: w.String(m.Reason); break;
             case DataChannelOffer m: w.String(m.RunId); w.Int(m.Port); w.Bytes(m.TicketId); w.Bytes(m.TicketKey); break;
+            case TreeStep m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Epoch); w.Strings(m.Workers); w.Int(m.Pieces.Length); foreach (var p in m.Pieces) w.Subtrees(p); w.Int(m.You); break;
+            case TreeParameters m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Chunk); w.Tensor(m.Values); break;
+            case TreeSum m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Epoch); w.Subtree(m.Node); w.Int(m.Chunk); w.Double(m.Loss); w.Long(m.Chars); w.Tensor(m.Values); break;
             default: throw new ArgumentException($"{nameof(ProtocolSerializer)} cannot serialize {obj.GetType()}");
         }
     }
@@ -108,9 +115,28 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             RunEndedCode => new RunEnded(r.Bool(), r.String()),
             LeavingCode => new WorkerLeaving(r.String()),
             DataOfferCode => new DataChannelOffer(r.String(), r.Int(), r.Bytes(), r.Bytes()),
+            TreeStepCode => ReadTreeStep(r),
+            TreeParametersCode => new TreeParameters(r.String(), r.Long(), r.Int(), r.Tensor()),
+            TreeSumCode => new TreeSum(r.String(), r.Long(), r.Int(), r.Subtree(), r.Int(), r.Double(), r.Long(), r.Tensor()),
             _ => throw new ProtocolException($"unknown message manifest '{manifest}'"),
         };
         r.End();
         return msg;
+    }
+
+    /// <summary>As many piece lists as workers, and the receiver's index among them (a plan it cannot find itself in is malformed).</summary>
+    private static TreeStep ReadTreeStep(WireReader r)
+    {
+        string run = r.String();
+        long step = r.Long();
+        int epoch = r.Int();
+        var workers = r.Strings();
+        int n = r.Int();
+        if (n != workers.Length) throw new ProtocolException($"tree plan with {workers.Length} workers but {n} piece lists");
+        var pieces = new Reduction.Subtree[n][];
+        for (int i = 0; i < n; i++) pieces[i] = r.Subtrees();
+        int you = r.Int();
+        if (you < 0 || you >= n) throw new ProtocolException($"tree plan's receiver index {you} is not one of its {n} workers");
+        return new TreeStep(run, step, epoch, workers, pieces, you);
     }
 }

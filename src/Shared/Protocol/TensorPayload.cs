@@ -64,6 +64,13 @@ public sealed class TensorPayload
         };
     }
 
+    /// <summary>The sender's own array (a payload made by <see cref="Wrap{T}"/>), without a copy; false for one read from the wire.</summary>
+    public bool TryGetArray<T>(out T[] values) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        values = _values as T[] ?? [];
+        return _values is T[];
+    }
+
     /// <summary>The values as a new T[], after checking precision and (when given) the expected count.</summary>
     public T[] ToArray<T>(int? expectedCount = null) where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -43,6 +43,8 @@ internal struct WireWriter(byte[]? buffer, int start = 0, bool deferTensorValues
         _pos += b.Length;
     }
 
+    public void Strings(string[] list) { Int(list.Length); foreach (var s in list) String(s); }
+
     public void Subtree(Subtree node) { Int(node.Level); Int(node.Index); }
 
     public void Subtrees(Subtree[] nodes) { Int(nodes.Length); foreach (var n in nodes) Subtree(n); }
@@ -115,6 +117,16 @@ internal sealed class WireReader(byte[] buffer, WireLimits? limits = null, int l
         int n = Int();
         if (n > _limits.MaxBytesField) throw new ProtocolException($"byte field of {n} bytes exceeds the limit of {_limits.MaxBytesField}");
         return Take(n).ToArray();
+    }
+
+    /// <summary>A list of strings (a tree plan's actor paths): at most <see cref="WireLimits.MaxSubtrees"/> of them, each bounded as any string.</summary>
+    public string[] Strings()
+    {
+        int n = Int();
+        if (n < 0 || n > _limits.MaxSubtrees || n > (_end - _pos) / 4) throw new ProtocolException($"invalid string count {n}");
+        var list = new string[n];
+        for (int i = 0; i < n; i++) list[i] = String();
+        return list;
     }
 
     public Subtree Subtree()

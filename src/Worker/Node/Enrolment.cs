@@ -14,7 +14,8 @@ namespace DistRnn.Worker.Node;
 /// <param name="Compute">the compute engine for the run; null when the corpus differs or the configuration is unreadable</param>
 /// <param name="ParameterCount">the model's size (bounds the data channel's frames)</param>
 /// <param name="Refusal">why this worker refuses the coordinator (it cannot prove the secret), or null</param>
-public sealed record Enrolled(Register Register, IWorkerCompute? Compute, int ParameterCount, string? Refusal);
+/// <param name="Relay">this worker's side of the tree data plane for the run (with <paramref name="Compute"/>), or null</param>
+public sealed record Enrolled(Register Register, IWorkerCompute? Compute, int ParameterCount, string? Refusal, ITreeRelay<Akka.Actor.IActorRef>? Relay = null);
 
 /// <summary>
 /// The worker's side of registration as plain logic: from the run spec, the configuration's fingerprint as this worker
@@ -28,6 +29,7 @@ public static class Enrolment
     {
         string fingerprint;
         IWorkerCompute? compute = null;
+        ITreeRelay<Akka.Actor.IActorRef>? relay = null;
         int parameters = 0;
         try
         {
@@ -40,6 +42,7 @@ public static class Enrolment
                     : new WorkerCompute<double>(config, s.Corpus, s.Threads) { Slowdown = s.Slowdown };
             if (compute is not null && s.Metrics is not null) compute = s.Metrics.Measure(compute);
             parameters = new ModelShape(s.Corpus.Vocabulary.Size, config.Hidden).Count;
+            if (compute is not null) relay = TreeRelay.For<Akka.Actor.IActorRef>(config.PrecisionKind, spec.RunId, parameters, config.ShardCount);
         }
         catch (Exception e) when (e is JsonException or InputException or NotSupportedException)
         {
@@ -54,7 +57,8 @@ public static class Enrolment
         {
             compute?.Dispose();
             compute = null;
+            relay = null;
         }
-        return new Enrolled(register, compute, parameters, refusal);
+        return new Enrolled(register, compute, parameters, refusal, relay);
     }
 }

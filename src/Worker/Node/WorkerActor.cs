@@ -5,6 +5,7 @@ using DistRnn.Configuration;
 using DistRnn.Data;
 using DistRnn.Model;
 using DistRnn.Protocol;
+using DistRnn.Reduction;
 using DistRnn.Security;
 using DistRnn.Transport;
 using DistRnn.Transport.DataChannel;
@@ -24,6 +25,9 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
 {
     private sealed record RetryJoin;
     private sealed record JobDone(long Step, Exception? Error);
+    private sealed record TreeJobDone(long Step, Exception? Error);
+    /// <summary>A piece computed for the tree data plane, its gradient already copied off the engine's buffer.</summary>
+    private sealed record TreePiece(SubtreeResult Piece) : INoSerializationVerificationNeeded;
     // Generation: which offer the event belongs to (a newer offer replaces an older channel, whose events are then ignored).
     private sealed record ChannelOpened(int Generation, DataConnection Connection) : INoSerializationVerificationNeeded;
     private sealed record ChannelClosed(int Generation, string Why) : INoSerializationVerificationNeeded;
@@ -45,6 +49,10 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private int _channelGeneration;
     private int _parameterCount;
     private CancellationTokenSource? _running;
+    /// <summary>The tree data plane's relay for the run (docs/data-plane.md), and the step its compute jobs belong to.</summary>
+    private ITreeRelay<IActorRef>? _relay;
+    private CancellationTokenSource? _treeRunning;
+    private long _treeRunningStep = -1;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -100,6 +108,17 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             else d.Release();
         });
         Receive<JobDone>(OnJobDone);
+        // The tree data plane: the plan comes from the coordinator; parameters and sums from it or from other workers
+        // of the run (every member proved the run's secret on connecting); the relay checks run, step, epoch and shape.
+        Receive<TreeStep>(m => { if (FromCoordinator()) OnTreeStep(m); });
+        Receive<TreeParameters>(m => Relay(r => r.Parameters(m)));
+        Receive<TreeSum>(m => Relay(r => r.Sum(m)));
+        Receive<TreePiece>(m => Relay(r => r.PieceComputed(m.Piece)));
+        Receive<TreeJobDone>(m =>
+        {
+            if (m.Error is not null and not TaskCanceledException and not OperationCanceledException)
+                _notify(new WorkerEvent.Note($"step {m.Step}: computing failed: {m.Error.GetBaseException().Message}"));
+        });
         Receive<RunEnded>(m =>
         {
             if (!FromCoordinator()) return;
@@ -126,6 +145,44 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         Cancel();
         CloseChannel();
         _compute?.Dispose();
+    }
+
+    /// <summary>The coordinator's plan for an epoch of a step: the workers' actors as this node resolves them, and this one among them.</summary>
+    private void OnTreeStep(TreeStep m)
+    {
+        if (m.RunId != _runId || _relay is null || _coordinatorAddress is null) return;
+        _coordinator = Sender;
+        var provider = ((ExtendedActorSystem)Context.System).Provider;
+        RelayPlan<IActorRef> plan;
+        IActorRef[] workers;
+        try
+        {
+            workers = m.Workers.Select(provider.ResolveActorRef).ToArray();
+            plan = RelayPlan<IActorRef>.For(workers.Select((w, i) => (w, (IReadOnlyList<Subtree>)m.Pieces[i])), Subtree.Root(_relay.ShardCount), m.Epoch);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or UriFormatException)
+        {
+            _notify(new WorkerEvent.Note($"step {m.Step}: ignored a malformed tree plan ({e.Message})"));
+            return;
+        }
+        Relay(r => r.Plan(m.Step, plan, workers[m.You]));
+    }
+
+    /// <summary>Carries out what the relay decided: sums and parameter chunks to their receivers, pieces to compute.</summary>
+    private void Relay(Func<ITreeRelay<IActorRef>, RelayOut<IActorRef>> act)
+    {
+        if (_relay is null || _compute is null) return;
+        var o = act(_relay);
+        if (_relay.Step > _treeRunningStep) { _treeRunning?.Cancel(); _treeRunning = null; } // a newer step: the old one's work is obsolete
+        foreach (var (to, toCoordinator, sum) in o.Sums)
+            (toCoordinator ? _coordinator : to)?.Tell(sum, Self);
+        foreach (var (to, chunk) in o.Parameters) to.Tell(chunk, Self);
+        if (o.Compute is not { } job) return;
+        if (_treeRunning is null) { _treeRunning = new CancellationTokenSource(); _treeRunningStep = job.Step; }
+        var self = Self;
+        var relay = _relay;
+        _compute.RunAsync(job, piece => self.Tell(new TreePiece(relay.Detach(piece))), _treeRunning.Token)
+            .PipeTo(Self, success: () => new TreeJobDone(job.Step, null), failure: e => new TreeJobDone(job.Step, e));
     }
 
     private void CloseChannel()
@@ -192,6 +249,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         _compute?.Dispose();
         var enrolled = Enrolment.Enrol(m, _s, _credentials, AkkaConfig.BoundAddress(Context.System).ToString());
         _compute = enrolled.Compute;
+        _relay = enrolled.Relay;
         _parameterCount = enrolled.ParameterCount;
         // this node's frames were sized before it knew the model: a larger one needs a node with larger frames
         if (enrolled.Refusal is null && enrolled.ParameterCount > _s.FrameValues)
@@ -256,5 +314,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private void Cancel()
     {
         _running?.Cancel();
+        _treeRunning?.Cancel();
+        _treeRunning = null;
     }
 }

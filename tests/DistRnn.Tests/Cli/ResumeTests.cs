@@ -129,4 +129,19 @@ public class ResumeTests
         var resumed = await Ok("train", "--resume", dir, "--steps", "10", "--json");
         Assert.All(Events(resumed.Out, "step"), e => Assert.Equal(1, e.GetProperty("workers").GetInt32()));
     }
+
+    /// <summary>The data plane is saved with the run: a resume without --data-plane goes on over the tree, with the same bits.</summary>
+    [Fact]
+    public async Task A_resumed_tree_run_keeps_its_data_plane_and_its_bits()
+    {
+        string[] model = ["--corpus", TrainCommandTests.Corpus, "--hidden", "12", "--seq", "10", "--batch", "4", "--json"];
+        var straight = await Ok(["train", .. model, "--workers", "0", "--out", TestUtil.TempDir(), "--steps", "10"]);
+        var dir = TestUtil.TempDir();
+        await Ok(["train", .. model, "--workers", "2", "--data-plane", "tree", "--out", dir, "--steps", "6"]);
+        Assert.Equal("tree", Checkpoint.Load(CheckpointStore.List(dir).First().Path).Header.Run!.DataPlane);
+        var resumed = await Ok("train", "--resume", dir, "--steps", "10", "--json");
+        Assert.Equal("tree", Checkpoint.Load(CheckpointStore.List(dir).First().Path).Header.Run!.DataPlane);
+        Assert.Equal(10, CheckpointStore.List(dir).First().Step);
+        Assert.Equal(Sha(straight), Sha(resumed));
+    }
 }

@@ -29,6 +29,10 @@ public sealed class ProtocolSerializerTests : Akka.TestKit.Xunit2.TestKit
         [new DataChannelOffer("run-1", 40513, [1, 2, 3, 4, 5, 6, 7, 8], Enumerable.Range(0, 32).Select(i => (byte)(255 - i)).ToArray())],
         [new RunEnded(true, "training finished")],
         [new WorkerLeaving("stopped by the user")],
+        [new TreeStep("run-1", 9, 2, ["akka.tcp://distrnn@127.0.0.1:4053/user/worker#1", "akka.tcp://distrnn@127.0.0.1:4054/user/worker#2"],
+            [[new Subtree(3, 0)], [new Subtree(2, 2), new Subtree(2, 3)]], 1)],
+        [new TreeParameters("run-1", 9, 3, TensorPayload.Wrap(Floats))],
+        [new TreeSum("run-1", 9, 2, new Subtree(2, 3), 0, 12.5, 300, TensorPayload.Wrap(Doubles))],
     ];
 
     /// <summary>
@@ -81,6 +85,22 @@ public sealed class ProtocolSerializerTests : Akka.TestKit.Xunit2.TestKit
         var r = (SubtreeResult)serializer.FromBinary(serializer.ToBinary(result), serializer.Manifest(result));
         Assert.Equal((9L, new Subtree(2, 3), 1.25, 77L), (r.Step, r.Node, r.Loss, r.Chars));
         Assert.Equal(Doubles.Select(BitConverter.DoubleToInt64Bits), r.Gradient.ToArray<double>().Select(BitConverter.DoubleToInt64Bits));
+    }
+
+    /// <summary>A tree chunk is far below the smallest frame: worker-to-worker traffic fits any node's frames, whatever the model.</summary>
+    [Fact]
+    public void A_tree_chunk_fits_the_smallest_frame_and_a_plan_must_name_its_receiver()
+    {
+        var chunk = new TreeSum("run", long.MaxValue, int.MaxValue, new Subtree(4, 0), 1000, 1, 1, TensorPayload.Wrap(new double[ChunkLayout.ChunkBytes / 8]));
+        Assert.InRange(SerializerFor(chunk).ToBinary(chunk).Length, ChunkLayout.ChunkBytes, AkkaConfig.MinFrameBytes - AkkaConfig.FrameOverheadBytes);
+        var serializer = SerializerFor(chunk);
+        foreach (var bad in new[] { -1, 2 })
+        {
+            var plan = new TreeStep("run", 1, 1, ["a", "b"], [[new Subtree(1, 0)], [new Subtree(1, 1)]], bad);
+            Assert.Throws<SerializationException>(() => serializer.FromBinary(serializer.ToBinary(plan), serializer.Manifest(plan)));
+        }
+        var uneven = new TreeStep("run", 1, 1, ["a", "b"], [[new Subtree(1, 0)]], 0);
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(serializer.ToBinary(uneven), serializer.Manifest(uneven)));
     }
 
     [Fact]

@@ -32,4 +32,33 @@ public sealed class WorkerKillTests
                 Assert.True(w.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a surviving worker did not end cleanly\n{w.Tail()}");
         });
     }
+
+    /// <summary>
+    /// The same on the tree data plane, with a model of two float64 chunks: the workers sum among themselves, so the kill
+    /// lands during a relay (the dead worker held pieces, received sums or forwarded the parameters); the coordinator
+    /// re-plans the step among the survivors, who keep what they computed, and no bit changes.
+    /// </summary>
+    [Fact]
+    public void A_worker_SIGKILLed_mid_reduction_on_the_tree_changes_no_bit()
+    {
+        const int steps = 60;
+        string[] model = ["--hidden", "128", "--seq", "24", "--batch", "32", "--shards", "16", "--seed", "11", "--optimizer", "adam", "--lr", "0.01", "--precision", "float64"];
+        using var c = new ProcessCluster(model: model);
+        c.Explain(() =>
+        {
+            var coordinator = c.Coordinator(steps, 3, 90, "--data-plane", "tree");
+            var workers = Enumerable.Range(0, 3).Select(_ => c.Worker(slowdown: 2)).ToList();
+
+            coordinator.WaitForLine(TrainEvents.StepAtLeast(15), TimeSpan.FromSeconds(90), "step 15");
+            workers[1].Kill();
+            long stepAtKill = TrainEvents.Steps(coordinator).Max(s => s.Number);
+
+            Assert.True(coordinator.WaitForExit(TimeSpan.FromSeconds(150)) == 0, "the coordinator failed");
+            Assert.Equal(c.Reference(steps), TrainEvents.ParamsSha256(coordinator));
+            Assert.InRange(stepAtKill, 15, steps - 1);
+            Assert.Equal(Enumerable.Range(1, steps).Select(i => (long)i), TrainEvents.Steps(coordinator).Select(s => s.Number));
+            foreach (var w in workers.Where((_, i) => i != 1))
+                Assert.True(w.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a surviving worker did not end cleanly\n{w.Tail()}");
+        });
+    }
 }

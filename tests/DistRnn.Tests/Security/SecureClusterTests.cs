@@ -291,6 +291,47 @@ public sealed class SecureClusterTests
         await stranger.Terminate();
     }
 
+    /// <summary>
+    /// The tree data plane's worker-to-worker messages are guarded like every other: a node without the secret sends a
+    /// tree worker parameters and sums for every step and epoch of the run before it starts (a worker keeps the first
+    /// parameters it gets for a step, so any that got through would change the bits), and the coordinator a root.
+    /// The run ends with the single-process bits and the stranger's connections were refused by the secret's handshake.
+    /// </summary>
+    [Fact]
+    public async Task A_node_without_the_secret_cannot_inject_tree_chunks()
+    {
+        string baseline = await Baseline();
+        var secret = Secret("the run's secret, 32 bytes long..");
+        var settings = CoordinatorSettings.For(Small, _corpus) with { DataPlane = DataPlane.Tree };
+        await using var host = ClusterHost<float>.Start(settings, _corpus, new ClusterHostOptions { LocalWorkers = 0, Security = new NodeSecurity(secret, null) });
+        ActorSystem? workerSystem = null;
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var worker = Task.Run(() => WorkerNode.RunAsync(RemoteWorker(host, new NodeSecurity(secret, null), new ConcurrentQueue<string>()) with { OnSystem = s => workerSystem = s }, stop.Token));
+        await host.WaitForWorkersAsync(1, TimeSpan.FromSeconds(60), _ => { }, stop.Token);
+
+        static Address Plain(Address a) => new(AkkaConfig.CoordinatorAddress("h", 1).Protocol, a.System, a.Host, a.Port);
+        using var stranger = ActorSystem.Create(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, "127.0.0.1", 0, verbose: false));
+        var provider = ((ExtendedActorSystem)stranger).Provider;
+        var workerRef = provider.ResolveActorRef(new RootActorPath(Plain(AkkaConfig.BoundAddress(workerSystem!))) / "user" / AkkaConfig.WorkerActorName);
+        var coordinatorRef = provider.ResolveActorRef(new RootActorPath(Plain(host.Coordinator.Address)) / "user" / AkkaConfig.CoordinatorActorName);
+        var shape = new ModelShape(_corpus.Vocabulary.Size, Small.Hidden);
+        var root = Subtree.Root(Small.ShardCount);
+        var poison = Enumerable.Repeat(1e3f, shape.Count).ToArray();
+        for (long step = 1; step <= Small.Steps; step++)
+        {
+            workerRef.Tell(new TreeParameters(settings.RunId, step, 0, TensorPayload.Wrap(poison)), coordinatorRef);
+            for (int epoch = 1; epoch <= 3; epoch++)
+                coordinatorRef.Tell(new TreeSum(settings.RunId, step, epoch, root, 0, 1.0, 1, TensorPayload.Wrap(poison)), workerRef);
+        }
+        await Task.Delay(TimeSpan.FromSeconds(2));
+
+        Assert.Equal((baseline, 1), await TrainOn(host, 1, workersAfter: 1));
+        Assert.Equal(WorkerNode.Ok, await worker.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.True(NodeSecurity.Authentication(host.Coordinator.System)!.Refused + NodeSecurity.Authentication(workerSystem!)!.Refused > 0,
+            "the stranger's connections should have been refused by the secret's handshake");
+        await stranger.Terminate();
+    }
+
     // ---- roles in certificates ----
 
     /// <summary>Answers every join request with a refusal and tells workers the run is over: what a node posing as coordinator would do.</summary>

@@ -1,0 +1,211 @@
+using DistRnn.Coordinator.Scheduling;
+using DistRnn.Protocol;
+using DistRnn.Reduction;
+using DistRnn.Worker.Node;
+
+namespace DistRnn.Tests.Worker;
+
+/// <summary>
+/// The workers' relays of the tree data plane as pure logic, wired to each other by a message queue delivered in a
+/// random order (with copies): the root the coordinator gathers, chunk by chunk, has exactly the bits of the fixed-tree
+/// sum of the shards, whatever the order, the copies, or a worker lost mid-step; and a re-plan recomputes only what
+/// the lost worker held.
+/// </summary>
+public sealed class TreeRelayTests
+{
+    private const string Run = "run";
+    private const int Shards = 8;
+    private const long Step = 4;
+    // three chunks of float64 (32,768 values each), the last one short
+    private const int Values = 70_000;
+    private static readonly Subtree Root = Subtree.Root(Shards);
+
+    private sealed record Sum(double[] Grad, double Loss, long Chars);
+
+    private static Sum Combine(Sum l, Sum r)
+    {
+        for (int i = 0; i < l.Grad.Length; i++) l.Grad[i] += r.Grad[i];
+        return l with { Loss = l.Loss + r.Loss, Chars = l.Chars + r.Chars };
+    }
+
+    /// <summary>Random shard sums whose additions round (values of very different sizes), so any other order shows.</summary>
+    private static Sum[] Leaves()
+    {
+        var rng = new Random(17);
+        return Enumerable.Range(0, Shards).Select(_ => new Sum(
+            Enumerable.Range(0, Values).Select(_ => (rng.NextDouble() - 0.5) * Math.Pow(10, rng.Next(-8, 8))).ToArray(),
+            rng.NextDouble() * 100, rng.Next(1, 1000))).ToArray();
+    }
+
+    /// <summary>A node's sum in the fixed tree order (what a worker's compute engine returns for it).</summary>
+    private static Sum SumOf(Sum[] leaves, Subtree node)
+    {
+        var tree = new ReductionTree<Sum>(node, Combine);
+        for (int j = node.First; j < node.First + node.Count; j++) tree.Offer(new Subtree(0, j), leaves[j] with { Grad = (double[])leaves[j].Grad.Clone() });
+        return tree.Result;
+    }
+
+    private sealed class Net(Sum[] leaves, int seed)
+    {
+        private readonly Random _rng = new(seed);
+        private readonly List<(string To, object Message)> _queue = new();
+        public Dictionary<string, ITreeRelay<string>> Relays { get; } = new();
+        public HashSet<string> Dead { get; } = new();
+        public RootGather<string, double> Gather { get; set; } = null!;
+        public SubtreeResult? Root { get; private set; }
+        public List<(string Worker, Subtree Node)> Computed { get; } = new();
+
+        public void Plan(RelayPlan<string> plan, double[] parameters)
+        {
+            foreach (var w in plan.Workers) _queue.Add((w, plan));
+            foreach (var chunk in Gather.ParameterChunks(parameters)) _queue.Add((plan.RootOwner, chunk));
+        }
+
+        /// <summary>Delivers everything in a random order, a copy of about one message in five as well.</summary>
+        public void RunToQuiet()
+        {
+            while (_queue.Count > 0)
+            {
+                int i = _rng.Next(_queue.Count);
+                var (to, m) = _queue[i];
+                if (_rng.Next(5) != 0) _queue.RemoveAt(i);
+                if (Dead.Contains(to)) continue;
+                var relay = Relays[to];
+                var o = m switch
+                {
+                    RelayPlan<string> p => relay.Plan(Step, p, to),
+                    TreeParameters c => relay.Parameters(c),
+                    TreeSum s => relay.Sum(s),
+                    SubtreeResult piece => relay.PieceComputed(relay.Detach(piece)),
+                    _ => throw new InvalidOperationException(),
+                };
+                foreach (var (dest, toCoordinator, sum) in o.Sums)
+                    if (toCoordinator) Root ??= Gather.Offer(to, sum);
+                    else _queue.Add((dest!, sum));
+                foreach (var (dest, chunk) in o.Parameters) _queue.Add((dest, chunk));
+                if (o.Compute is { } job)
+                    foreach (var node in job.Nodes)
+                    {
+                        Computed.Add((to, node));
+                        var s = SumOf(leaves, node);
+                        _queue.Add((to, new SubtreeResult(Run, Step, node, s.Loss, s.Chars, TensorPayload.Wrap(s.Grad))));
+                    }
+            }
+        }
+    }
+
+    private static void SameBits(Sum expected, SubtreeResult? root)
+    {
+        Assert.NotNull(root);
+        Assert.Equal(Root, root.Node);
+        Assert.Equal(BitConverter.DoubleToInt64Bits(expected.Loss), BitConverter.DoubleToInt64Bits(root.Loss));
+        Assert.Equal(expected.Chars, root.Chars);
+        var got = root.Gradient.ToArray<double>(Values);
+        Assert.True(expected.Grad.AsSpan().SequenceEqual(got), "the root's gradient differs from the fixed-tree sum");
+    }
+
+    [Theory]
+    [InlineData(1, 1)] [InlineData(2, 2)] [InlineData(3, 3)] [InlineData(5, 4)] [InlineData(8, 5)]
+    public void The_gathered_root_has_the_fixed_tree_bits_whatever_the_order_and_copies(int workers, int seed)
+    {
+        var leaves = Leaves();
+        var expected = SumOf(leaves, Root);
+        var names = Enumerable.Range(0, workers).Select(i => $"w{i}").ToList();
+        var net = new Net(leaves, seed) { Gather = new RootGather<string, double>(Run, Step, Root, Values) };
+        foreach (var n in names) net.Relays[n] = TreeRelay.For<string>(DistRnn.Model.Precision.Float64, Run, Values, Shards);
+        var parts = SubtreeCutter.Split([Root], workers);
+        var plan = net.Gather.Replan(names.Take(parts.Count).Select((n, i) => new Assignment<string>(n, parts[i])));
+        net.Plan(plan, new double[Values]);
+        net.RunToQuiet();
+        SameBits(expected, net.Root);
+        Assert.Equal(Shards, net.Computed.Sum(c => c.Node.Count)); // every shard computed once
+    }
+
+    [Theory]
+    [InlineData(3, 0, 6)] [InlineData(3, 2, 7)] [InlineData(4, 1, 8)] [InlineData(5, 0, 9)]
+    public void A_worker_lost_mid_step_costs_only_its_pieces_and_no_bit(int workers, int lost, int seed)
+    {
+        var leaves = Leaves();
+        var expected = SumOf(leaves, Root);
+        var names = Enumerable.Range(0, workers).Select(i => $"w{i}").ToList();
+        var net = new Net(leaves, seed) { Gather = new RootGather<string, double>(Run, Step, Root, Values) };
+        foreach (var n in names) net.Relays[n] = TreeRelay.For<string>(DistRnn.Model.Precision.Float64, Run, Values, Shards);
+        var state = new StepState<string, int>(Step, Root, (a, b) => a + b);
+        state.Start(names);
+        var first = net.Gather.Replan(state.Holdings());
+        net.Dead.Add(names[lost]); // it never answers: the root cannot complete in this epoch
+        net.Plan(first, new double[Values]);
+        net.RunToQuiet();
+        Assert.Null(net.Root);
+
+        state.WorkerLost(names[lost]);
+        var second = net.Gather.Replan(state.Holdings());
+        net.Plan(second, new double[Values]);
+        net.RunToQuiet();
+        SameBits(expected, net.Root);
+        // survivors keep what they computed: every shard was computed once in all (the lost worker computed none)
+        Assert.Equal(Shards, net.Computed.Sum(c => c.Node.Count));
+        Assert.All(net.Computed, c => Assert.NotEqual(names[lost], c.Worker));
+    }
+
+    [Fact]
+    public void Sums_of_an_older_epoch_step_or_another_run_and_chunks_of_the_wrong_length_are_ignored()
+    {
+        var leaves = Leaves();
+        var relay = TreeRelay.For<string>(DistRnn.Model.Precision.Float64, Run, Values, Shards);
+        var gather = new RootGather<string, double>(Run, Step, Root, Values);
+        var plan = gather.Replan([new Assignment<string>("a", [new Subtree(2, 0)]), new Assignment<string>("b", [new Subtree(2, 1)])]);
+        var parameters = gather.ParameterChunks(new double[Values]);
+        Assert.Equal(3, parameters.Count);
+        Assert.Null(relay.Plan(Step, plan, "a").Compute); // no parameters yet
+        Assert.Null(relay.Parameters(new TreeParameters(Run, Step, 2, TensorPayload.Wrap(new double[32768]))).Compute); // the last chunk is short
+        Assert.Null(relay.Parameters(new TreeParameters(Run, Step, 3, TensorPayload.Wrap(new double[10]))).Compute); // no such chunk
+        Assert.Null(relay.Parameters(parameters[2] with { Values = TensorPayload.Wrap(new float[parameters[2].Values.Count]) }).Compute); // wrong precision
+        Assert.Null(relay.Parameters(parameters[0]).Compute);
+        Assert.Null(relay.Parameters(parameters[1]).Compute);
+        Assert.Equal([new Subtree(2, 0)], relay.Parameters(parameters[2]).Compute!.Nodes); // all there: compute its piece
+        Assert.Null(relay.Parameters(parameters[2]).Compute); // a copy: nothing more
+
+        var own = SumOf(leaves, new Subtree(2, 0));
+        Assert.Empty(relay.PieceComputed(new SubtreeResult(Run, Step, new Subtree(2, 0), own.Loss, own.Chars, TensorPayload.Wrap(own.Grad))).Sums);
+        var right = SumOf(leaves, new Subtree(2, 1));
+        TreeSum Chunk(int k, int epoch = 1, long step = Step, string run = Run) =>
+            new(run, step, epoch, new Subtree(2, 1), k, k == 0 ? right.Loss : 0, k == 0 ? right.Chars : 0, TensorPayload.Wrap(right.Grad.AsSpan(k * 32768, Math.Min(32768, Values - k * 32768)).ToArray()));
+        Assert.Empty(relay.Sum(Chunk(0, epoch: 0)).Sums);
+        Assert.Empty(relay.Sum(Chunk(0, step: Step - 1)).Sums);
+        Assert.Empty(relay.Sum(Chunk(0, run: "another")).Sums);
+        Assert.Empty(relay.Sum(Chunk(2) with { Chunk = 1 }).Sums); // the short chunk's values as chunk 1
+        Assert.Empty(relay.Sum(Chunk(0) with { Node = new Subtree(1, 2) }).Sums); // not a node it receives
+        var sent = new[] { 0, 1, 2 }.Select(k => Assert.Single(relay.Sum(Chunk(k)).Sums)).ToList();
+        Assert.All(sent, s => Assert.True(s.ToCoordinator));
+        Assert.Empty(relay.Sum(Chunk(1)).Sums); // a copy loses to the first
+        Assert.All(sent, s => Assert.Equal((1, 0), (s.Sum.Epoch, s.Sum.Node.Index)));
+        Assert.Null(gather.Offer("a", sent[0].Sum));
+        Assert.Null(gather.Offer("a", sent[1].Sum));
+        var root = gather.Offer("a", sent[2].Sum);
+        SameBits(SumOf(leaves, Root), root);
+    }
+
+    /// <summary>
+    /// A root the coordinator did not take (its owner was excluded for it, or its recomputation failed) is gathered
+    /// again after the re-plan; chunks count only from the root's owner of the epoch they name.
+    /// </summary>
+    [Fact]
+    public void After_a_re_plan_the_root_is_gathered_again_and_only_from_each_epochs_root_owner()
+    {
+        var gather = new RootGather<string, double>(Run, Step, Root, Values);
+        var whole = SumOf(Leaves(), Root);
+        List<TreeSum> Chunks(int epoch) => gather.ParameterChunks(whole.Grad)
+            .Select(c => new TreeSum(Run, Step, epoch, Root, c.Chunk, c.Chunk == 0 ? whole.Loss : 0, c.Chunk == 0 ? whole.Chars : 0, c.Values)).ToList();
+        gather.Replan([new Assignment<string>("a", [Root])]);
+        Assert.All(Chunks(1), c => Assert.Null(gather.Offer("b", c))); // not the root's owner
+        var first = Chunks(1).Select(c => gather.Offer("a", c)).ToList();
+        SameBits(whole, first[^1]);
+        Assert.Null(gather.Offer("a", Chunks(1)[0])); // taken once
+
+        gather.Replan([new Assignment<string>("b", [Root])]);
+        Assert.All(Chunks(2), c => Assert.Null(gather.Offer("a", c))); // a owned the root in epoch 1, not 2
+        var again = Chunks(2).Select(c => gather.Offer("b", c)).ToList();
+        SameBits(whole, again[^1]);
+    }
+}
