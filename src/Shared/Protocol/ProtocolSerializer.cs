@@ -34,6 +34,8 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
 
     internal const string JoinRequestCode = "J", RunSpecCode = "S", RegisterCode = "R", RegisteredCode = "OK",
         RefusedCode = "NO", ComputeCode = "C", ResultCode = "G", RunEndedCode = "E", LeavingCode = "L", DataOfferCode = "D";
+    // between coordinators (ReplicaMessages)
+    internal const string ReplicaAttachCode = "FJ", SnapshotPartCode = "FS", DecisionCode = "FD", DecisionAckCode = "FA";
 
     public override string Manifest(object o) => o switch
     {
@@ -47,6 +49,10 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         RunEnded => RunEndedCode,
         WorkerLeaving => LeavingCode,
         DataChannelOffer => DataOfferCode,
+        ReplicaAttach => ReplicaAttachCode,
+        ReplicaSnapshotPart => SnapshotPartCode,
+        StepDecision => DecisionCode,
+        DecisionAck => DecisionAckCode,
         _ => throw new ArgumentException($"{nameof(ProtocolSerializer)} cannot serialize {o.GetType()}"),
     };
 
@@ -74,6 +80,10 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             case RunEnded m: w.Bool(m.Completed); w.String(m.Reason); break;
             case WorkerLeaving m: w.String(m.Reason); break;
             case DataChannelOffer m: w.String(m.RunId); w.Int(m.Port); w.Bytes(m.TicketId); w.Bytes(m.TicketKey); break;
+            case ReplicaAttach m: w.Int(m.ProtocolVersion); w.String(m.Node); break;
+            case ReplicaSnapshotPart m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Index); w.Int(m.Count); w.Bytes(m.Bytes); break;
+            case StepDecision m: w.String(m.RunId); w.Long(m.Step); w.Double(m.Loss); w.Long(m.Chars); w.Int(m.Workers); w.Tensor(m.Gradient); break;
+            case DecisionAck m: w.String(m.RunId); w.Long(m.Step); break;
             default: throw new ArgumentException($"{nameof(ProtocolSerializer)} cannot serialize {obj.GetType()}");
         }
     }
@@ -108,6 +118,10 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             RunEndedCode => new RunEnded(r.Bool(), r.String()),
             LeavingCode => new WorkerLeaving(r.String()),
             DataOfferCode => new DataChannelOffer(r.String(), r.Int(), r.Bytes(), r.Bytes()),
+            ReplicaAttachCode => new ReplicaAttach(r.Int(), r.String()),
+            SnapshotPartCode => new ReplicaSnapshotPart(r.String(), r.Long(), r.Int(), r.Int(), r.LargeBytes()),
+            DecisionCode => new StepDecision(r.String(), r.Long(), r.Double(), r.Long(), r.Int(), r.Tensor()),
+            DecisionAckCode => new DecisionAck(r.String(), r.Long()),
             _ => throw new ProtocolException($"unknown message manifest '{manifest}'"),
         };
         r.End();
