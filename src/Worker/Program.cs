@@ -22,7 +22,7 @@ namespace DistRnn.Worker
     {
         public static async Task<int> RunAsync(string[] args)
         {
-            var join = new Option<string>("--join") { Description = "The coordinator's HOST:PORT (its train --listen address)", Required = true };
+            var join = new Option<string>("--join") { Description = "The coordinator's HOST:PORT (its train --listen address); with standby coordinators, theirs after it: A:PORT,B:PORT (docs/failover.md)", Required = true };
             var corpusOpt = new Option<string?>("--corpus") { Description = "The run's corpus file (default: the embedded tiny-shakespeare); must be the coordinator's file, byte for byte" };
             var threadsOpt = new Option<int>("--threads") { Description = "Cores this node computes on (0 = all)", DefaultValueFactory = _ => 0 };
             var hostOpt = new Option<string?>("--host") { Description = "Address of this node that the coordinator can reach (default: the local address that routes to the coordinator)" };
@@ -60,7 +60,8 @@ namespace DistRnn.Worker
                 }
                 verbose = parse.GetValue(verboseOpt);
 
-                var (host, port) = AkkaConfig.ParseEndpoint(parse.GetValue(join)!, "--join");
+                var joins = parse.GetValue(join)!.Split(',').Select(j => AkkaConfig.ParseEndpoint(j.Trim(), "--join")).ToList();
+                var (host, port) = joins[0];
                 int threads = parse.GetValue(threadsOpt);
                 if (threads < 0) throw new InputException($"--threads {threads}: must not be negative");
                 int ownPort = parse.GetValue(portOpt);
@@ -81,10 +82,11 @@ namespace DistRnn.Worker
                 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
                 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 
-                Console.Error.WriteLine($"worker: corpus {corpus.Name} (sha256 {corpus.Sha256[..12]}…), {(threads > 0 ? threads : Environment.ProcessorCount)} threads, joining {host}:{port} from {ownHost}; {security.Describe()}");
+                Console.Error.WriteLine($"worker: corpus {corpus.Name} (sha256 {corpus.Sha256[..12]}…), {(threads > 0 ? threads : Environment.ProcessorCount)} threads, joining {string.Join(",", joins.Select(j => $"{j.Host}:{j.Port}"))} from {ownHost}; {security.Describe()}");
                 return await WorkerNode.RunAsync(new WorkerNodeOptions
                 {
                     Coordinator = AkkaConfig.CoordinatorAddress(host, port, security.Scheme),
+                    Standbys = joins.Skip(1).Select(j => AkkaConfig.CoordinatorAddress(j.Host, j.Port, security.Scheme)).ToList(),
                     Security = security,
                     Corpus = corpus,
                     Threads = threads > 0 ? threads : Environment.ProcessorCount,

@@ -17,11 +17,13 @@ public sealed class ReplicaSet<TReplica> where TReplica : notnull
     public bool WantsSnapshot => _waiting.Count > 0;
     public int Attached => _attached.Count;
 
-    /// <summary>A standby asks for the state; one already attached asks again only after losing its stream: it starts over.</summary>
+    /// <summary>
+    /// A standby asks for the state (it asks again until the snapshot is in: a repeat from one already attached is one
+    /// that crossed the snapshot on its way, and changes nothing).
+    /// </summary>
     public void Attach(TReplica r)
     {
-        Lost(r);
-        _waiting.Add(r);
+        if (!_attached.Contains(r)) _waiting.Add(r);
     }
 
     /// <summary>The snapshot of a completed step was taken: the waiting standbys get it and are attached from here on.</summary>

@@ -39,9 +39,11 @@ public sealed class ReplicationActor : ReceiveActor, IWithTimers
         Receive<ReplicaAttach>(m =>
         {
             if (m.ProtocolVersion != ProtocolInfo.Version || !IsCoordinator(Sender.Path.Address)) return;
-            if (_set.Attached == 0) _info($"standby {Sender.Path.Address.HostPort()} attached; it gets the run's state before the next step");
-            Context.Watch(Sender);
-            _known.Add(Sender);
+            if (_known.Add(Sender))
+            {
+                _info($"standby {Sender.Path.Address.HostPort()} attached; it gets the run's state before the next step");
+                Context.Watch(Sender);
+            }
             _set.Attach(Sender);
             Published();
         });

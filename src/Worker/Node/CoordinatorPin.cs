@@ -5,45 +5,82 @@ using Akka.Actor;
 namespace DistRnn.Worker.Node;
 
 /// <summary>
-/// The one node this worker takes as its coordinator: the member with the coordinator role at its <c>--join</c>
-/// address (the port, and the host as given or any address it resolves to). Any other member claiming the role —
-/// a node with a worker's certificate, say — is ignored, and only this one leaving counts as the coordinator gone.
+/// The nodes this worker may take as its coordinator: members with the coordinator role at one of its <c>--join</c>
+/// addresses (the port, and the host as given or any address it resolves to) — the active coordinator and its
+/// standbys (docs/failover.md). Any other member claiming the role — a node with a worker's certificate, say — is
+/// ignored, and only a pinned one leaving counts as a coordinator gone. Which of them is followed: <see cref="CoordinatorChoice{TAddress}"/>.
 /// </summary>
 public sealed class CoordinatorPin
 {
-    private readonly HashSet<string> _hosts;
+    private readonly (int Port, HashSet<string> Hosts)[] _pins;
 
-    private CoordinatorPin(int port, IEnumerable<string> hosts)
-    {
-        Port = port;
-        _hosts = new HashSet<string>(hosts, StringComparer.OrdinalIgnoreCase);
-    }
+    private CoordinatorPin(IEnumerable<(int Port, IEnumerable<string> Hosts)> pins) =>
+        _pins = pins.Select(p => (p.Port, new HashSet<string>(p.Hosts, StringComparer.OrdinalIgnoreCase))).ToArray();
 
-    public int Port { get; }
-
-    /// <summary>The pin for <paramref name="join"/>; its host is resolved once (a name that does not resolve is matched as written).</summary>
-    public static CoordinatorPin For(Address join)
-    {
-        var hosts = new List<string> { join.Host! };
-        try { hosts.AddRange(Dns.GetHostAddresses(join.Host!).Select(Canonical)); }
-        catch (SocketException) { }
-        catch (ArgumentException) { }
-        return new CoordinatorPin(join.Port ?? 0, hosts);
-    }
+    /// <summary>The pin for <paramref name="join"/>; each host is resolved once (a name that does not resolve is matched as written).</summary>
+    public static CoordinatorPin For(params Address[] join) => new(join.Select(a => (a.Port ?? 0, Resolved(a.Host!))));
 
     /// <summary>For tests and for a join address that is already an IP address.</summary>
-    public static CoordinatorPin Exactly(string host, int port) => new(port, [host]);
+    public static CoordinatorPin Exactly(string host, int port) => new([(port, [host])]);
 
-    /// <summary>True for the coordinator at the pinned address (a member that advertises a host name is matched by what it resolves to).</summary>
+    private static IEnumerable<string> Resolved(string host)
+    {
+        var hosts = new List<string> { host };
+        try { hosts.AddRange(Dns.GetHostAddresses(host).Select(Canonical)); }
+        catch (SocketException) { }
+        catch (ArgumentException) { }
+        return hosts;
+    }
+
+    /// <summary>True for a member at a pinned address (one that advertises a host name is matched by what it resolves to).</summary>
     public bool Matches(Address member)
     {
-        if (member.Port != Port || member.Host is not string h) return false;
-        if (_hosts.Contains(h)) return true;
-        if (IPAddress.TryParse(h, out var ip)) return _hosts.Contains(Canonical(ip));
-        try { return Dns.GetHostAddresses(h).Any(a => _hosts.Contains(Canonical(a))); }
+        if (member.Host is not string h) return false;
+        var pins = _pins.Where(p => p.Port == member.Port).ToList();
+        if (pins.Count == 0) return false;
+        if (pins.Any(p => p.Hosts.Contains(h))) return true;
+        if (IPAddress.TryParse(h, out var ip)) return pins.Any(p => p.Hosts.Contains(Canonical(ip)));
+        try { return Dns.GetHostAddresses(h).Any(a => pins.Any(p => p.Hosts.Contains(Canonical(a)))); }
         catch (SocketException) { return false; }
         catch (ArgumentException) { return false; }
     }
 
     private static string Canonical(IPAddress ip) => (ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip).ToString();
+}
+
+/// <summary>
+/// Which pinned coordinator a worker follows: the oldest one that is up — where Akka's cluster singleton places the
+/// run (Coordinator/Failover/Leadership) — so workers and the election agree without a word between them. When the
+/// one followed is gone, the next oldest is followed (it takes the run over); none left: the worker starts over.
+/// </summary>
+/// <param name="addressOf">a member's address</param>
+/// <param name="isOlder">whether the first member is older than the second (Akka's <c>Member.IsOlderThan</c>)</param>
+public sealed class CoordinatorChoice<TMember, TAddress>(Func<TMember, TAddress> addressOf, Func<TMember, TMember, bool> isOlder)
+    where TAddress : notnull where TMember : class
+{
+    private readonly Dictionary<TAddress, TMember> _up = new();
+    private TMember? _current;
+
+    /// <summary>The coordinator to follow now (null: none is up).</summary>
+    public TAddress? Current => _current is null ? default : addressOf(_current);
+
+    /// <returns>true when the coordinator to follow changed</returns>
+    public bool Up(TMember member)
+    {
+        _up[addressOf(member)] = member;
+        return Choose();
+    }
+
+    /// <returns>true when the coordinator to follow changed</returns>
+    public bool Gone(TAddress address) => _up.Remove(address) && Choose();
+
+    private bool Choose()
+    {
+        TMember? oldest = null;
+        foreach (var m in _up.Values) if (oldest is null || isOlder(m, oldest)) oldest = m;
+        if (ReferenceEquals(oldest, _current)) return false;
+        bool changed = oldest is null || _current is null || !EqualityComparer<TAddress>.Default.Equals(addressOf(oldest), addressOf(_current));
+        _current = oldest;
+        return changed;
+    }
 }

@@ -12,6 +12,8 @@ public sealed record WorkerNodeOptions
 {
     /// <summary>The coordinator's cluster address (its --listen HOST:PORT).</summary>
     public required Address Coordinator { get; init; }
+    /// <summary>Its standby coordinators (--join's further addresses, docs/failover.md): seeds too, and followed when it is gone.</summary>
+    public IReadOnlyList<Address> Standbys { get; init; } = [];
     public required Corpus Corpus { get; init; }
     public int Threads { get; init; } = Environment.ProcessorCount;
     /// <summary>Test knob: every leaf takes this many times its compute time (1 = full speed).</summary>
@@ -58,8 +60,9 @@ public static class WorkerNode
         var backoff = TimeSpan.FromSeconds(1);
         var attemptTimeout = o.AttemptTimeout;
         var withoutCoordinator = Stopwatch.StartNew();
-        string target = $"{o.Coordinator.Host}:{o.Coordinator.Port}";
-        var pin = CoordinatorPin.For(o.Coordinator);
+        Address[] seeds = [o.Coordinator, .. o.Standbys];
+        string target = string.Join(",", seeds.Select(a => $"{a.Host}:{a.Port}"));
+        var pin = CoordinatorPin.For(seeds);
         int frameValues = o.MaxTensorValues ?? AkkaConfig.WorkerFrameValues;
         for (int attempt = 1; ; attempt++)
         {
@@ -70,7 +73,7 @@ public static class WorkerNode
             var system = o.Security.CreateSystem(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, o.Host, o.Port, o.Verbose,
                 extra: extra.Length > 0 ? extra : null), r =>
                 {
-                    if (r.WrongSecret && r.Peer.Host == o.Coordinator.Host && r.Peer.Port == o.Coordinator.Port)
+                    if (r.WrongSecret && seeds.Any(c => r.Peer.Host == c.Host && r.Peer.Port == c.Port))
                         events.Writer.TryWrite(new WorkerEvent.Refused("it does not prove this run's secret: check --secret-file on both sides (the same file)"));
                 });
             o.OnSystem?.Invoke(system);
@@ -78,7 +81,7 @@ public static class WorkerNode
             var actor = system.ActorOf(Props.Create(() => new WorkerActor(new WorkerSettings(o.Corpus, o.Threads, node, pin, frameValues, o.Security.Secret, o.Slowdown, o.Security.Tls), e => events.Writer.TryWrite(e))),
                 AkkaConfig.WorkerActorName);
             var cluster = Akka.Cluster.Cluster.Get(system);
-            cluster.JoinSeedNodes([o.Coordinator]);
+            cluster.JoinSeedNodes(seeds);
 
             string? retryReason = null;
             bool registered = false;
