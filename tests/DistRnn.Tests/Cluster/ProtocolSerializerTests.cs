@@ -29,6 +29,10 @@ public sealed class ProtocolSerializerTests : Akka.TestKit.Xunit2.TestKit
         [new DataChannelOffer("run-1", 40513, [1, 2, 3, 4, 5, 6, 7, 8], Enumerable.Range(0, 32).Select(i => (byte)(255 - i)).ToArray())],
         [new RunEnded(true, "training finished")],
         [new WorkerLeaving("stopped by the user")],
+        [new ReplicaAttach(ProtocolInfo.Version, "127.0.0.1:4054")],
+        [new ReplicaSnapshotPart("run-1", 120, 1, 3, Enumerable.Range(0, 40000).Select(i => (byte)i).ToArray())],
+        [new StepDecision("run-1", 121, 812.5, 3072, 2, TensorPayload.Wrap(Doubles))],
+        [new DecisionAck("run-1", 121)],
     ];
 
     /// <summary>
@@ -60,7 +64,7 @@ public sealed class ProtocolSerializerTests : Akka.TestKit.Xunit2.TestKit
         Assert.IsType(msg.GetType(), back);
         Assert.Equal(bytes, serializer.ToBinary(back));
         // records without arrays (tensors, nonces, proofs) compare by value
-        if (msg is Registered or Refused or RunEnded or WorkerLeaving) Assert.Equal(msg, back);
+        if (msg is Registered or Refused or RunEnded or WorkerLeaving or ReplicaAttach or DecisionAck) Assert.Equal(msg, back);
     }
 
     [Fact]
