@@ -24,7 +24,7 @@ namespace DistRnn.Worker
     {
         public static async Task<int> RunAsync(string[] args)
         {
-            var join = new Option<string?>("--join") { Description = "The coordinator's HOST:PORT (its train --listen address); or find the cluster with --discovery" };
+            var join = new Option<string?>("--join") { Description = "The coordinator's HOST:PORT (its train --listen address); with standby coordinators, theirs after it: A:PORT,B:PORT (docs/failover.md); or find the cluster with --discovery" };
             var discoveryOpt = new Option<string?>(ClusterDiscovery.DiscoveryOption) { Description = "Find the cluster through Akka.Management's Cluster Bootstrap instead of --join: config (with --contact-points) or kubernetes (the pods of the run)" };
             var contactOpt = new Option<string?>(ClusterDiscovery.ContactPointsOption) { Description = "With --discovery config: every node's management HOST:PORT, comma-separated (this node's --management among them)" };
             var managementOpt = new Option<string?>(ClusterDiscovery.ManagementOption) { Description = "HOST:PORT of this node's Akka.Management endpoint (bootstrap, /alive, /ready) with --discovery (default: --host:8558)" };
@@ -70,7 +70,8 @@ namespace DistRnn.Worker
                 if ((joinGiven is null) == (discoveryGiven is null))
                     throw new InputException(joinGiven is null ? "--join HOST:PORT (the coordinator's --listen) or --discovery config|kubernetes is required"
                         : "--join and --discovery: give one of them (the coordinator's address, or how to find the cluster)");
-                var (host, port) = joinGiven is null ? (null, 0) : AkkaConfig.ParseEndpoint(joinGiven, "--join");
+                var joins = joinGiven is null ? [] : joinGiven.Split(',').Select(j => AkkaConfig.ParseEndpoint(j.Trim(), "--join")).ToList();
+                var (host, port) = joins.Count == 0 ? (null, 0) : joins[0];
                 int threads = parse.GetValue(threadsOpt);
                 if (threads < 0) throw new InputException($"--threads {threads}: must not be negative");
                 int ownPort = parse.GetValue(portOpt);
@@ -96,10 +97,11 @@ namespace DistRnn.Worker
                 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
                 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 
-                Console.Error.WriteLine($"worker: corpus {corpus.Name} (sha256 {corpus.Sha256[..12]}…), {(threads > 0 ? threads : Environment.ProcessorCount)} threads, {(host is null ? $"finding the cluster through {discoveryGiven} discovery" : $"joining {host}:{port}")} from {ownHost}; {security.Describe()}");
+                Console.Error.WriteLine($"worker: corpus {corpus.Name} (sha256 {corpus.Sha256[..12]}…), {(threads > 0 ? threads : Environment.ProcessorCount)} threads, {(host is null ? $"finding the cluster through {discoveryGiven} discovery" : $"joining {string.Join(",", joins.Select(j => $"{j.Host}:{j.Port}"))}")} from {ownHost}; {security.Describe()}");
                 return await WorkerNode.RunAsync(new WorkerNodeOptions
                 {
                     Coordinator = host is null ? null : AkkaConfig.CoordinatorAddress(host, port, security.Scheme),
+                    Standbys = joins.Skip(1).Select(j => AkkaConfig.CoordinatorAddress(j.Host, j.Port, security.Scheme)).ToList(),
                     Discovery = discovery,
                     Security = security,
                     Corpus = corpus,

@@ -106,11 +106,14 @@ public sealed class Checkpoint
 
     /// <summary>Writes the session's state atomically to <paramref name="path"/>.</summary>
     public static void Save<T>(TrainingSession<T> s, string path, double? trainLoss, double? valLoss, RunSettings? run = null) where T : unmanaged, IFloatingPointIeee754<T>
+        => AtomicFile.Write(path, Bytes(s, trainLoss, valLoss, run));
+
+    /// <summary>The session's state as a checkpoint file's bytes (also what a standby coordinator receives: docs/failover.md).</summary>
+    public static byte[] Bytes<T>(TrainingSession<T> s, double? trainLoss, double? valLoss, RunSettings? run = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var tensors = new List<T[]> { s.Params.Data };
         tensors.AddRange(s.Optimizer.StateArrays);
-        var bytes = Encode(HeaderOf(s, trainLoss, valLoss, run), tensors);
-        AtomicFile.Write(path, bytes);
+        return Encode(HeaderOf(s, trainLoss, valLoss, run), tensors);
     }
 
     public static byte[] Encode<T>(CheckpointHeader header, IReadOnlyList<T[]> tensors) where T : unmanaged, IFloatingPointIeee754<T>

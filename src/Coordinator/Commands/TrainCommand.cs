@@ -56,6 +56,7 @@ internal static class TrainCommand
     internal static readonly Option<string?> Discovery = Options.Optional<string>(ClusterDiscovery.DiscoveryOption, "Form the cluster through Akka.Management's Cluster Bootstrap (with --listen): config (with --contact-points) or kubernetes (the run's pods); workers use the same");
     internal static readonly Option<string?> ContactPoints = Options.Optional<string>(ClusterDiscovery.ContactPointsOption, "With --discovery config: every node's management HOST:PORT, comma-separated (this node's --management among them)");
     internal static readonly Option<string?> Management = Options.Optional<string>(ClusterDiscovery.ManagementOption, "HOST:PORT of this node's Akka.Management endpoint (bootstrap, /alive, /ready) with --discovery (default: the --listen host, port 8558)");
+    internal static readonly Option<string?> Standby = Options.Optional<string>("--standby", "HOST:PORT of the active coordinator (its --listen): start as its standby, which holds the run's state step by step and continues the run by itself when the active is lost (needs --listen; the run's other options as the active's; docs/failover.md)");
     internal static readonly Option<int?> MinWorkers = Options.Optional<int?>("--min-workers", "Workers (local + remote) that must be registered before step 1 (default: --workers, at least 1 with --listen)");
     internal static readonly Option<string?> SecretFile = Options.Optional<string>("--secret-file", "Shared secret of the run: a worker that does not prove the same secret (HMAC challenge–response; the secret never crosses the wire) is refused");
     internal static readonly Option<string?> TlsCert = Options.Optional<string>("--tls-cert", "This node's certificate with its key (.pfx; password from DISTRNN_TLS_PASSWORD): mutual TLS on the cluster transport (needs --tls-ca)");
@@ -79,7 +80,7 @@ internal static class TrainCommand
         var cmd = new Command("train", "Train a model (single process, local cluster, or coordinator of a multi-node run)")
         {
             Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, RmspropDecay, LrSchedule, LrDecay, LrDecayAfter, LrDecayEvery, WarmupSteps, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards,
-            Workers, Listen, Discovery, ContactPoints, Management, MinWorkers, WaitTimeout, NoBackupTasks, DataPlaneOpt, Insecure, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, MetricsAt, Options.Verbose,
+            Workers, Listen, Standby, Discovery, ContactPoints, Management, MinWorkers, WaitTimeout, NoBackupTasks, DataPlaneOpt, Insecure, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, MetricsAt, Options.Verbose,
             ConfigFile.Option, SampleTopK, SampleTopP,
         };
         cmd.SetAction((parse, ct) => RunAsync(parse, ct));
@@ -170,6 +171,13 @@ internal static class TrainCommand
         if (parse.GetValue(Listen) is string listen) AkkaConfig.ParseEndpoint(listen, "--listen");
         if (parse.GetValue(MetricsAt) is string metricsAt) MetricsEndpoint.Parse(metricsAt);
         if (parse.GetValue(DataPlaneOpt) is not ("star" or "tree")) throw new InputException($"--data-plane {parse.GetValue(DataPlaneOpt)}: expected star or tree");
+        if (parse.GetValue(Standby) is string standby)
+        {
+            AkkaConfig.ParseEndpoint(standby, "--standby");
+            if (parse.GetValue(Listen) is null) throw new InputException($"--standby {standby}: needs --listen HOST:PORT (where this standby joins the cluster and, once it coordinates, workers reach it)");
+            if (parse.GetValue(Resume) is string r) throw new InputException($"--resume {r}: a standby takes the run's state from the active coordinator (--standby), not from a checkpoint");
+            if (parse.Given(Workers) && parse.GetValue(Workers) > 0) throw new InputException($"--workers {parse.GetValue(Workers)}: a standby starts no local workers; the run's workers join both coordinators (distrnn-worker --join ACTIVE,STANDBY)");
+        }
         if (parse.GetValue(LogEvery) <= 0) throw new InputException($"--log-every {parse.GetValue(LogEvery)}: must be positive");
         if (parse.GetValue(KeepCheckpoints) < 0) throw new InputException($"--keep-checkpoints {parse.GetValue(KeepCheckpoints)}: must not be negative");
         if (parse.GetValue(Threads) < 0) throw new InputException($"--threads {parse.GetValue(Threads)}: must not be negative");
@@ -220,6 +228,10 @@ internal static class TrainCommand
         var corpus = Data.Corpus.Load(config.Corpus);
         new ModelShape(corpus.Vocabulary.Size, config.Hidden).Validate($"--hidden {config.Hidden}");
 
+        if (parse.GetValue(Standby) is string active)
+            return config.PrecisionKind == Precision.Float32
+                ? await RunStandbyAsync<float>(parse, config, run with { Workers = 0 }, corpus, outDir, security, active, ct)
+                : await RunStandbyAsync<double>(parse, config, run with { Workers = 0 }, corpus, outDir, security, active, ct);
         return config.PrecisionKind == Precision.Float32
             ? await RunTypedAsync<float>(parse, config, run, corpus, resume, outDir, security, discovery, ct)
             : await RunTypedAsync<double>(parse, config, run, corpus, resume, outDir, security, discovery, ct);
@@ -243,16 +255,8 @@ internal static class TrainCommand
         using var reporter = new TrainingReporter(parse.GetValue(Json), run.LogEvery, Path.Combine(outDir, TrainingReporter.MetricsName), startStep: session.Step);
         ITrainingObserver observer = metrics?.Observing(reporter) ?? reporter;
         if (metrics is not null) reporter.Info(metrics.Describe());
-        reporter.PlotTitle = $"{Path.GetFileName(corpus.Name)}: hidden {config.Hidden}, seq {config.Seq}, batch {config.Batch}, {config.Optimizer} lr {config.Lr.ToString(System.Globalization.CultureInfo.InvariantCulture)}, {config.Precision}";
-        var options = new TrainOptions
-        {
-            OutDir = outDir,
-            CheckpointEvery = run.CheckpointEvery,
-            EvalEvery = run.EvalEvery,
-            KeepCheckpoints = run.KeepCheckpoints,
-            Parallelism = threads,
-            Run = run,
-        };
+        reporter.PlotTitle = PlotTitle(corpus, config);
+        var options = TrainOptionsFor(run, outDir, threads);
         int workers = run.Workers;
         string? listen = run.Listen;
         bool cluster = workers > 0 || listen is not null;
@@ -294,8 +298,14 @@ internal static class TrainCommand
             Log = reporter.Info,
             Security = security,
             Discovery = discovery,
+            Failover = listen is not null,
         });
         metrics?.WatchWorkers(() => clusterHost.Coordinator.Workers);
+        // a coordinator that listens replicates every step to the standbys that attach (docs/failover.md)
+        var node = clusterHost.Coordinator;
+        IGradientSource<T> source = node.Replication is { } replication
+            ? new Failover.ReplicatingSource<T>(clusterHost.Source, session, settings.RunId, replication, node.ReplicationStatus, run)
+            : clusterHost.Source;
         TrainResult? result = null;
         try
         {
@@ -303,7 +313,7 @@ internal static class TrainCommand
                 await clusterHost.WaitForWorkersAsync(minWorkers, TimeSpan.FromSeconds(run.WaitTimeout), reporter.Info, stop.Token, remote: listen is not null);
             var health = NodeHealth.Get(clusterHost.Coordinator.System);
             health.Ready(null);
-            try { result = await RunTrainerAsync(new Trainer<T>(session, clusterHost.Source, kernel, options, observer), outDir, stop.Token); }
+            try { result = await RunTrainerAsync(new Trainer<T>(session, source, kernel, options, observer), outDir, stop.Token); }
             finally { health.Ready("the run is over"); }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -319,6 +329,98 @@ internal static class TrainCommand
         }
         return Finish(parse, session, corpus, outDir, reporter, result);
     }
+
+    /// <summary>
+    /// <c>train … --listen B:PORT --standby A:PORT</c> (docs/failover.md): joins the active coordinator's cluster, takes the
+    /// run's state from it (the checkpoint of its last completed step), then runs the same training loop on the active's
+    /// decisions — so this node's --out gets the same checkpoints, metrics and plot from that step on — until this node
+    /// holds the run (the active was lost, or left); from that step on it coordinates the workers itself.
+    /// </summary>
+    private static async Task<int> RunStandbyAsync<T>(ParseResult parse, TrainConfig config, RunSettings run, Corpus corpus, string outDir, NodeSecurity security, string activeText, CancellationToken ct)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (activeHost, activePort) = AkkaConfig.ParseEndpoint(activeText, "--standby");
+        var (host, port) = AkkaConfig.ParseEndpoint(run.Listen!, "--listen");
+        Directory.CreateDirectory(outDir);
+        using var reporter = new TrainingReporter(parse.GetValue(Json), run.LogEvery, Path.Combine(outDir, TrainingReporter.MetricsName));
+        reporter.PlotTitle = PlotTitle(corpus, config);
+        var settings = CoordinatorSettings.For(config, corpus) with
+        {
+            NoWorkerTimeout = TimeSpan.FromSeconds(run.WaitTimeout),
+            Backup = run.NoBackupTasks ? () => BackupPolicy.Off : () => BackupPolicy.Default,
+            Info = reporter.Info,
+            Warn = reporter.OnWarning,
+        };
+        reporter.Info($"standby of the coordinator at {activeHost}:{activePort}: joining its run from {host}:{port}, out {outDir}; cluster security: {security.Describe()}");
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, Cli.Shutdown);
+        var clusterHost = ClusterHost<T>.Start(settings, corpus, new ClusterHostOptions
+        {
+            Host = host,
+            Port = port,
+            Verbose = parse.GetValue(Options.Verbose),
+            Log = reporter.Info,
+            Security = security,
+            StandbyOf = AkkaConfig.CoordinatorAddress(activeHost, activePort, security.Scheme),
+            Failover = true,
+        });
+        var node = clusterHost.Coordinator;
+        TrainResult? result = null;
+        TrainingSession<T>? session = null;
+        Failover.StandbySource<T>? source = null;
+        try
+        {
+            var (replica, snapshotTask) = node.Follow(AkkaConfig.CoordinatorAddress(activeHost, activePort, security.Scheme));
+            var waited = await Task.WhenAny(snapshotTask, Task.Delay(TimeSpan.FromSeconds(run.WaitTimeout), stop.Token));
+            stop.Token.ThrowIfCancellationRequested();
+            if (waited != snapshotTask)
+                throw new ClusterException($"--standby {activeText}: no state from an active coordinator there within {run.WaitTimeout} s (--wait-timeout); is it running with --listen {activeText}, and with the same --secret-file / TLS?");
+            var snapshot = await snapshotTask;
+            var checkpoint = Checkpoint.Decode(snapshot.Checkpoint, $"from the active coordinator at {activeText}");
+            var theirs = checkpoint.Header.Config;
+            foreach (var (option, get, _) in RunDefining().Append((Steps, c => c.Steps, p => p.GetValue(Steps))))
+            {
+                if (!Equals(get(theirs), get(config)))
+                    throw new InputException($"{option.Name} {get(config)}: the active coordinator's run has {get(theirs)}; start the standby with the run's options");
+            }
+            session = checkpoint.ToSession<T>(corpus, config);
+            reporter.Info($"standby: holding the run's state from step {session.Step}; following the active coordinator step by step");
+            var runId = snapshot.RunId;
+            var s = session;
+            source = new Failover.StandbySource<T>(replica, node.Leadership!, step =>
+            {
+                clusterHost.TakeOver(runId);
+                reporter.Info($"standby: this node holds the run now (the active coordinator at {activeText} is gone); coordinating from step {step}, workers re-register here");
+                return new Failover.ReplicatingSource<T>(clusterHost.Source, s, runId, node.Replication!, node.ReplicationStatus, run);
+            }, new ModelShape(corpus.Vocabulary.Size, config.Hidden));
+            int threads = run.Threads > 0 ? run.Threads : Environment.ProcessorCount;
+            result = await RunTrainerAsync(new Trainer<T>(session, source, Kernels.Default<T>(), TrainOptionsFor(run, outDir, threads), reporter), outDir, stop.Token);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            Console.Error.WriteLine("interrupted before the standby had the run's state");
+            return Cli.Failure;
+        }
+        finally
+        {
+            bool completed = result is { Interrupted: false };
+            if (source is { TookOver: true }) await clusterHost.EndRunAsync(completed, completed ? "training finished" : "the coordinator stopped");
+            await clusterHost.DisposeAsync();
+        }
+        return Finish(parse, session!, corpus, outDir, reporter, result);
+    }
+
+    private static string PlotTitle(Corpus corpus, TrainConfig config) =>
+        $"{Path.GetFileName(corpus.Name)}: hidden {config.Hidden}, seq {config.Seq}, batch {config.Batch}, {config.Optimizer} lr {config.Lr.ToString(System.Globalization.CultureInfo.InvariantCulture)}, {config.Precision}";
+
+    private static TrainOptions TrainOptionsFor(RunSettings run, string outDir, int threads) => new()
+    {
+        OutDir = outDir,
+        CheckpointEvery = run.CheckpointEvery,
+        EvalEvery = run.EvalEvery,
+        KeepCheckpoints = run.KeepCheckpoints,
+        Parallelism = threads,
+        Run = run,
+    };
 
     /// <summary>
     /// A resume from an older checkpoint than the folder's newest starts a new timeline: the later checkpoints

@@ -24,6 +24,10 @@ public sealed record ClusterHostOptions
     public NodeSecurity Security { get; init; } = NodeSecurity.None;
     /// <summary>Cluster Bootstrap instead of forming the cluster as its first member (<c>--discovery</c>).</summary>
     public ClusterDiscovery? Discovery { get; init; }
+    /// <summary>Take part in the election of the active coordinator and replicate to standbys (a coordinator that listens: docs/failover.md).</summary>
+    public bool Failover { get; init; }
+    /// <summary>A standby's --standby: the active coordinator whose cluster it joins (no local workers then).</summary>
+    public Address? StandbyOf { get; init; }
 }
 
 /// <summary>
@@ -36,7 +40,14 @@ public sealed class ClusterHost<T> : IAsyncDisposable where T : unmanaged, IFloa
     private readonly List<Task<int>> _workers = new();
     private bool _ended;
 
-    private ClusterHost(CoordinatorNode<T> coordinator) => Coordinator = coordinator;
+    /// <summary>The coordinator's settings with this host's security (what it coordinates with, once it does).</summary>
+    private readonly CoordinatorSettings _settings;
+
+    private ClusterHost(CoordinatorNode<T> coordinator, CoordinatorSettings settings)
+    {
+        Coordinator = coordinator;
+        _settings = settings;
+    }
 
     public CoordinatorNode<T> Coordinator { get; }
     public ClusterGradientSource<T> Source => Coordinator.Source;
@@ -44,9 +55,11 @@ public sealed class ClusterHost<T> : IAsyncDisposable where T : unmanaged, IFloa
 
     public static ClusterHost<T> Start(CoordinatorSettings settings, Corpus corpus, ClusterHostOptions o)
     {
-        var coordinator = CoordinatorNode<T>.Start(settings with { Secret = settings.Secret ?? o.Security.Secret, Tls = settings.Tls ?? o.Security.Tls }, o.Host, o.Port, o.Verbose, o.Security, o.Discovery);
+        if (o.StandbyOf is not null && o.LocalWorkers > 0) throw new ArgumentException("a standby coordinator starts no local workers", nameof(o));
+        settings = settings with { Secret = settings.Secret ?? o.Security.Secret, Tls = settings.Tls ?? o.Security.Tls };
+        var coordinator = CoordinatorNode<T>.Start(settings, o.Host, o.Port, o.Verbose, o.Security, o.StandbyOf, o.Failover, o.Discovery);
         o.OnSystem?.Invoke(coordinator.System);
-        var host = new ClusterHost<T>(coordinator);
+        var host = new ClusterHost<T>(coordinator, settings);
         int threads = o.ThreadsPerWorker > 0 ? o.ThreadsPerWorker : Math.Max(1, Environment.ProcessorCount / Math.Max(1, o.LocalWorkers));
         var seed = AkkaConfig.CoordinatorAddress(coordinator.Address.Host!, coordinator.Address.Port!.Value, o.Security.Scheme);
         int modelValues = new Model.ModelShape(settings.VocabSize, settings.Config.Hidden).Count;
@@ -71,6 +84,9 @@ public sealed class ClusterHost<T> : IAsyncDisposable where T : unmanaged, IFloa
         }
         return host;
     }
+
+    /// <summary>A standby takes the run <paramref name="runId"/> over: it starts coordinating the workers.</summary>
+    public void TakeOver(string runId) => Coordinator.Activate(_settings with { RunId = runId });
 
     public Task<int> WaitForWorkersAsync(int minimum, TimeSpan timeout, Action<string> progress, CancellationToken ct, bool remote = true)
         => Coordinator.WaitForWorkersAsync(minimum, timeout, progress, ct, remote);

@@ -13,38 +13,77 @@ using DistRnn.Transport.DataChannel;
 namespace DistRnn.Coordinator.Node;
 
 /// <summary>
-/// The coordinator's actor system: binds HOST:PORT (port 0 = any), forms the cluster as its first member,
-/// and runs the <see cref="CoordinatorActor{T}"/>. The training loop talks to it through <see cref="Source"/>.
+/// The coordinator's actor system: binds HOST:PORT (port 0 = any), forms the cluster as its first member (or, as a
+/// standby, joins the active coordinator's: docs/failover.md), and runs the <see cref="CoordinatorActor{T}"/> once it
+/// coordinates. The training loop talks to it through <see cref="Source"/>. With failover on (a coordinator that
+/// listens) it also takes part in the election of the active coordinator (<see cref="Leadership"/>) and runs the
+/// active's end of the replication stream.
 /// </summary>
 public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private readonly IActorRef _actor;
     private readonly ClusterStatus _status = new();
+    private readonly string _host;
+    private readonly NodeSecurity _security;
+    private readonly bool _failover;
+    private IActorRef? _actor;
+    private ClusterGradientSource<T>? _source;
+    private DataChannelServer<IActorRef>? _channel;
 
-    private readonly DataChannelServer<IActorRef>? _channel;
     /// <summary>Akka.Management's endpoint with --discovery.</summary>
     private readonly ManagementEndpoint? _management;
 
-    private CoordinatorNode(ActorSystem system, CoordinatorSettings settings, string host, NodeSecurity security, ManagementEndpoint? management)
+    private CoordinatorNode(ActorSystem system, CoordinatorSettings settings, string host, NodeSecurity security, Address? standbyOf, bool failover, ManagementEndpoint? management)
     {
         System = system;
-        _channel = StartDataChannel(settings, host, security, () => _actor!);
-        var channel = _channel;
-        _actor = system.ActorOf(Props.Create(() => new CoordinatorActor<T>(settings, _status, channel)), AkkaConfig.CoordinatorActorName);
-        Source = new ClusterGradientSource<T>(_actor, _status);
+        _host = host;
+        _security = security;
+        _failover = failover || standbyOf is not null;
         Address = AkkaConfig.BoundAddress(system);
+        if (standbyOf is null) Activate(settings);
         _management = management;
-        if (management is null) Akka.Cluster.Cluster.Get(system).Join(Address);
-        else management.BootstrapAsync(system).GetAwaiter().GetResult();
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        // through Cluster Bootstrap when asked (a standby too), else as the first member, or a standby at its active's
+        if (management is not null) management.BootstrapAsync(system).GetAwaiter().GetResult();
+        else if (standbyOf is null) cluster.Join(Address);
+        else cluster.JoinSeedNodes([standbyOf]);
+        if (_failover) Leadership = Failover.Leadership.Start(system);
     }
 
     public ActorSystem System { get; }
     public Address Address { get; }
-    public ClusterGradientSource<T> Source { get; }
+    public ClusterGradientSource<T> Source => _source ?? throw new InvalidOperationException("this coordinator does not coordinate (yet)");
     public int Workers => _status.Workers;
-    public IActorRef Actor => _actor;
+    public IActorRef Actor => _actor ?? throw new InvalidOperationException("this coordinator does not coordinate (yet)");
     /// <summary>The data channel's listener (null when off or it could not listen).</summary>
     public DataChannelServer<IActorRef>? Channel => _channel;
+    /// <summary>Completes when this node holds the run (the cluster singleton); null without failover.</summary>
+    public Task? Leadership { get; }
+    /// <summary>The active's end of the replication stream (null without failover or before this node coordinates).</summary>
+    public IActorRef? Replication { get; private set; }
+    public Failover.ReplicationStatus ReplicationStatus { get; } = new();
+
+    /// <summary>Starts coordinating: the data channel, the coordinator actor and, with failover, the replication stream's end.</summary>
+    public void Activate(CoordinatorSettings settings)
+    {
+        if (_actor is not null) return;
+        _channel = StartDataChannel(settings, _host, _security, () => _actor!);
+        var channel = _channel;
+        _actor = System.ActorOf(Props.Create(() => new CoordinatorActor<T>(settings, _status, channel)), AkkaConfig.CoordinatorActorName);
+        _source = new ClusterGradientSource<T>(_actor, _status);
+        if (!_failover) return;
+        int partBytes = new ModelShape(settings.VocabSize, settings.Config.Hidden).Count * sizeof(double);
+        var status = ReplicationStatus;
+        Replication = System.ActorOf(Props.Create(() => new Failover.ReplicationActor(status, partBytes, settings.Info, settings.Warn)), AkkaConfig.ReplicationActorName);
+    }
+
+    /// <summary>As a standby: follows the active coordinator at <paramref name="active"/>; the task completes with its state.</summary>
+    public (IActorRef Replica, Task<Failover.ReplicaSnapshot> Snapshot) Follow(Address active)
+    {
+        var snapshot = new TaskCompletionSource<Failover.ReplicaSnapshot>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var node = Address.HostPort();
+        var replica = System.ActorOf(Props.Create(() => new Failover.ReplicaActor(active, node, snapshot)), AkkaConfig.ReplicaActorName);
+        return (replica, snapshot.Task);
+    }
 
     /// <summary>Throws <see cref="InputException"/> when one message of this model would not fit a frame.</summary>
     public static void CheckFits(ModelShape shape)
@@ -58,8 +97,11 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
     public const int RefusalsPerMinute = 20;
 
     /// <param name="security">TLS for the transport (the shared secret travels in <paramref name="settings"/>); null = plain TCP</param>
-    /// <param name="discovery">Cluster Bootstrap (<c>--discovery</c>); null: this node forms the cluster as its first member</param>
-    public static CoordinatorNode<T> Start(CoordinatorSettings settings, string host, int port, bool verbose, NodeSecurity? security = null, ClusterDiscovery? discovery = null)
+    /// <param name="standbyOf">a standby's --standby address: join that coordinator's cluster and wait to take its run over</param>
+    /// <param name="failover">take part in the election of the active coordinator (a coordinator that listens)</param>
+    /// <param name="discovery">Cluster Bootstrap (<c>--discovery</c>); null: this node forms the cluster as its first member (or a standby joins its active)</param>
+    public static CoordinatorNode<T> Start(CoordinatorSettings settings, string host, int port, bool verbose, NodeSecurity? security = null,
+        Address? standbyOf = null, bool failover = false, ClusterDiscovery? discovery = null)
     {
         var shape = new ModelShape(settings.VocabSize, settings.Config.Hidden);
         CheckFits(shape);
@@ -85,7 +127,7 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
             system.Terminate().Wait(TimeSpan.FromSeconds(10));
             throw;
         }
-        return new CoordinatorNode<T>(system, settings, host, security ?? NodeSecurity.None, management);
+        return new CoordinatorNode<T>(system, settings, host, security ?? NodeSecurity.None, standbyOf, failover, management);
     }
 
     /// <summary>Switches the data channel off (tensors over Akka only): <c>DISTRNN_DATA_CHANNEL=off</c>, for comparisons.</summary>
@@ -122,7 +164,7 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
     public async Task<int> WaitForWorkersAsync(int minimum, TimeSpan timeout, Action<string> progress, CancellationToken ct, bool remote = true)
     {
         string hint = remote ? $" (workers join with --join {Address.Host}:{Address.Port})" : "";
-        var ready = _actor.Ask<WorkersReady>(new AwaitWorkers(minimum), null, ct);
+        var ready = Actor.Ask<WorkersReady>(new AwaitWorkers(minimum), null, ct);
         var clock = Stopwatch.StartNew();
         var sincePrint = Stopwatch.StartNew();
         int printed = -1;
@@ -145,6 +187,7 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
     /// <summary>Tells every worker the run is over and waits (briefly) until they left.</summary>
     public async Task EndRunAsync(bool completed, string reason)
     {
+        if (_actor is null) return; // a standby that never coordinated has no workers to tell
         try { await _actor.Ask<RunEndAcknowledged>(new EndRun(completed, reason), TimeSpan.FromSeconds(15)).ConfigureAwait(false); }
         catch (Exception) { /* shutting down anyway */ }
     }

@@ -35,6 +35,8 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
     internal const string JoinRequestCode = "J", RunSpecCode = "S", RegisterCode = "R", RegisteredCode = "OK",
         RefusedCode = "NO", ComputeCode = "C", ResultCode = "G", RunEndedCode = "E", LeavingCode = "L", DataOfferCode = "D",
         TreeStepCode = "TS", TreeParametersCode = "TD", TreeSumCode = "TU";
+    // between coordinators (ReplicaMessages)
+    internal const string ReplicaAttachCode = "FJ", SnapshotPartCode = "FS", DecisionCode = "FD", DecisionAckCode = "FA";
 
     public override string Manifest(object o) => o switch
     {
@@ -51,6 +53,10 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         TreeStep => TreeStepCode,
         TreeParameters => TreeParametersCode,
         TreeSum => TreeSumCode,
+        ReplicaAttach => ReplicaAttachCode,
+        ReplicaSnapshotPart => SnapshotPartCode,
+        StepDecision => DecisionCode,
+        DecisionAck => DecisionAckCode,
         _ => throw new ArgumentException($"{nameof(ProtocolSerializer)} cannot serialize {o.GetType()}"),
     };
 
@@ -81,6 +87,10 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             case TreeStep m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Epoch); w.Strings(m.Workers); w.Int(m.Pieces.Length); foreach (var p in m.Pieces) w.Subtrees(p); w.Int(m.You); break;
             case TreeParameters m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Chunk); w.Tensor(m.Values); break;
             case TreeSum m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Epoch); w.Subtree(m.Node); w.Int(m.Chunk); w.Double(m.Loss); w.Long(m.Chars); w.Tensor(m.Values); break;
+            case ReplicaAttach m: w.Int(m.ProtocolVersion); w.String(m.Node); break;
+            case ReplicaSnapshotPart m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Index); w.Int(m.Count); w.Bytes(m.Bytes); break;
+            case StepDecision m: w.String(m.RunId); w.Long(m.Step); w.Double(m.Loss); w.Long(m.Chars); w.Int(m.Workers); w.Tensor(m.Gradient); break;
+            case DecisionAck m: w.String(m.RunId); w.Long(m.Step); break;
             default: throw new ArgumentException($"{nameof(ProtocolSerializer)} cannot serialize {obj.GetType()}");
         }
     }
@@ -118,6 +128,10 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             TreeStepCode => ReadTreeStep(r),
             TreeParametersCode => new TreeParameters(r.String(), r.Long(), r.Int(), r.Tensor()),
             TreeSumCode => new TreeSum(r.String(), r.Long(), r.Int(), r.Subtree(), r.Int(), r.Double(), r.Long(), r.Tensor()),
+            ReplicaAttachCode => new ReplicaAttach(r.Int(), r.String()),
+            SnapshotPartCode => new ReplicaSnapshotPart(r.String(), r.Long(), r.Int(), r.Int(), r.LargeBytes()),
+            DecisionCode => new StepDecision(r.String(), r.Long(), r.Double(), r.Long(), r.Int(), r.Tensor()),
+            DecisionAckCode => new DecisionAck(r.String(), r.Long()),
             _ => throw new ProtocolException($"unknown message manifest '{manifest}'"),
         };
         r.End();

@@ -129,6 +129,14 @@ internal sealed class WireReader(byte[] buffer, WireLimits? limits = null, int l
         return list;
     }
 
+    /// <summary>A byte field of up to the model's size in float64 bytes (a part of a checkpoint: ReplicaSnapshotPart).</summary>
+    public byte[] LargeBytes()
+    {
+        int n = Int();
+        if (n > (long)_limits.MaxTensorValues * sizeof(double)) throw new ProtocolException($"byte field of {n} bytes exceeds the model's {_limits.MaxTensorValues} float64 values");
+        return Take(n).ToArray();
+    }
+
     public Subtree Subtree()
     {
         int level = Int(), index = Int();

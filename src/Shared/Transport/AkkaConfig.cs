@@ -15,6 +15,15 @@ public static class AkkaConfig
     public const string SystemName = "distrnn";
     public const string CoordinatorRole = "coordinator", WorkerRole = "worker";
     public const string CoordinatorActorName = "coordinator", WorkerActorName = "worker";
+    /// <summary>The active coordinator's end of the replication stream to its standbys, and a standby's end (docs/failover.md).</summary>
+    public const string ReplicationActorName = "replication", ReplicaActorName = "replica";
+
+    /// <summary>
+    /// How long the view must stay unchanged, with a member unreachable, before <see cref="CoordinatorSideDowning"/> acts.
+    /// On top of the patient failure detector (a silent node is unreachable after ~10 s), so a killed active
+    /// coordinator is downed, and its standby takes over, about 15 s after the kill.
+    /// </summary>
+    public static readonly TimeSpan DowningStableAfter = TimeSpan.FromSeconds(5);
 
     /// <summary>Largest frame the transport carries: a hidden-2048 float64 model's parameters fit with room to spare.</summary>
     public const int MaxFrameBytes = 64 * 1024 * 1024;
@@ -82,14 +91,10 @@ public static class AkkaConfig
                   acceptable-heartbeat-pause = 8s
                   threshold = 10.0
                 }
-                # The coordinator is the oldest member; a partitioned worker side downs itself and its
-                # node reconnects with a fresh actor system. The coordinator never downs itself when alone.
-                downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
-                split-brain-resolver {
-                  active-strategy = keep-oldest
-                  stable-after = 10s
-                  keep-oldest { down-if-alone = off, role = "{{CoordinatorRole}}" }
-                }
+                # Who is downed when members are unreachable: CoordinatorSideDowning (the side that reaches a
+                # coordinator keeps itself; a partitioned worker side downs itself and its nodes reconnect with
+                # fresh actor systems; a coordinator never downs itself), also with a standby coordinator.
+                downing-provider-class = "{{typeof(CoordinatorDowningProvider).AssemblyQualifiedName!.Split(", Version")[0]}}"
               }
               # The program handles Ctrl+C / SIGTERM itself (a worker leaves, the coordinator checkpoints).
               coordinated-shutdown {

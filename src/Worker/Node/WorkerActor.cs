@@ -53,6 +53,8 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private ITreeRelay<IActorRef>? _relay;
     private CancellationTokenSource? _treeRunning;
     private long _treeRunningStep = -1;
+    /// <summary>The pinned coordinators that are up, and which of them this worker follows (the oldest: where the run is).</summary>
+    private readonly CoordinatorChoice<Member, Address> _choice = new(m => m.Address, (a, b) => a.IsOlderThan(b));
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -62,10 +64,14 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         _notify = notify;
         _credentials = new WorkerCredentials(settings.Secret, settings.Tls);
 
-        // only the coordinator at --join: another member claiming the role is ignored (it may hold a worker's certificate)
-        Receive<ClusterEvent.MemberUp>(m => { if (m.Member.HasRole(AkkaConfig.CoordinatorRole) && _s.Pin.Matches(m.Member.Address)) FoundCoordinator(m.Member.Address); });
-        Receive<ClusterEvent.MemberRemoved>(m => CoordinatorGone(m.Member.Address, "the coordinator left the cluster"));
-        Receive<ClusterEvent.MemberExited>(m => CoordinatorGone(m.Member.Address, "the coordinator left the cluster"));
+        // only a coordinator at --join: another member claiming the role is ignored (it may hold a worker's certificate)
+        Receive<ClusterEvent.MemberUp>(m =>
+        {
+            if (m.Member.HasRole(AkkaConfig.CoordinatorRole) && _s.Pin.Matches(m.Member.Address) && _choice.Up(m.Member) && !_registered)
+                FoundCoordinator(_choice.Current!);
+        });
+        Receive<ClusterEvent.MemberRemoved>(m => PinnedGone(m.Member.Address));
+        Receive<ClusterEvent.MemberExited>(m => PinnedGone(m.Member.Address));
         Receive<ClusterEvent.UnreachableMember>(m =>
         {
             if (m.Member.Address == _coordinatorAddress) _notify(new WorkerEvent.Note("the coordinator is unreachable; waiting for it"));
@@ -232,6 +238,31 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         _coordinatorSelection.Tell(new JoinRequest(ProtocolInfo.Version, _s.Node, _s.Threads, _credentials.Nonce), Self);
         Timers.StartSingleTimer("join", new RetryJoin(), TimeSpan.FromSeconds(3));
     }
+
+    // ── Failover (docs/failover.md) ───────────────────────────────────────────────────────────────────────────────
+    /// <summary>
+    /// A pinned coordinator left. When it was the one followed and a standby of it is up, the standby takes the run
+    /// over (the cluster singleton moves to it): drop this run's work and channel and register with it (the same run
+    /// id) without starting over; with none left the node starts over, as with a single coordinator.
+    /// </summary>
+    private void PinnedGone(Address address)
+    {
+        bool changed = _choice.Gone(address);
+        if (address != _coordinatorAddress) return;
+        if (!changed || _choice.Current is not Address next)
+        {
+            CoordinatorGone(address, "the coordinator left the cluster");
+            return;
+        }
+        Cancel();
+        CloseChannel();
+        Timers.Cancel("join");
+        _registered = false;
+        _runId = null;
+        _notify(new WorkerEvent.Note($"the coordinator at {address.HostPort()} left the cluster; following the standby at {next.HostPort()}, which takes the run over"));
+        FoundCoordinator(next);
+    }
+    // ──────────────────────────────────────────────────────────────────────────────────────────────────────────────────
 
     private void CoordinatorGone(Address address, string why)
     {

@@ -13,7 +13,9 @@ public sealed record WorkerNodeOptions
 {
     /// <summary>The coordinator's cluster address (its --listen HOST:PORT); null when the node finds the cluster through <see cref="Discovery"/>.</summary>
     public Address? Coordinator { get; init; }
-    /// <summary>Cluster Bootstrap instead of a seed (<c>--discovery</c>): exactly one of this and <see cref="Coordinator"/>.</summary>
+    /// <summary>Its standby coordinators (--join's further addresses, docs/failover.md): seeds too, and followed when it is gone.</summary>
+    public IReadOnlyList<Address> Standbys { get; init; } = [];
+    /// <summary>Cluster Bootstrap instead of seeds (<c>--discovery</c>): exactly one of this and <see cref="Coordinator"/>.</summary>
     public ClusterDiscovery? Discovery { get; init; }
     public required Corpus Corpus { get; init; }
     public int Threads { get; init; } = Environment.ProcessorCount;
@@ -66,8 +68,9 @@ public static class WorkerNode
         var attemptTimeout = firstAttempt;
         var withoutCoordinator = Stopwatch.StartNew();
         if ((o.Coordinator is null) == (o.Discovery is null)) throw new ArgumentException("a worker node needs either the coordinator's address or discovery", nameof(o));
-        string target = o.Coordinator is { } c ? $"{c.Host}:{c.Port}" : $"{o.Discovery!.Method.ToString().ToLowerInvariant()} discovery's cluster";
-        var pin = o.Coordinator is { } join ? CoordinatorPin.For(join)
+        Address[] seeds = o.Coordinator is { } first ? [first, .. o.Standbys] : [];
+        string target = seeds.Length > 0 ? string.Join(",", seeds.Select(a => $"{a.Host}:{a.Port}")) : $"{o.Discovery!.Method.ToString().ToLowerInvariant()} discovery's cluster";
+        var pin = seeds.Length > 0 ? CoordinatorPin.For(seeds)
             : CoordinatorPin.OnHosts(o.Discovery!.Method == DiscoveryMethod.Config ? o.Discovery.ContactPoints.Select(p => p.Host).Distinct() : null);
         int frameValues = o.MaxTensorValues ?? AkkaConfig.WorkerFrameValues;
         // one management endpoint for the node's life (its port must not change between the node's actor systems)
@@ -81,7 +84,7 @@ public static class WorkerNode
             var system = o.Security.CreateSystem(AkkaConfig.SystemName, AkkaConfig.Node(AkkaConfig.WorkerRole, o.Host, o.Port, o.Verbose,
                 extra: extra.Length > 0 ? extra : null), r =>
                 {
-                    if (r.WrongSecret && o.Coordinator is { } c && r.Peer.Host == c.Host && r.Peer.Port == c.Port)
+                    if (r.WrongSecret && seeds.Any(c => r.Peer.Host == c.Host && r.Peer.Port == c.Port))
                         events.Writer.TryWrite(new WorkerEvent.Refused("it does not prove this run's secret: check --secret-file on both sides (the same file)"));
                 });
             o.OnSystem?.Invoke(system);
@@ -92,7 +95,7 @@ public static class WorkerNode
             health.Ready("not registered with a coordinator");
             string? retryReason = null;
             if (management is not null) await management.BootstrapAsync(system).ConfigureAwait(false);
-            else Akka.Cluster.Cluster.Get(system).JoinSeedNodes([o.Coordinator!]);
+            else Akka.Cluster.Cluster.Get(system).JoinSeedNodes(seeds);
 
             bool registered = false;
             var attemptClock = Stopwatch.StartNew();

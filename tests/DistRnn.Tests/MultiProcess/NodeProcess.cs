@@ -30,6 +30,8 @@ internal sealed class NodeProcess : IDisposable
     }
 
     public string Name { get; }
+    /// <summary>Time since this process started, on the clock of its <see cref="Line.At"/>s.</summary>
+    public TimeSpan Elapsed => _clock.Elapsed;
     public int Pid { get; private set; }
     public bool HasExited => _disposed || _p.HasExited;
     /// <summary>The exit code once the process ended (128 + n for a signal n), else null.</summary>

@@ -81,20 +81,41 @@ internal sealed class ProcessCluster : IDisposable
         return WhenListening(Track(NodeProcess.Start("coordinator (resumed)", Executables.Coordinator, args)));
     }
 
-    private NodeProcess WhenListening(NodeProcess coordinator)
+    /// <summary>Where <see cref="Standby"/> listens, and its output folder (docs/failover.md).</summary>
+    public string StandbyListen => $"{Host}:{_standbyPort.Value}";
+    public string StandbyDir => Path.Combine(Dir, "standby");
+    private readonly Lazy<int> _standbyPort = new(() => FreePort());
+
+    /// <summary>A standby of <see cref="Coordinator"/>: the same model and steps, its own address and folder.</summary>
+    public NodeProcess Standby(long steps, int waitTimeout = 90, params string[] extra)
     {
+        var args = new List<string> { "train" };
+        args.AddRange(_model);
+        args.AddRange(["--steps", steps.ToString(), "--workers", "0", "--listen", StandbyListen, "--standby", Listen,
+            "--wait-timeout", waitTimeout.ToString(), "--out", StandbyDir, "--json", "--eval-every", "100000"]);
+        args.AddRange(_security);
+        args.AddRange(extra);
+        return WhenListening(Track(NodeProcess.Start("standby", Executables.Coordinator, args)), _standbyPort.Value);
+    }
+
+    /// <summary>A worker that joins the coordinator and its standby (--join A,B).</summary>
+    public NodeProcess WorkerOfBoth(double slowdown = 1) => Worker(slowdown, join: $"{Listen},{StandbyListen}");
+
+    private NodeProcess WhenListening(NodeProcess coordinator, int? port = null)
+    {
+        int at = port ?? Port;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (true)
         {
             try
             {
                 using var probe = new System.Net.Sockets.TcpClient();
-                probe.Connect(Host, Port);
+                probe.Connect(Host, at);
                 return coordinator;
             }
             catch (System.Net.Sockets.SocketException) { }
-            if (coordinator.HasExited) throw new InvalidOperationException($"the coordinator ended before it listened on {Listen}\n{coordinator.Tail()}");
-            if (clock.Elapsed > TimeSpan.FromSeconds(60)) throw new TimeoutException($"the coordinator did not listen on {Listen} within 60 s\n{coordinator.Tail()}");
+            if (coordinator.HasExited) throw new InvalidOperationException($"the {coordinator.Name} ended before it listened on {Host}:{at}\n{coordinator.Tail()}");
+            if (clock.Elapsed > TimeSpan.FromSeconds(60)) throw new TimeoutException($"the {coordinator.Name} did not listen on {Host}:{at} within 60 s\n{coordinator.Tail()}");
             Thread.Sleep(100);
         }
     }
@@ -102,10 +123,11 @@ internal sealed class ProcessCluster : IDisposable
     /// <param name="slowdown">the hidden test knob: each leaf takes this many times its compute time</param>
     /// <param name="netns">run inside this network namespace, binding <paramref name="bindHost"/></param>
     /// <param name="giveUpAfter">seconds without a coordinator before the worker gives up (exit 1)</param>
-    public NodeProcess Worker(double slowdown = 1, string? netns = null, string? bindHost = null, int giveUpAfter = 120, params string[] extra)
+    /// <param name="join">the --join addresses (default: this cluster's coordinator)</param>
+    public NodeProcess Worker(double slowdown = 1, string? netns = null, string? bindHost = null, int giveUpAfter = 120, string? join = null, params string[] extra)
     {
         int n = Interlocked.Increment(ref _workers);
-        var args = new List<string> { "--join", Listen, "--threads", "1", "--give-up-after", giveUpAfter.ToString() };
+        var args = new List<string> { "--join", join ?? Listen, "--threads", "1", "--give-up-after", giveUpAfter.ToString() };
         if (slowdown != 1) args.AddRange(["--slowdown", slowdown.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         if (bindHost is not null) args.AddRange(["--host", bindHost]);
         args.AddRange(_security);

@@ -1,0 +1,27 @@
+namespace DistRnn.Protocol;
+
+// The conversation between the active coordinator and a standby (docs/failover.md), state-machine replication of
+// the training loop: the standby runs the same loop on its own copy of the state, fed with the active's root sums.
+//
+//   standby                                   active (/user/replication)
+//   ReplicaAttach(version, node) ──►                                       (until the snapshot comes)
+//                                      ◄── ReplicaSnapshotPart(run, step, i, n, bytes) × n   (the checkpoint of step s)
+//                                      ◄── StepDecision(run, s+1, Σloss, Σchars, workers, Σgradient)  (every step, before its update)
+//   DecisionAck(run, s+1) ──►                                              (it holds the sum and applied step s)
+//
+// The active applies step s+1 only after the ack, so the state of every completed step lives on both nodes.
+
+/// <summary>A standby coordinator asks for the run's state and its steps from now on.</summary>
+public sealed record ReplicaAttach(int ProtocolVersion, string Node) : IProtocolMessage;
+
+/// <summary>
+/// Part <see cref="Index"/> of <see cref="Count"/> of the checkpoint bytes of step <see cref="Step"/> (the checkpoint
+/// file's format, checksum included); a part is at most the model's size in float64 bytes, so it fits a frame.
+/// </summary>
+public sealed record ReplicaSnapshotPart(string RunId, long Step, int Index, int Count, byte[] Bytes) : IProtocolMessage;
+
+/// <summary>A completed step's root sum, as the training loop receives it from the workers (before the mean, clip and update), and how many workers computed it (for the standby's progress lines).</summary>
+public sealed record StepDecision(string RunId, long Step, double Loss, long Chars, int Workers, TensorPayload Gradient) : IProtocolMessage;
+
+/// <summary>The standby holds <see cref="Step"/>'s decision and has applied every step before it.</summary>
+public sealed record DecisionAck(string RunId, long Step) : IProtocolMessage;

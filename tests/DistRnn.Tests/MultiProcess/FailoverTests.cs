@@ -1,0 +1,64 @@
+using Xunit.Abstractions;
+
+namespace DistRnn.Tests.MultiProcess;
+
+/// <summary>
+/// Issue 13's check of failover (docs/failover.md), as outcomes: an active coordinator, its standby and two workers as
+/// processes; the active is SIGKILLed mid-run and nobody does anything. The standby's done event has the uninterrupted
+/// run's params_sha256, and its output has every step once, in order — so no completed step was redone (the standby
+/// reports the steps it followed and the ones it coordinated in one sequence). The time from the kill to the standby's
+/// next step is written to the test's output, never asserted.
+/// </summary>
+[Collection("MultiProcess")]
+public sealed class FailoverTests(ITestOutputHelper output)
+{
+    private const int Steps = 150;
+
+    [Fact]
+    public void The_standby_finishes_a_run_whose_active_coordinator_was_SIGKILLed_with_the_same_bits()
+    {
+        Run(killAWorkerToo: false);
+    }
+
+    [Fact]
+    public void The_active_coordinator_and_a_worker_SIGKILLed_together_are_survived_with_the_same_bits()
+    {
+        Run(killAWorkerToo: true);
+    }
+
+    private void Run(bool killAWorkerToo)
+    {
+        using var c = new ProcessCluster();
+        c.Explain(() =>
+        {
+            var active = c.Coordinator(Steps, minWorkers: 2);
+            var standby = c.Standby(Steps);
+            var workers = new[] { c.WorkerOfBoth(slowdown: 2), c.WorkerOfBoth(slowdown: 2) };
+
+            // the standby follows the run step by step before anything happens to the active
+            standby.WaitForLine(TrainEvents.StepAtLeast(20), TimeSpan.FromSeconds(120), "the standby at step 20");
+            active.Kill();
+            if (killAWorkerToo) workers[0].Kill();
+            var killedAt = standby.Elapsed;
+            long followed = TrainEvents.Steps(standby).Max(s => s.Number);
+
+            Assert.True(standby.WaitForExit(TimeSpan.FromSeconds(180)) == 0, "the standby failed");
+            Assert.InRange(followed, 20, Steps - 1); // mid-run
+            Assert.Equal(c.Reference(Steps), TrainEvents.ParamsSha256(standby));
+            Assert.Equal(Enumerable.Range(1, Steps).Select(i => (long)i), TrainEvents.Steps(standby).Select(s => s.Number));
+            Assert.Contains(standby.StdoutLines, l => l.Contains("this node holds the run now"));
+            foreach (var w in workers.Skip(killAWorkerToo ? 1 : 0))
+                Assert.True(w.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"a surviving worker did not end cleanly\n{w.Tail()}");
+            // the standby's folder holds the whole run: its metrics (one record every --log-every steps) from the start, once each, and the final checkpoint
+            var logged = File.ReadLines(Path.Combine(c.StandbyDir, "metrics.jsonl"))
+                .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt64()).ToList();
+            Assert.Equal(Enumerable.Range(1, Steps / 10).Select(i => i * 10L), logged);
+            Assert.True(File.Exists(Path.Combine(c.StandbyDir, $"ckpt-{Steps:D8}.bin")));
+
+            var lines = standby.Lines.Where(l => !l.Error).ToList();
+            int took = lines.FindIndex(l => l.Text.Contains("this node holds the run now"));
+            var next = lines.Skip(took).First(l => TrainEvents.StepOf(l.Text) is not null);
+            output.WriteLine($"kill → the standby holds the run: {(lines[took].At - killedAt).TotalSeconds:F1} s; → its first step ({TrainEvents.StepOf(next.Text)!.Number}): {(next.At - killedAt).TotalSeconds:F1} s");
+        });
+    }
+}
