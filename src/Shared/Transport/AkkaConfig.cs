@@ -42,7 +42,7 @@ public static class AkkaConfig
     /// <remarks>
     /// serialize-messages stays off on a node: what goes between nodes crosses the transport and our serializer
     /// anyway, and Akka.Cluster's own local events (ReachabilityChanged …) have no serializer, so with it on the
-    /// split-brain resolver and the cluster's view never see a node become unreachable.
+    /// downing provider (CoordinatorDowning) and the cluster's view never see a node become unreachable.
     /// </remarks>
     public static Config Node(string role, string host, int port, bool verbose, string? extra = null)
     {

@@ -55,6 +55,8 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private long _treeRunningStep = -1;
     /// <summary>The pinned coordinators that are up, and which of them this worker follows (the oldest: where the run is).</summary>
     private readonly CoordinatorChoice<Member, Address> _choice = new(m => m.Address, (a, b) => a.IsOlderThan(b));
+    /// <summary>How often a join request is repeated until registered: more often once following a standby, which starts coordinating within moments.</summary>
+    private TimeSpan _joinEvery = TimeSpan.FromSeconds(3);
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -236,7 +238,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     {
         if (_registered || _coordinatorSelection is null) return;
         _coordinatorSelection.Tell(new JoinRequest(ProtocolInfo.Version, _s.Node, _s.Threads, _credentials.Nonce), Self);
-        Timers.StartSingleTimer("join", new RetryJoin(), TimeSpan.FromSeconds(3));
+        Timers.StartSingleTimer("join", new RetryJoin(), _joinEvery);
     }
 
     // ── Failover (docs/failover.md) ───────────────────────────────────────────────────────────────────────────────
@@ -259,6 +261,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         Timers.Cancel("join");
         _registered = false;
         _runId = null;
+        _joinEvery = TimeSpan.FromMilliseconds(500);
         _notify(new WorkerEvent.Note($"the coordinator at {address.HostPort()} left the cluster; following the standby at {next.HostPort()}, which takes the run over"));
         FoundCoordinator(next);
     }
