@@ -33,6 +33,9 @@ public sealed class FailoverTests(ITestOutputHelper output)
         {
             var active = c.Coordinator(Steps, minWorkers: 2);
             var standby = c.Standby(Steps);
+            // the workers start only once the standby is attached: the active cannot step before it, so the standby
+            // gets the state of step 0 and follows every step (started together, under load the workers could win)
+            active.WaitForLine("attached; it gets the run's state", TimeSpan.FromSeconds(120));
             var workers = new[] { c.WorkerOfBoth(slowdown: 2), c.WorkerOfBoth(slowdown: 2) };
 
             // the standby follows the run step by step before anything happens to the active
