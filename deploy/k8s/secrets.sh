@@ -4,7 +4,7 @@
 #
 #   export DISTRNN_TLS_PASSWORD=$(openssl rand -hex 16)
 #   deploy/k8s/secrets.sh            # in the namespace kubectl points at
-#   kubectl apply -f deploy/k8s/rbac.yaml -f deploy/k8s/coordinator.yaml -f deploy/k8s/worker.yaml
+#   kubectl apply -f deploy/k8s/rbac.yaml -f deploy/k8s/coordinator.yaml -f deploy/k8s/worker.yaml   # + -f deploy/k8s/standby.yaml for a standby
 #
 # NOTE: not run in CI (no Kubernetes there).
 set -euo pipefail

@@ -177,6 +177,9 @@ internal static class TrainCommand
             if (parse.GetValue(Listen) is null) throw new InputException($"--standby {standby}: needs --listen HOST:PORT (where this standby joins the cluster and, once it coordinates, workers reach it)");
             if (parse.GetValue(Resume) is string r) throw new InputException($"--resume {r}: a standby takes the run's state from the active coordinator (--standby), not from a checkpoint");
             if (parse.Given(Workers) && parse.GetValue(Workers) > 0) throw new InputException($"--workers {parse.GetValue(Workers)}: a standby starts no local workers; the run's workers join both coordinators (distrnn-worker --join ACTIVE,STANDBY)");
+            // not wired into the standby's path yet: refused rather than silently ignored
+            if (parse.GetValue(Discovery) is string d) throw new InputException($"--discovery {d}: a standby joins its active coordinator at --standby {standby}, not through Cluster Bootstrap (not supported together yet)");
+            if (parse.GetValue(MetricsAt) is string m) throw new InputException($"--metrics {m}: a standby serves no metrics yet (give --metrics to the active coordinator)");
         }
         if (parse.GetValue(LogEvery) <= 0) throw new InputException($"--log-every {parse.GetValue(LogEvery)}: must be positive");
         if (parse.GetValue(KeepCheckpoints) < 0) throw new InputException($"--keep-checkpoints {parse.GetValue(KeepCheckpoints)}: must not be negative");
@@ -348,6 +351,7 @@ internal static class TrainCommand
         {
             NoWorkerTimeout = TimeSpan.FromSeconds(run.WaitTimeout),
             Backup = run.NoBackupTasks ? () => BackupPolicy.Off : () => BackupPolicy.Default,
+            DataPlane = run.DataPlane == "tree" ? DataPlane.Tree : DataPlane.Star, // once it coordinates, as its own command line says
             Info = reporter.Info,
             Warn = reporter.OnWarning,
         };
