@@ -310,14 +310,14 @@ internal static class TrainCommand
             ? new Failover.ReplicatingSource<T>(clusterHost.Source, session, settings.RunId, replication, node.ReplicationStatus, run)
             : clusterHost.Source;
         TrainResult? result = null;
+        // ready (/ready with --discovery) from here until the run is over: taking workers in, waiting for them or training
+        var health = NodeHealth.Get(clusterHost.Coordinator.System);
+        health.Ready(null);
         try
         {
             if (minWorkers > 0)
                 await clusterHost.WaitForWorkersAsync(minWorkers, TimeSpan.FromSeconds(run.WaitTimeout), reporter.Info, stop.Token, remote: listen is not null);
-            var health = NodeHealth.Get(clusterHost.Coordinator.System);
-            health.Ready(null);
-            try { result = await RunTrainerAsync(new Trainer<T>(session, source, kernel, options, observer), outDir, stop.Token); }
-            finally { health.Ready("the run is over"); }
+            result = await RunTrainerAsync(new Trainer<T>(session, source, kernel, options, observer), outDir, stop.Token);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
@@ -326,6 +326,7 @@ internal static class TrainCommand
         }
         finally
         {
+            health.Ready("the run is over");
             bool completed = result is { Interrupted: false };
             await clusterHost.EndRunAsync(completed, completed ? "training finished" : "the coordinator stopped");
             await clusterHost.DisposeAsync();
