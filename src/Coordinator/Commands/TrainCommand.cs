@@ -282,13 +282,9 @@ internal static class TrainCommand
 
         var (host, port) = listen is null ? ("127.0.0.1", 0) : AkkaConfig.ParseEndpoint(listen, "--listen");
         int minWorkers = run.MinWorkers ?? Math.Max(workers, 1);
-        var settings = CoordinatorSettings.For(config, corpus) with
+        var settings = SettingsFor(config, corpus, run, reporter) with
         {
-            NoWorkerTimeout = TimeSpan.FromSeconds(run.WaitTimeout),
-            Backup = run.NoBackupTasks ? () => BackupPolicy.Off : () => BackupPolicy.Default,
-            DataPlane = run.DataPlane == "tree" ? DataPlane.Tree : DataPlane.Star,
             Info = m => { if (parse.GetValue(Options.Verbose) || listen is not null) reporter.Info(m); },
-            Warn = reporter.OnWarning,
             Metrics = metrics,
         };
         var clusterHost = ClusterHost<T>.Start(settings, corpus, new ClusterHostOptions
@@ -348,14 +344,7 @@ internal static class TrainCommand
         Directory.CreateDirectory(outDir);
         using var reporter = new TrainingReporter(parse.GetValue(Json), run.LogEvery, Path.Combine(outDir, TrainingReporter.MetricsName));
         reporter.PlotTitle = PlotTitle(corpus, config);
-        var settings = CoordinatorSettings.For(config, corpus) with
-        {
-            NoWorkerTimeout = TimeSpan.FromSeconds(run.WaitTimeout),
-            Backup = run.NoBackupTasks ? () => BackupPolicy.Off : () => BackupPolicy.Default,
-            DataPlane = run.DataPlane == "tree" ? DataPlane.Tree : DataPlane.Star, // once it coordinates, as its own command line says
-            Info = reporter.Info,
-            Warn = reporter.OnWarning,
-        };
+        var settings = SettingsFor(config, corpus, run, reporter); // once it coordinates: as its own command line says
         reporter.Info($"standby of the coordinator at {activeHost}:{activePort}: joining its run from {host}:{port}, out {outDir}; cluster security: {security.Describe()}");
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, Cli.Shutdown);
         var clusterHost = ClusterHost<T>.Start(settings, corpus, new ClusterHostOptions
@@ -413,6 +402,17 @@ internal static class TrainCommand
         }
         return Finish(parse, session!, corpus, outDir, reporter, result);
     }
+
+    /// <summary>The coordinator's settings from the run's options (the active's and a standby's alike).</summary>
+    private static CoordinatorSettings SettingsFor(TrainConfig config, Corpus corpus, RunSettings run, TrainingReporter reporter) =>
+        CoordinatorSettings.For(config, corpus) with
+        {
+            NoWorkerTimeout = TimeSpan.FromSeconds(run.WaitTimeout),
+            Backup = run.NoBackupTasks ? () => BackupPolicy.Off : () => BackupPolicy.Default,
+            DataPlane = run.DataPlane == "tree" ? DataPlane.Tree : DataPlane.Star,
+            Info = reporter.Info,
+            Warn = reporter.OnWarning,
+        };
 
     private static string PlotTitle(Corpus corpus, TrainConfig config) =>
         $"{Path.GetFileName(corpus.Name)}: hidden {config.Hidden}, seq {config.Seq}, batch {config.Batch}, {config.Optimizer} lr {config.Lr.ToString(System.Globalization.CultureInfo.InvariantCulture)}, {config.Precision}";

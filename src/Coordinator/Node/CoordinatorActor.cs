@@ -92,7 +92,6 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     private string WorkerAddress(IActorRef sender) =>
         (sender.Path.Address.HasGlobalScope ? sender.Path.Address : AkkaConfig.BoundAddress(Context.System)).ToString();
 
-    /// <summary>An excluded worker's node (its remote address), or the actor itself when it lives in this system (tests).</summary>
     private static string Workers(int n) => $"{n} worker{(n == 1 ? "" : "s")}";
 
     private DeskReply Answer(DeskReply r)
