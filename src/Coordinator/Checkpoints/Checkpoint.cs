@@ -70,7 +70,7 @@ public sealed class Checkpoint
     };
 
     public CheckpointHeader Header { get; }
-    /// <summary>float[] or double[] per the header's precision: [0] the parameters, then the optimiser state.</summary>
+    /// <summary>float[] or double[] per the header's precision: [0] the parameters, then the optimiser state, then (--state carry) the carried states.</summary>
     public IReadOnlyList<Array> Tensors { get; }
     public string Path { get; }
 
@@ -113,6 +113,7 @@ public sealed class Checkpoint
     {
         var tensors = new List<T[]> { s.Params.Data };
         tensors.AddRange(s.Optimizer.StateArrays);
+        if (s.CarriedStates is T[] carried) tensors.Add(carried);   // --state carry: last, batch × StateSize
         return Encode(HeaderOf(s, trainLoss, valLoss, run), tensors);
     }
 
@@ -183,7 +184,8 @@ public sealed class Checkpoint
         {
             if (body.Length - pos < 8) throw Bad("truncated tensor table");
             long n = BinaryPrimitives.ReadInt64LittleEndian(body[pos..]); pos += 8;
-            if (n != shape.Count) throw Bad($"tensor {i} has {n} values, expected {shape.Count}");
+            long expected = header.Config.CarriesState && i == count - 1 ? (long)header.Config.Batch * shape.StateSize : shape.Count;
+            if (n != expected) throw Bad($"tensor {i} has {n} values, expected {expected}");
             if ((long)body.Length - pos < n * size) throw Bad("truncated tensor data");
             var src = body.Slice(pos, (int)n * size);
             if (precision == Precision.Float32) { var a = new float[n]; TensorBytes.Read<float>(src, a); tensors.Add(a); }
@@ -201,10 +203,12 @@ public sealed class Checkpoint
             throw new InputException($"checkpoint {Path}: was trained on a different corpus ({Header.CorpusName}, sha256 {Header.CorpusSha256[..12]}…) than {corpus.Name} (sha256 {corpus.Sha256[..12]}…)");
         var shape = Shape;
         var optimizer = Optimizer<T>.Create(config, shape.Count);
-        if (optimizer.StateArrays.Count != Tensors.Count - 1) throw new InputException($"checkpoint {Path}: optimiser state does not match {config.Optimizer}");
+        int carried = Header.Config.CarriesState ? 1 : 0;
+        if (optimizer.StateArrays.Count != Tensors.Count - 1 - carried) throw new InputException($"checkpoint {Path}: optimiser state does not match {config.Optimizer}");
         for (int i = 0; i < optimizer.StateArrays.Count; i++) ((T[])Tensors[i + 1]).CopyTo(optimizer.StateArrays[i], 0);
         optimizer.StateScalars = Header.OptimizerScalars;
-        var session = new TrainingSession<T>(config, corpus, new Tensors<T>(shape, (T[])((T[])Tensors[0]).Clone()), optimizer, Header.Step);
+        var states = carried == 1 ? (T[])((T[])Tensors[^1]).Clone() : null;
+        var session = new TrainingSession<T>(config, corpus, new Tensors<T>(shape, (T[])((T[])Tensors[0]).Clone()), optimizer, Header.Step, states);
         session.RestoreCounters(Header.SkippedSteps, Header.ConsecutiveBadSteps, Header.BestValLoss);
         return session;
     }

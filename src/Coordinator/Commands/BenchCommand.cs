@@ -155,7 +155,7 @@ internal static class BenchCommand
             long step = session.Step + 1;
             var clock = Stopwatch.StartNew();
             StepOutcome outcome;
-            using (var sum = await source.ComputeAsync(step, session.Params, session.BatchFor(step), ct).ConfigureAwait(false))
+            using (var sum = await source.ComputeAsync(step, session.Params, session.BatchFor(step), session.CarryFor(step), ct).ConfigureAwait(false))
                 outcome = session.Apply(sum.Sum);
             if (i >= warmup) { times[i - warmup] = clock.Elapsed.TotalMilliseconds; chars += outcome.Chars; }
         }

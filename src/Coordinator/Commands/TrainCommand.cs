@@ -43,6 +43,7 @@ internal static class TrainCommand
     internal static readonly Option<long> Seed = Options.Make("--seed", "Seed of every random choice (init, data order, sampling)", D.Seed);
     internal static readonly Option<double> ValFrac = Options.Make("--val-frac", "Fraction of the corpus (its end) held out for validation", D.ValFrac);
     internal static readonly Option<int> Shards = Options.Make("--shards", "Shards per step, a power of two ≤ batch (0 = largest power of two ≤ min(batch, 16))", 0);
+    internal static readonly Option<string> StateOpt = Options.Make("--state", "Recurrent state between steps: reset (every sequence from s_0 = 0, full BPTT) or carry (truncated BPTT: --batch streams of consecutive windows, each window's s_0 its stream's last state; README \"Carried states\")", D.State);
     internal static readonly Option<int> Workers = Options.Make("--workers", "Local worker nodes (0 = no cluster, the plain single-process loop)", R.Workers);
     internal static readonly Option<string?> Out = Options.Optional<string>("--out", "Output folder: checkpoints, metrics.jsonl, loss.png (default: runs/<time>)");
     internal static readonly Option<int> CheckpointEvery = Options.Make("--checkpoint-every", "Write a checkpoint every K steps (and always at the end)", R.CheckpointEvery);
@@ -79,7 +80,7 @@ internal static class TrainCommand
     {
         var cmd = new Command("train", "Train a model (single process, local cluster, or coordinator of a multi-node run)")
         {
-            Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, RmspropDecay, LrSchedule, LrDecay, LrDecayAfter, LrDecayEvery, WarmupSteps, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards,
+            Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, RmspropDecay, LrSchedule, LrDecay, LrDecayAfter, LrDecayEvery, WarmupSteps, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards, StateOpt,
             Workers, Listen, Standby, Discovery, ContactPoints, Management, MinWorkers, WaitTimeout, NoBackupTasks, DataPlaneOpt, Insecure, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, MetricsAt, Options.Verbose,
             ConfigFile.Option, SampleTopK, SampleTopP,
         };
@@ -107,6 +108,7 @@ internal static class TrainCommand
         (Seed, c => c.Seed, p => p.GetValue(Seed)),
         (ValFrac, c => c.ValFrac, p => p.GetValue(ValFrac)),
         (Shards, c => c.Shards, p => p.GetValue(Shards)),
+        (StateOpt, c => c.State, p => p.GetValue(StateOpt)),
     ];
 
     private static TrainConfig ConfigFrom(ParseResult p) => new()
@@ -130,6 +132,7 @@ internal static class TrainCommand
         Seed = p.GetValue(Seed),
         ValFrac = p.GetValue(ValFrac),
         Shards = p.GetValue(Shards),
+        State = p.GetValue(StateOpt)!,
     };
 
     /// <summary>How the run is carried out: each option as typed; an untyped one, on --resume, as the checkpoint saved it (else its default).</summary>
@@ -217,6 +220,8 @@ internal static class TrainCommand
         }
         config.Validate();
         var run = RunFrom(parse, resume?.Header.Run);
+        if (config.CarriesState && run.DataPlane == "tree")
+            throw new InputException("--state carry: not supported with --data-plane tree yet (the workers' relay does not pass the carried states); use --data-plane star");
         // The security files are read before anything is written, so a bad one leaves no half-made run behind.
         var security = NodeSecurity.FromOptions(run.SecretFile, run.TlsCert, run.TlsCa, w => Console.Error.WriteLine(w));
         if (run.Listen is string exposed)

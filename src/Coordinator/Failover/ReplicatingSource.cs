@@ -2,6 +2,7 @@ using System.Numerics;
 using Akka.Actor;
 using DistRnn.Coordinator.Checkpoints;
 using DistRnn.Coordinator.Training;
+using DistRnn.Compute;
 using DistRnn.Model;
 using DistRnn.Protocol;
 using DistRnn.Reduction;
@@ -20,15 +21,17 @@ public sealed class ReplicatingSource<T>(IGradientSource<T> cluster, TrainingSes
 {
     public int Workers => cluster.Workers;
 
-    public async Task<StepSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, CancellationToken ct)
+    public async Task<StepSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, StepCarry<T>? carry, CancellationToken ct)
     {
         if (status.WantsSnapshot) replication.Tell(new SnapshotReady(runId, session.Step, Checkpoint.Bytes(session, null, null, run)));
-        var sum = await cluster.ComputeAsync(step, parameters, batch, ct).ConfigureAwait(false);
+        var sum = await cluster.ComputeAsync(step, parameters, batch, carry, ct).ConfigureAwait(false);
         try
         {
             var s = sum.Sum;
-            // a copy: the loop scales the sum in place, and the decision is serialized after this returns
-            var decision = new StepDecision(runId, step, s.Loss, s.Chars, cluster.Workers, TensorPayload.Wrap((T[])s.Grad.Data.Clone()));
+            // a copy: the loop scales the sum in place, and the decision is serialized after this returns; with --state
+            // carry the step's final states too, which the standby's loop carries on from as this one does
+            var decision = new StepDecision(runId, step, s.Loss, s.Chars, cluster.Workers, TensorPayload.Wrap((T[])s.Grad.Data.Clone()),
+                carry is null ? null : TensorPayload.Wrap((T[])carry.Final.Clone()));
             await replication.Ask<Replicated>(new Replicate(decision), null, ct).ConfigureAwait(false);
             return sum;
         }

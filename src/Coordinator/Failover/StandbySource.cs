@@ -1,6 +1,7 @@
 using System.Numerics;
 using Akka.Actor;
 using DistRnn.Coordinator.Training;
+using DistRnn.Compute;
 using DistRnn.Model;
 using DistRnn.Protocol;
 using DistRnn.Reduction;
@@ -25,7 +26,7 @@ public sealed class StandbySource<T>(IActorRef replica, Task leadership, Func<lo
     /// <summary>Whether this node holds the run now.</summary>
     public bool TookOver => _active is not null;
 
-    public async Task<StepSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, CancellationToken ct)
+    public async Task<StepSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, StepCarry<T>? carry, CancellationToken ct)
     {
         if (_active is null)
         {
@@ -37,11 +38,16 @@ public sealed class StandbySource<T>(IActorRef replica, Task leadership, Func<lo
             {
                 var d = await next.ConfigureAwait(false);
                 _workers = d.Workers;
+                if (carry is not null)
+                {
+                    if (d.States is null) throw new ProtocolException($"step {step}: the active coordinator's decision has no carried states (is it a --state reset run?)");
+                    d.States.CopyTo(carry.Final);
+                }
                 return new StepSum<T>(new ShardSum<T>(new Tensors<T>(shape, d.Gradient.ToArray<T>(shape.Count)), d.Loss, d.Chars), null);
             }
             stop.Cancel();
             _active = takeOver(step);
         }
-        return await _active.ComputeAsync(step, parameters, batch, ct).ConfigureAwait(false);
+        return await _active.ComputeAsync(step, parameters, batch, carry, ct).ConfigureAwait(false);
     }
 }

@@ -19,7 +19,7 @@ public sealed class ClusterGradientSource<T>(IActorRef coordinator, ClusterStatu
 
     public int Workers => status.Workers;
 
-    public async Task<StepSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, CancellationToken ct)
+    public async Task<StepSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, Compute.StepCarry<T>? carry, CancellationToken ct)
     {
         Diagnostics.StepTimeline.Mark(step, Diagnostics.StepPoint.Asked);
         // A snapshot, not the live array, which the optimiser writes while messages of the step may still be
@@ -29,7 +29,7 @@ public sealed class ClusterGradientSource<T>(IActorRef coordinator, ClusterStatu
         var slot = _snapshots[step & 1];
         if (slot is null || slot.Shape != parameters.Shape) _snapshots[step & 1] = slot = new Tensors<T>(parameters.Shape);
         parameters.Data.AsSpan().CopyTo(slot.Data);
-        var reply = await coordinator.Ask<StepCompleted<T>>(new RunStep<T>(step, slot, batch), null, ct).ConfigureAwait(false);
+        var reply = await coordinator.Ask<StepCompleted<T>>(new RunStep<T>(step, slot, batch, carry), null, ct).ConfigureAwait(false);
         if (reply.Step != step) throw new InvalidOperationException($"asked for step {step}, got step {reply.Step}");
         Diagnostics.StepTimeline.Mark(step, Diagnostics.StepPoint.Answered);
         return new StepSum<T>(reply.Sum, reply.Lease);

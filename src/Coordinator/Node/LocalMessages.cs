@@ -14,9 +14,10 @@ namespace DistRnn.Coordinator.Node;
 /// <summary>
 /// Compute step <see cref="Step"/> with these parameters over the training loop's <see cref="Batch"/> (the plan the
 /// workers rebuild from (seed, step): it tells the coordinator what each subtree must hold); answered by
-/// <see cref="StepCompleted{T}"/> or a failure.
+/// <see cref="StepCompleted{T}"/> or a failure. <see cref="Carry"/> (--state carry): the batch's initial states, and where
+/// the final states are gathered before the answer.
 /// </summary>
-public sealed record RunStep<T>(long Step, Tensors<T> Parameters, SequenceRef[] Batch) : INoSerializationVerificationNeeded
+public sealed record RunStep<T>(long Step, Tensors<T> Parameters, SequenceRef[] Batch, Compute.StepCarry<T>? Carry = null) : INoSerializationVerificationNeeded
     where T : unmanaged, IFloatingPointIeee754<T>;
 
 /// <summary>The step's root sum, reduced in the fixed tree order; its buffers are the <see cref="Lease"/>'s until the loop disposes it.</summary>

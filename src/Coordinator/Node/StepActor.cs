@@ -25,7 +25,10 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
 {
     private sealed record DeadlineTick(long Step);
     private sealed record BackupTick(long Step);
-    private sealed record Verified(long Step, Subtree Node, IActorRef Sender, string Reason, ShardSum<T> Sent, ShardSum<T>? Sum, Exception? Error) : INoSerializationVerificationNeeded;
+    private sealed record Verified(long Step, Subtree Node, IActorRef Sender, string Reason, ShardSum<T> Sent, (ShardSum<T> Sum, T[]? States)? Recomputed, Exception? Error) : INoSerializationVerificationNeeded
+    {
+        public ShardSum<T>? Sum => Recomputed?.Sum;
+    }
 
     /// <summary>At most this many strangers are named in warnings (a flood of them cannot flood the log).</summary>
     public const int MaxNamedStrangers = 64;
@@ -122,7 +125,7 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
         foreach (var (w, name) in asked.Workers) _names[w] = name;
         _replyTo = Sender;
         var lease = _pool.NewStep();
-        _round = new StepRound<IActorRef, T>(_s.RunId, m.Step, m.Parameters, m.Batch, _s.Config.ShardCount, _validator, _backups, _deadlines.Next(), lease.Rent, Name);
+        _round = new StepRound<IActorRef, T>(_s.RunId, m.Step, m.Parameters, m.Batch, _s.Config.ShardCount, _validator, _backups, _deadlines.Next(), lease.Rent, Name, m.Carry);
         _roundLease = lease;
         Timers.Cancel("backup");
         _clock.Restart();
@@ -253,8 +256,9 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
         var verifier = _verifier!;
         var parameters = _round!.Parameters.Clone(); // the step's snapshot is reused two steps on, and this may take longer
         long step = _round.Step;
-        verifier.RecomputeAsync(_round.Batch, node, parameters)
-            .PipeTo(Self, success: sum => new Verified(step, node, sender, reason, sent, sum, null), failure: e => new Verified(step, node, sender, reason, sent, null, e));
+        var initial = _round.Carry?.Initial.Clone() as T[]; // the step's buffers are reused by the next step
+        verifier.RecomputeAsync(_round.Batch, node, parameters, initial)
+            .PipeTo(Self, success: r => new Verified(step, node, sender, reason, sent, r, null), failure: e => new Verified(step, node, sender, reason, sent, null, e));
     }
 
     private void OnVerified(Verified v)
@@ -267,7 +271,7 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
             else if (current) Send(_round!.VerificationFailed(v.Node));
             return;
         }
-        var (lied, diverges) = current ? _round!.Verified(v.Node, v.Sent, v.Sum)
+        var (lied, diverges) = current ? _round!.Verified(v.Node, v.Sent, v.Sum, v.Recomputed!.Value.States)
             : (RecomputeVerdict.SenderLied(v.Sent, v.Sum), RecomputeVerdict.IsNonFinite(v.Sum));
         if (lied) Exclude(v.Sender, $"{v.Reason}, but the same subtree recomputed here {(diverges ? "is not finite" : RecomputeVerdict.IsNonFinite(v.Sent) ? "is finite" : "differs")}");
         else if (current && diverges) _s.Info($"step {v.Step}: subtree {v.Node} is non-finite here too (the parameters diverge); the worker is not at fault");

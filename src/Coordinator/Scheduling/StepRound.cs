@@ -1,4 +1,5 @@
 using System.Numerics;
+using DistRnn.Compute;
 using DistRnn.Coordinator.Verification;
 using DistRnn.Model;
 using DistRnn.Protocol;
@@ -53,9 +54,12 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
     /// <param name="batch">the step's sequences (the training loop's plan): the character count each subtree must report</param>
     /// <param name="rent">a gradient buffer of the model's size for a result, owned by the step until the training loop has applied it</param>
     /// <param name="deadline">how long the step may wait for a worker before its pieces are handed out again</param>
+    /// <param name="carry">--state carry: the batch's initial states (every job carries them) and where each accepted result's final states go</param>
     public StepRound(string runId, long step, Tensors<T> parameters, SequenceRef[] batch, int shardCount, GradientValidator<T> validator,
-        BackupPolicy backups, TimeSpan deadline, Func<T[]> rent, Func<TWorker, string>? name = null)
+        BackupPolicy backups, TimeSpan deadline, Func<T[]> rent, Func<TWorker, string>? name = null, StepCarry<T>? carry = null)
     {
+        Carry = carry;
+        StatesPayload = carry is null ? null : TensorPayload.Wrap(carry.Initial);
         _name = name ?? (w => w.ToString()!);
         RunId = runId;
         Parameters = parameters;
@@ -75,6 +79,9 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
     /// <summary>The step's parameter snapshot (what every job of the step carries, and what a recomputation uses).</summary>
     public Tensors<T> Parameters { get; }
     public TensorPayload ParametersPayload { get; }
+    /// <summary>--state carry: the step's initial and final states (null with --state reset); a recomputation starts from the same initial ones.</summary>
+    public StepCarry<T>? Carry { get; }
+    private TensorPayload? StatesPayload { get; }
     /// <summary>The step's sequences (what a recomputation runs on).</summary>
     public SequenceRef[] Batch => _batch;
     public TimeSpan Deadline { get; private set; }
@@ -105,7 +112,7 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
             given.UnionWith(a.Nodes);
             _recomputeLeft[a.Worker] = _recomputeLeft.GetValueOrDefault(a.Worker) + a.Nodes.Sum(n => (long)n.Count);
             _givenAt[a.Worker] = now;
-            jobs.Add((a.Worker, new ComputeSubtrees(RunId, Step, a.Nodes.ToArray(), ParametersPayload)));
+            jobs.Add((a.Worker, new ComputeSubtrees(RunId, Step, a.Nodes.ToArray(), ParametersPayload, StatesPayload)));
         }
         return jobs;
     }
@@ -181,6 +188,15 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
         if (result.Gradient.Precision != TensorPayload.PrecisionOf<T>())
             return new(ResultAction.Exclude, $"gradient of subtree {result.Node} is {result.Gradient.Precision.Name()}, this run is {TensorPayload.PrecisionOf<T>().Name()}");
         if (_state.Check(result.Step, result.Node) != ResultVerdict.Accepted) return new(ResultAction.Ignore);
+        T[]? states = null;
+        if (Carry is not null)
+        {
+            var (_, count) = SubtreeComputer<T>.SequencesOf(result.Node, _batch.Length, _shardCount);
+            if (result.States is null || result.States.Count != count * Carry.StateSize || result.States.Precision != TensorPayload.PrecisionOf<T>())
+                return new(ResultAction.Exclude, $"subtree {result.Node}: expected the final states of its {count} sequences ({count * Carry.StateSize} {TensorPayload.PrecisionOf<T>().Name()} values), got {result.States?.ToString() ?? "none"}");
+            states = result.States.ToArray<T>();
+            if (CarriedStateCheck.Problem(states) is string problem) return new(ResultAction.Exclude, $"subtree {result.Node}: {problem}");
+        }
 
         var grad = _rent();
         result.Gradient.CopyTo(grad);
@@ -199,6 +215,7 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
             var sent = new ShardSum<T>(new Tensors<T>(Parameters.Shape, (T[])grad.Clone()), result.Loss, result.Chars);
             return new(ResultAction.Verify, (header.Kind == GradientVerdictKind.Suspect ? header : values).Reason, sent);
         }
+        if (states is not null) KeepFinalStates(result.Node, states);
         _state.Offer(result.Step, result.Node, sum);
         return new(ResultAction.Accepted, BackupAt: IsComplete ? null : Finished(sender, now));
     }
@@ -206,13 +223,25 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
     /// <summary>What the recomputation of a suspect node found; the recomputed sum fills the node (first copy wins).</summary>
     /// <returns>whether the sender lied (<paramref name="sent"/> differs from the recomputation, <see cref="RecomputeVerdict.SenderLied{T}"/>),
     /// and whether the step diverges (the node is non-finite here too)</returns>
-    public (bool SenderLied, bool Diverges) Verified(Subtree node, ShardSum<T> sent, ShardSum<T> recomputed)
+    /// <param name="finalStates">--state carry: the recomputed node's final states (its sequences × StateSize)</param>
+    public (bool SenderLied, bool Diverges) Verified(Subtree node, ShardSum<T> sent, ShardSum<T> recomputed, T[]? finalStates = null)
     {
         _verifying.Remove(node);
         bool nonFinite = RecomputeVerdict.IsNonFinite(recomputed);
         if (nonFinite) Diverged = true;
-        if (_state.Check(Step, node) == ResultVerdict.Accepted) _state.Offer(Step, node, recomputed);
+        if (_state.Check(Step, node) == ResultVerdict.Accepted)
+        {
+            if (Carry is not null) KeepFinalStates(node, finalStates ?? throw new ArgumentException("a --state carry recomputation without final states"));
+            _state.Offer(Step, node, recomputed);
+        }
         return (RecomputeVerdict.SenderLied(sent, recomputed), nonFinite);
+    }
+
+    /// <summary>The node's final states into the step's (first copy wins: called only for the copy that fills the node).</summary>
+    private void KeepFinalStates(Subtree node, T[] states)
+    {
+        var (first, count) = SubtreeComputer<T>.SequencesOf(node, _batch.Length, _shardCount);
+        states.AsSpan().CopyTo(Carry!.FinalOf(first, count));
     }
 
     /// <summary>A recomputation failed: hand every missing piece out again (<paramref name="handOut"/>; the tree data plane re-plans instead).</summary>

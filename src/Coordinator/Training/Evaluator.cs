@@ -35,4 +35,34 @@ public static class Evaluator
         foreach (var w in windows) chars += w.Length;
         return (chars == 0 ? double.NaN : loss / chars, chars);
     }
+
+    /// <summary>
+    /// <c>eval --state carry</c>: the windows as one stream, in order, each from the previous window's final state (the
+    /// first from s_0 = 0) — the text read as a whole, as a model trained with carried states reads it. One window after
+    /// another on the calling thread (the recurrence allows nothing else); the mean loss per character.
+    /// </summary>
+    public static (double Loss, long Chars) EvaluateCarried<T>(IShardKernel<T> kernel, Tensors<T> p, Activation act, int[] tokens, SequenceRef[] windows)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = p.Shape.StateSize;
+        var state = new T[n];
+        var next = new T[n];
+        var sink = new LossSink<T>();
+        var packed = kernel.Pack(p, gradients: false);
+        ReadOnlySpan<int> bounds = [0, 1];
+        foreach (var w in windows)
+        {
+            kernel.Run(p, act, tokens, [w], bounds, gradients: false, ref sink, packed, new CarriedState<T>(state, next));
+            (state, next) = (next, state);
+        }
+        return (sink.Chars == 0 ? double.NaN : sink.Loss / sink.Chars, sink.Chars);
+    }
+
+    /// <summary>Σ loss and Σ characters of every window, in order.</summary>
+    private struct LossSink<T> : IShardSink<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public double Loss;
+        public long Chars;
+        public void OnShard(int shard, Tensors<T>? grad, double loss, long chars) { Loss += loss; Chars += chars; }
+    }
 }

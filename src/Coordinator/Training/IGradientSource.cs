@@ -14,8 +14,12 @@ public interface IGradientSource<T> where T : unmanaged, IFloatingPointIeee754<T
     /// <summary>Workers currently computing (0 for the single-process loop).</summary>
     int Workers { get; }
 
-    /// <summary>The step's root sum; its buffers belong to the returned <see cref="StepSum{T}"/> until the caller disposes it (after the update).</summary>
-    Task<StepSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, CancellationToken ct);
+    /// <summary>
+    /// The step's root sum; its buffers belong to the returned <see cref="StepSum{T}"/> until the caller disposes it (after the update).
+    /// With <paramref name="carry"/> (--state carry, <see cref="TrainingSession{T}.CarryFor"/>) every sequence starts from its
+    /// initial state, and each one's final state is in <see cref="StepCarry{T}.Final"/> when the task completes.
+    /// </summary>
+    Task<StepSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, StepCarry<T>? carry, CancellationToken ct);
 }
 
 /// <summary>
@@ -39,9 +43,9 @@ public sealed class LocalGradientSource<T>(SubtreeComputer<T> computer, Activati
 {
     public int Workers => 0;
 
-    public async Task<StepSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, CancellationToken ct)
+    public async Task<StepSum<T>> ComputeAsync(long step, Tensors<T> parameters, SequenceRef[] batch, StepCarry<T>? carry, CancellationToken ct)
     {
-        var sum = await computer.ComputeAsync(step, parameters, act, tokens, batch, shardCount, Subtree.Root(shardCount), ct).ConfigureAwait(false);
+        var sum = await computer.ComputeAsync(step, parameters, act, tokens, batch, shardCount, Subtree.Root(shardCount), ct, carry).ConfigureAwait(false);
         return new StepSum<T>(sum, computer.LeaseOf(step));
     }
 }

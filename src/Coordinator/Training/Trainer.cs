@@ -63,7 +63,7 @@ public sealed class Trainer<T>(TrainingSession<T> session, IGradientSource<T> so
             StepOutcome outcome;
             try
             {
-                using var sum = await source.ComputeAsync(step, session.Params, batch, ct).ConfigureAwait(false);
+                using var sum = await source.ComputeAsync(step, session.Params, batch, session.CarryFor(step), ct).ConfigureAwait(false);
                 outcome = session.Apply(sum.Sum); // then the sum's buffers go back to their pool
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { interrupted = true; break; }

@@ -1,4 +1,5 @@
 using System.Numerics;
+using DistRnn.Compute;
 using DistRnn.Configuration;
 using DistRnn.Data;
 using DistRnn.Model;
@@ -29,6 +30,11 @@ public sealed class TrainingSession<T> where T : unmanaged, IFloatingPointIeee75
     public LearningRateSchedule Schedule { get; }
     public Activation Activation { get; }
     public BatchPlan Plan { get; }
+    /// <summary>--state carry: which window of which stream each step holds; null with --state reset.</summary>
+    public StreamPlan? Streams { get; }
+    /// <summary>--state carry: each stream's final state after step <see cref="Step"/> (streams × StateSize; saved in checkpoints); null with --state reset.</summary>
+    public T[]? CarriedStates { get; }
+    private readonly StepCarry<T>? _carry;
     public int ShardCount { get; }
     public int TrainLength { get; }
 
@@ -38,7 +44,7 @@ public sealed class TrainingSession<T> where T : unmanaged, IFloatingPointIeee75
     public int ConsecutiveBadSteps { get; private set; }
     public double BestValLoss { get; set; } = double.PositiveInfinity;
 
-    public TrainingSession(TrainConfig config, Corpus corpus, Tensors<T>? parameters = null, Optimizer<T>? optimizer = null, long step = 0)
+    public TrainingSession(TrainConfig config, Corpus corpus, Tensors<T>? parameters = null, Optimizer<T>? optimizer = null, long step = 0, T[]? carriedStates = null)
     {
         config.Validate();
         Config = config;
@@ -52,6 +58,15 @@ public sealed class TrainingSession<T> where T : unmanaged, IFloatingPointIeee75
         Plan = BatchPlan.For(config, corpus);
         ShardCount = config.ShardCount;
         Step = step;
+        if (config.CarriesState)
+        {
+            Streams = StreamPlan.For(config, corpus);
+            int n = shape.StateSize;
+            if (carriedStates is not null && carriedStates.Length != config.Batch * n)
+                throw new ArgumentException($"carried states of {carriedStates.Length} values, expected {config.Batch} × {n}");
+            CarriedStates = carriedStates ?? new T[config.Batch * n];
+            _carry = StepCarry<T>.For(config.Batch, n);
+        }
     }
 
     public void RestoreCounters(int skipped, int consecutiveBad, double bestVal)
@@ -59,7 +74,21 @@ public sealed class TrainingSession<T> where T : unmanaged, IFloatingPointIeee75
         SkippedSteps = skipped; ConsecutiveBadSteps = consecutiveBad; BestValLoss = bestVal;
     }
 
-    public SequenceRef[] BatchFor(long step) => Plan.ForStep(step);
+    public SequenceRef[] BatchFor(long step) => Streams?.ForStep(step) ?? Plan.ForStep(step);
+
+    /// <summary>
+    /// --state carry: step <paramref name="step"/>'s (the next step's) carried states — s_0 of each stream from
+    /// <see cref="CarriedStates"/> (zero where the plan starts it fresh) and room for the final ones, which the gradient
+    /// source fills and <see cref="Apply"/> takes over. Null with --state reset. The same buffers every step.
+    /// </summary>
+    public StepCarry<T>? CarryFor(long step)
+    {
+        if (_carry is null) return null;
+        if (step != Step + 1) throw new InvalidOperationException($"the carried states are those of step {Step + 1}, not {step}");
+        Streams!.InitialStates<T>(step, CarriedStates, _carry.Initial, _carry.StateSize);
+        Array.Clear(_carry.Final);
+        return _carry;
+    }
 
     /// <summary>
     /// Applies the reduced sum of a step: mean over predicted characters, finiteness check, clip, optimiser at
@@ -72,6 +101,7 @@ public sealed class TrainingSession<T> where T : unmanaged, IFloatingPointIeee75
         T inv = T.One / T.CreateTruncating(sum.Chars);
         for (int i = 0; i < g.Length; i++) g[i] *= inv;
         Step++;
+        _carry?.Final.CopyTo(CarriedStates!, 0);   // the streams go on from here whether or not the update is skipped
         double lr = Schedule.At(Step);
         double loss = sum.Loss / sum.Chars;
         if (!sum.Grad.AllFinite() || !double.IsFinite(loss))

@@ -37,14 +37,20 @@ public sealed class SubtreeVerifier<T> : IDisposable where T : unmanaged, IFloat
     /// on the verifier's engine (the same kernel, cut and tree order as every worker's). The result is the caller's:
     /// each recomputation is its own step of the engine, so nothing of it is reused later.
     /// </summary>
-    public async Task<ShardSum<T>> RecomputeAsync(SequenceRef[] batch, Subtree node, Tensors<T> parameters)
+    /// <param name="initialStates">--state carry: the step's initial states (batch × StateSize), the ones the workers were sent</param>
+    /// <returns>the sum, and with <paramref name="initialStates"/> the node's final states (its sequences × StateSize)</returns>
+    public async Task<(ShardSum<T> Sum, T[]? States)> RecomputeAsync(SequenceRef[] batch, Subtree node, Tensors<T> parameters, T[]? initialStates = null)
     {
         long job = Interlocked.Increment(ref _jobs);
         ShardSum<T>? result = null;
+        var carry = initialStates is null ? null : new StepCarry<T>(initialStates, new T[initialStates.Length], parameters.Shape.StateSize);
         // copied out on the engine's thread, inside the job: the engine reuses its buffers from the next job on
         await _computer.Submit(() => _computer.Compute(job, parameters, _act, _tokens, batch, _config.ShardCount, [node],
-            (_, sum) => result = new ShardSum<T>(sum.Grad.Clone(), sum.Loss, sum.Chars))).ConfigureAwait(false);
-        return result ?? throw new InvalidOperationException($"recomputing subtree {node} gave no result");
+            (_, sum) => result = new ShardSum<T>(sum.Grad.Clone(), sum.Loss, sum.Chars), carry: carry)).ConfigureAwait(false);
+        if (result is null) throw new InvalidOperationException($"recomputing subtree {node} gave no result");
+        if (carry is null) return (result, null);
+        var (first, count) = SubtreeComputer<T>.SequencesOf(node, batch.Length, _config.ShardCount);
+        return (result, carry.FinalOf(first, count).ToArray());
     }
 
     public void Dispose() => _computer.Dispose();

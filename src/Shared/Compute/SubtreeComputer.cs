@@ -55,12 +55,12 @@ public sealed class SubtreeComputer<T> : IDisposable where T : unmanaged, IFloat
     /// submitted before. The result's gradient is valid until a job of a later step starts.
     /// </summary>
     public async Task<ShardSum<T>> ComputeAsync(long step, Tensors<T> p, Activation act, int[] tokens, SequenceRef[] batch, int shardCount, Subtree node,
-        CancellationToken ct = default)
+        CancellationToken ct = default, StepCarry<T>? carry = null)
     {
         ShardSum<T>? result = null;
         await Submit(() =>
         {
-            Compute(step, p, act, tokens, batch, shardCount, [node], (_, sum) => result = sum, ct);
+            Compute(step, p, act, tokens, batch, shardCount, [node], (_, sum) => result = sum, ct, carry: carry);
             ct.ThrowIfCancellationRequested();
         }).ConfigureAwait(false);
         return result!;
@@ -72,10 +72,14 @@ public sealed class SubtreeComputer<T> : IDisposable where T : unmanaged, IFloat
     /// whichever crew thread completed it. Stops early, without emitting more, when <paramref name="ct"/> is cancelled.
     /// An emitted gradient stays valid until a job of a later step starts (it may still be on its way somewhere).
     /// <paramref name="paced"/>, when given, runs on the piece's thread after each piece with its compute time.
+    /// <paramref name="carry"/> (<c>--state carry</c>): the batch's s_0, and where each computed sequence's s_T goes (a
+    /// node's final states are all in <see cref="StepCarry{T}.Final"/> when it is emitted).
     /// </summary>
     public void Compute(long step, Tensors<T> p, Activation act, int[] tokens, SequenceRef[] batch, int shardCount, IReadOnlyList<Subtree> nodes,
-        Action<Subtree, ShardSum<T>> emit, CancellationToken ct = default, Action<TimeSpan>? paced = null)
+        Action<Subtree, ShardSum<T>> emit, CancellationToken ct = default, Action<TimeSpan>? paced = null, StepCarry<T>? carry = null)
     {
+        if (carry is not null && (carry.StateSize != p.Shape.StateSize || carry.Sequences != batch.Length))
+            throw new ArgumentException($"carried states for {carry.Sequences} sequences of size {carry.StateSize}, the step has {batch.Length} of {p.Shape.StateSize}");
         _pool.StartStep(step, p.Shape);
         _packed = _kernel.Pack(p, gradients: true, _packed);
         var packed = _packed;
@@ -92,7 +96,7 @@ public sealed class SubtreeComputer<T> : IDisposable where T : unmanaged, IFloat
                 if (i >= pieces.Count) return;
                 var (piece, owner) = pieces[i];
                 long started = Stopwatch.GetTimestamp();
-                var sum = Pass(p, packed, act, tokens, batch, shardCount, piece);
+                var sum = Pass(p, packed, act, tokens, batch, shardCount, piece, carry);
                 paced?.Invoke(Stopwatch.GetElapsedTime(started));
                 ShardSum<T>? done = null;
                 var tree = trees[owner];
@@ -107,15 +111,23 @@ public sealed class SubtreeComputer<T> : IDisposable where T : unmanaged, IFloat
     }
 
     /// <summary>All leaves of <paramref name="piece"/> in one kernel pass, summed in the tree's order as they come.</summary>
-    private ShardSum<T> Pass(Tensors<T> p, PackedParams<T>? packed, Activation act, int[] tokens, SequenceRef[] batch, int shardCount, Subtree piece)
+    private ShardSum<T> Pass(Tensors<T> p, PackedParams<T>? packed, Activation act, int[] tokens, SequenceRef[] batch, int shardCount, Subtree piece, StepCarry<T>? carry)
     {
         int first = piece.First, count = piece.Count;
         int from = ShardStart(batch.Length, first, shardCount);
         Span<int> bounds = count <= 256 ? stackalloc int[count + 1] : new int[count + 1];
         for (int j = 0; j <= count; j++) bounds[j] = ShardStart(batch.Length, first + j, shardCount) - from;
         var sink = new LeafSink(new ReductionTree<ShardSum<T>>(piece, ShardSum<T>.Combine, _release), first, _keep);
-        _kernel.Run(p, act, tokens, batch.AsSpan(from, bounds[count]), bounds, gradients: true, ref sink, packed);
+        _kernel.Run(p, act, tokens, batch.AsSpan(from, bounds[count]), bounds, gradients: true, ref sink, packed,
+            carry is null ? default : carry.Slice(from, bounds[count]));
         return sink.Tree.Result;
+    }
+
+    /// <summary>The batch's sequences [first, first + count) of <paramref name="node"/>: shard j holds sequences [⌊j·B/S⌋, ⌊(j+1)·B/S⌋).</summary>
+    public static (int First, int Count) SequencesOf(Subtree node, int batchLength, int shardCount)
+    {
+        int from = ShardStart(batchLength, node.First, shardCount);
+        return (from, ShardStart(batchLength, node.First + node.Count, shardCount) - from);
     }
 
     private static int ShardStart(int batchLength, int shard, int shardCount) => (int)((long)shard * batchLength / shardCount);

@@ -42,12 +42,18 @@ public sealed record TrainConfig
     public double ValFrac { get; init; } = 0.1;
     /// <summary>Shards per step (a power of two ≤ batch); 0 = the default for the batch.</summary>
     public int Shards { get; init; }
+    /// <summary>
+    /// reset: every sequence from s_0 = 0 at random offsets (the lecture's BPTT); carry: truncated BPTT, the batch is
+    /// --batch streams of consecutive windows whose states carry from step to step (Data/StreamPlan).
+    /// </summary>
+    public string State { get; init; } = "reset";
 
     // The derived values below are not part of the saved configuration ([JsonIgnore]): the saved "config" of a
     // checkpoint then has exactly the option names of `train`, and works as a --config file as it is.
 
     [JsonIgnore] public Activation ActivationKind => ActivationExtensions.TryParse(Activation, out var a) ? a : throw new InputException($"--activation {Activation}: expected tanh or sigmoid");
     [JsonIgnore] public Precision PrecisionKind => PrecisionExtensions.TryParse(Precision, out var p) ? p : throw new InputException($"--precision {Precision}: expected float32 or float64");
+    [JsonIgnore] public bool CarriesState => State == "carry";
     [JsonIgnore] public int ShardCount => Shards > 0 ? Shards : ShardPlan.DefaultShardCount(Batch);
 
     /// <summary>The update rules a run may name (the coordinator's Optimizer implements each).</summary>
@@ -84,6 +90,7 @@ public sealed record TrainConfig
         if (LrDecayEvery < 0) throw new InputException($"--lr-decay-every {LrDecayEvery}: must not be negative");
         if (WarmupSteps < 0) throw new InputException($"--warmup-steps {WarmupSteps}: must not be negative");
         _ = ActivationKind; _ = PrecisionKind;
+        if (State is not ("reset" or "carry")) throw new InputException($"--state {State}: expected reset or carry");
         if (Shards < 0 || (Shards > 0 && !ShardPlan.IsPowerOfTwo(Shards))) throw new InputException($"--shards {Shards}: must be a power of two");
         if (ShardCount > Batch) throw new InputException($"--shards {ShardCount}: must not exceed --batch {Batch}");
     }

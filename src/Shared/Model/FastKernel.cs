@@ -84,14 +84,16 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
     /// <see cref="Accumulate"/> on that shard alone.
     /// </summary>
     public void Run<TSink>(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs,
-        ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, PackedParams<T>? packed = null) where TSink : struct, IShardSink<T>
+        ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, PackedParams<T>? packed = null, CarriedState<T> carry = default) where TSink : struct, IShardSink<T>
     {
         int shards = bounds.Length - 1;
         if (shards < 1 || bounds[0] != 0 || bounds[shards] != seqs.Length) throw new ArgumentException("bounds must run from 0 to the number of sequences");
-        var pass = new Pass(Workspace<T>.Current, p.Shape, tokens, seqs, bounds, wide);
+        carry.Check(seqs.Length, p.Shape.StateSize);
+        var pass = new Pass(Workspace<T>.Current, p.Shape, tokens, seqs, bounds, wide, carry);
         pass.PlanRows();
         if (pass.Rows == 0)
         {
+            if (carry.IsCarried) carry.Initial.CopyTo(carry.Final);   // no step taken: s_T = s_0
             for (int j = 0; j < shards; j++) sink.OnShard(j, gradients ? pass.Ws.Grad(p.Shape) : null, 0, 0);
             return;
         }
@@ -102,6 +104,7 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
             throw new ArgumentException("the packed parameters were not packed from these parameters for this kernel");
 
         pass.Forward(packed, act);
+        pass.FinalStates();
         pass.Output(packed);
         if (!gradients)
         {
@@ -123,6 +126,7 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
         private readonly ReadOnlySpan<SequenceRef> seqs;
         private readonly ReadOnlySpan<int> bounds;
         private readonly bool wide;
+        private readonly CarriedState<T> carry;   // default: every s_0 = 0 (then nothing is read or written)
         private readonly int d, k, sequences, shards;
         private readonly int dn, dp, kp;   // dn: computed columns of a d-wide row, dp: its stride; kp: computed columns and stride of a k-wide row
 
@@ -136,14 +140,14 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
         private bool equal;      // all sequences of the same length (no sort, one shard needs no gather)
         private int tMax, n1;    // the longest sequence; n1 = count[1] = sequences of length ≥ 1
         public int Rows;         // Σ lengths
-        private T* S;            // (n1 + Rows) × dp: s_0 (n1 zero rows), then s_t of row offset[t] + r at n1 + offset[t] + r
+        private T* S;            // (n1 + Rows) × dp: s_0 (n1 rows: zero, or the carried states in order), then s_t of row offset[t] + r at n1 + offset[t] + r
         private T* S1;           // Rows × dp: S past the s_0 block, s_t of row offset[t] + r at offset[t] + r
         private T* Z;            // Rows × kp: z_t = s_t V + c, then in place dz_t = y_t − onehot(c_t)
         private T* dS;           // Rows × dp: ds_t, then in place da_t = ds_t ⊙ σ'
 
-        public Pass(Workspace<T> ws, ModelShape shape, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs, ReadOnlySpan<int> bounds, bool wide)
+        public Pass(Workspace<T> ws, ModelShape shape, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs, ReadOnlySpan<int> bounds, bool wide, CarriedState<T> carry)
         {
-            Ws = ws; this.tokens = tokens; this.seqs = seqs; this.bounds = bounds; this.wide = wide;
+            Ws = ws; this.tokens = tokens; this.seqs = seqs; this.bounds = bounds; this.wide = wide; this.carry = carry;
             d = shape.D; k = shape.K; sequences = seqs.Length; shards = bounds.Length - 1;
             dn = Gemm<T>.Pad(d, wide); dp = Gemm<T>.Stride(d, wide); kp = Gemm<T>.Pad(k, wide);
             order = shardOf = count = offset = rowX = rowTarget = rowSeq = [];
@@ -203,13 +207,29 @@ public sealed unsafe class FastKernel<T> : IShardKernel<T> where T : unmanaged, 
             n1 = count[1];
             S = Workspace<T>.Ptr(ref Ws.S, (long)(n1 + Rows) * dp);
             new Span<T>(S, n1 * dp).Clear();
+            if (carry.IsCarried)
+                for (int r = 0; r < n1; r++) carry.Initial.Slice(order[r] * d, d).CopyTo(new Span<T>(S + (long)r * dp, d));   // carried s_0
             for (int t = 1; t <= tMax; t++)
             {
                 int n = count[t];
                 T* st = S + (long)(n1 + offset[t]) * dp;
                 for (int r = 0; r < n; r++) AddRows(Up + (long)rowX[offset[t] + r] * dp, bp, st + (long)r * dp, dp);   // a_t = x_t U + b
+                if (t == 1 && carry.IsCarried) Gemm<T>.Run(S, dp, 1, Wp, dp, st, dp, n, dn, d, wide);                 // a_1 += s_0 W (carried)
                 if (t > 1) Gemm<T>.Run(S + (long)(n1 + offset[t - 1]) * dp, dp, 1, Wp, dp, st, dp, n, dn, d, wide);    // a_t += s_{t−1} W
                 DetVec.Activate(new Span<T>(st, n * dp), act);                                                   // s_t = σ(a_t)
+            }
+        }
+
+        /// <summary>Carried states: each sequence's s_T (its last row; s_0 for an empty one) into <c>carry.Final</c>.</summary>
+        public void FinalStates()
+        {
+            if (!carry.IsCarried) return;
+            for (int r = 0; r < sequences; r++)
+            {
+                int i = order[r], length = seqs[i].Length;
+                var final = carry.Final.Slice(i * d, d);
+                if (length == 0) carry.Initial.Slice(i * d, d).CopyTo(final);
+                else new ReadOnlySpan<T>(S + (long)(n1 + offset[length] + r) * dp, d).CopyTo(final);
             }
         }
 

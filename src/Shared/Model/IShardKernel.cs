@@ -27,10 +27,11 @@ public interface IShardKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// Several shards in one call: shard j is seqs[bounds[j] .. bounds[j+1]). <paramref name="sink"/> gets each
     /// shard's gradient (computed from zero; null without <paramref name="gradients"/>) and summed loss, in shard
     /// order, with the same bits as <see cref="Accumulate"/> on that shard alone. <paramref name="packed"/> is what
-    /// <see cref="Pack"/> returned for these parameters.
+    /// <see cref="Pack"/> returned for these parameters. <paramref name="carry"/> (<c>--state carry</c>): each sequence's
+    /// s_0, held fixed, and where its final state goes; default: every sequence from s_0 = 0.
     /// </summary>
     void Run<TSink>(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs,
-        ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, PackedParams<T>? packed = null) where TSink : struct, IShardSink<T>;
+        ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, PackedParams<T>? packed = null, CarriedState<T> carry = default) where TSink : struct, IShardSink<T>;
 }
 
 /// <summary>Receives each shard's result from <see cref="IShardKernel{T}.Run{TSink}"/>, in shard order.</summary>

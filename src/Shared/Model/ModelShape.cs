@@ -9,6 +9,8 @@ public sealed record ModelShape(int VocabSize, int Hidden)
 {
     public int K => VocabSize;
     public int D => Hidden;
+    /// <summary>Values of one sequence's recurrent state (s_t: d for the Elman RNN): the size of a carried state (<see cref="CarriedState{T}"/>).</summary>
+    public int StateSize => D;
 
     public int UOffset => 0;
     public int WOffset => K * D;

@@ -37,30 +37,37 @@ public sealed class PlainKernel<T> : IShardKernel<T> where T : unmanaged, IFloat
 
     /// <summary>Shard after shard, each into one zeroed scratch gradient handed to the sink.</summary>
     public void Run<TSink>(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs,
-        ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, Fast.PackedParams<T>? packed = null) where TSink : struct, IShardSink<T>
+        ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, Fast.PackedParams<T>? packed = null, CarriedState<T> carry = default) where TSink : struct, IShardSink<T>
     {
         int shards = bounds.Length - 1;
         if (shards < 1 || bounds[0] != 0 || bounds[shards] != seqs.Length) throw new ArgumentException("bounds must run from 0 to the number of sequences");
+        int n = p.Shape.StateSize;
+        carry.Check(seqs.Length, n);
         var grad = gradients ? new Tensors<T>(p.Shape) : null;
         for (int j = 0; j < shards; j++)
         {
-            var shard = seqs[bounds[j]..bounds[j + 1]];
+            double loss = 0;
             long chars = 0;
-            foreach (var s in shard) chars += s.Length;
-            if (grad is null) { sink.OnShard(j, null, Loss(p, act, tokens, shard), chars); continue; }
-            grad.Clear();
-            sink.OnShard(j, grad, Accumulate(p, act, tokens, shard, grad), chars);
+            grad?.Clear();
+            for (int i = bounds[j]; i < bounds[j + 1]; i++)
+            {
+                chars += seqs[i].Length;
+                loss += Sequence(p, act, tokens, seqs[i], grad, carry.Slice(i, 1, n));
+            }
+            sink.OnShard(j, grad, loss, chars);
         }
     }
 
-    private static double Sequence(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, SequenceRef seq, Tensors<T>? g)
+    /// <summary>One sequence's loss (and gradient into <paramref name="g"/>), from s_0 = 0 or from the carried s_0, its s_T into the carried final state.</summary>
+    private static double Sequence(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, SequenceRef seq, Tensors<T>? g, CarriedState<T> carry = default)
     {
         int d = p.Shape.D, k = p.Shape.K, length = seq.Length;
         var U = p.U; var W = p.W; var V = p.V; var b = p.B; var c = p.C;
 
-        var s = new T[(length + 1) * d];   // s[t] = s_t, row t; s_0 = 0
+        var s = new T[(length + 1) * d];   // s[t] = s_t, row t; s_0 = 0, or the carried state
         var y = new T[length * k];         // y[t−1] = y_t
         double loss = 0;
+        if (carry.IsCarried) carry.Initial.CopyTo(s);
 
         for (int t = 1; t <= length; t++)
         {
@@ -76,6 +83,7 @@ public sealed class PlainKernel<T> : IShardKernel<T> where T : unmanaged, IFloat
             var yT = y.AsSpan((t - 1) * k, k);
             loss += Softmax.FromState(sT, V, c, yT, target);
         }
+        if (carry.IsCarried) s.AsSpan(length * d, d).CopyTo(carry.Final);
         if (g is null) return loss;
 
         var gU = g.U; var gW = g.W; var gV = g.V; var gb = g.B; var gc = g.C;

@@ -48,11 +48,17 @@ public sealed record Registered(string RunId, int Workers) : IProtocolMessage;
 /// <summary>A worker cannot take part; the reason names what differs.</summary>
 public sealed record Refused(string Reason) : IProtocolMessage;
 
-/// <summary>Compute these subtrees of step <see cref="Step"/> with these parameters (flat U,W,V,b,c).</summary>
-public sealed record ComputeSubtrees(string RunId, long Step, Subtree[] Nodes, TensorPayload Parameters) : IProtocolMessage;
+/// <summary>
+/// Compute these subtrees of step <see cref="Step"/> with these parameters (flat U,W,V,b,c). <see cref="States"/>
+/// (--state carry): the s_0 of every sequence of the step's batch (batch × StateSize); null with --state reset.
+/// </summary>
+public sealed record ComputeSubtrees(string RunId, long Step, Subtree[] Nodes, TensorPayload Parameters, TensorPayload? States = null) : IProtocolMessage;
 
-/// <summary>The sum over one subtree's shards: Σ gradient (flat U,W,V,b,c), Σ loss, Σ predicted characters.</summary>
-public sealed record SubtreeResult(string RunId, long Step, Subtree Node, double Loss, long Chars, TensorPayload Gradient) : IProtocolMessage;
+/// <summary>
+/// The sum over one subtree's shards: Σ gradient (flat U,W,V,b,c), Σ loss, Σ predicted characters. <see cref="States"/>
+/// (--state carry): the final state s_T of each of the subtree's sequences, in order (sequences × StateSize); null with --state reset.
+/// </summary>
+public sealed record SubtreeResult(string RunId, long Step, Subtree Node, double Loss, long Chars, TensorPayload Gradient, TensorPayload? States = null) : IProtocolMessage;
 
 /// <summary>
 /// Sent after <see cref="Registered"/>: the tensors of this worker's steps may move over a data channel beside Akka

@@ -79,8 +79,8 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             case Register m: w.Int(m.ProtocolVersion); w.String(m.RunId); w.String(m.Node); w.String(m.CorpusSha256); w.String(m.ConfigFingerprint); w.Int(m.VocabSize); w.Int(m.Threads); w.Bytes(m.Proof); break;
             case Registered m: w.String(m.RunId); w.Int(m.Workers); break;
             case Refused m: w.String(m.Reason); break;
-            case ComputeSubtrees m: w.String(m.RunId); w.Long(m.Step); w.Subtrees(m.Nodes); w.Tensor(m.Parameters); break;
-            case SubtreeResult m: w.String(m.RunId); w.Long(m.Step); w.Subtree(m.Node); w.Double(m.Loss); w.Long(m.Chars); w.Tensor(m.Gradient); break;
+            case ComputeSubtrees m: w.String(m.RunId); w.Long(m.Step); w.Subtrees(m.Nodes); w.OptionalTensor(m.States); w.Tensor(m.Parameters); break;
+            case SubtreeResult m: w.String(m.RunId); w.Long(m.Step); w.Subtree(m.Node); w.Double(m.Loss); w.Long(m.Chars); w.OptionalTensor(m.States); w.Tensor(m.Gradient); break;
             case RunEnded m: w.Bool(m.Completed); w.String(m.Reason); break;
             case WorkerLeaving m: w.String(m.Reason); break;
             case DataChannelOffer m: w.String(m.RunId); w.Int(m.Port); w.Bytes(m.TicketId); w.Bytes(m.TicketKey); break;
@@ -89,7 +89,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             case TreeSum m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Epoch); w.Subtree(m.Node); w.Int(m.Chunk); w.Double(m.Loss); w.Long(m.Chars); w.Tensor(m.Values); break;
             case ReplicaAttach m: w.Int(m.ProtocolVersion); w.String(m.Node); break;
             case ReplicaSnapshotPart m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Index); w.Int(m.Count); w.Bytes(m.Bytes); break;
-            case StepDecision m: w.String(m.RunId); w.Long(m.Step); w.Double(m.Loss); w.Long(m.Chars); w.Int(m.Workers); w.Tensor(m.Gradient); break;
+            case StepDecision m: w.String(m.RunId); w.Long(m.Step); w.Double(m.Loss); w.Long(m.Chars); w.Int(m.Workers); w.OptionalTensor(m.States); w.Tensor(m.Gradient); break;
             case DecisionAck m: w.String(m.RunId); w.Long(m.Step); break;
             default: throw new ArgumentException($"{nameof(ProtocolSerializer)} cannot serialize {obj.GetType()}");
         }
@@ -120,8 +120,8 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             RegisterCode => new Register(r.Int(), r.String(), r.String(), r.String(), r.String(), r.Int(), r.Int(), r.Bytes()),
             RegisteredCode => new Registered(r.String(), r.Int()),
             RefusedCode => new Refused(r.String()),
-            ComputeCode => new ComputeSubtrees(r.String(), r.Long(), r.Subtrees(), r.Tensor()),
-            ResultCode => new SubtreeResult(r.String(), r.Long(), r.Subtree(), r.Double(), r.Long(), r.Tensor()),
+            ComputeCode => ReadCompute(r),
+            ResultCode => ReadResult(r),
             RunEndedCode => new RunEnded(r.Bool(), r.String()),
             LeavingCode => new WorkerLeaving(r.String()),
             DataOfferCode => new DataChannelOffer(r.String(), r.Int(), r.Bytes(), r.Bytes()),
@@ -130,12 +130,31 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             TreeSumCode => new TreeSum(r.String(), r.Long(), r.Int(), r.Subtree(), r.Int(), r.Double(), r.Long(), r.Tensor()),
             ReplicaAttachCode => new ReplicaAttach(r.Int(), r.String()),
             SnapshotPartCode => new ReplicaSnapshotPart(r.String(), r.Long(), r.Int(), r.Int(), r.LargeBytes()),
-            DecisionCode => new StepDecision(r.String(), r.Long(), r.Double(), r.Long(), r.Int(), r.Tensor()),
+            DecisionCode => ReadDecision(r),
             DecisionAckCode => new DecisionAck(r.String(), r.Long()),
             _ => throw new ProtocolException($"unknown message manifest '{manifest}'"),
         };
         r.End();
         return msg;
+    }
+
+    // The carried states (an optional tensor) come before the large tensor, which stays the last field (the data channel sends its values apart).
+    private static ComputeSubtrees ReadCompute(WireReader r)
+    {
+        string run = r.String(); long step = r.Long(); var nodes = r.Subtrees(); var states = r.OptionalTensor();
+        return new ComputeSubtrees(run, step, nodes, r.Tensor(), states);
+    }
+
+    private static SubtreeResult ReadResult(WireReader r)
+    {
+        string run = r.String(); long step = r.Long(); var node = r.Subtree(); double loss = r.Double(); long chars = r.Long(); var states = r.OptionalTensor();
+        return new SubtreeResult(run, step, node, loss, chars, r.Tensor(), states);
+    }
+
+    private static StepDecision ReadDecision(WireReader r)
+    {
+        string run = r.String(); long step = r.Long(); double loss = r.Double(); long chars = r.Long(); int workers = r.Int(); var states = r.OptionalTensor();
+        return new StepDecision(run, step, loss, chars, workers, r.Tensor(), states);
     }
 
     /// <summary>As many piece lists as workers, and the receiver's index among them (a plan it cannot find itself in is malformed).</summary>

@@ -21,7 +21,8 @@ public sealed record ReplicaAttach(int ProtocolVersion, string Node) : IProtocol
 public sealed record ReplicaSnapshotPart(string RunId, long Step, int Index, int Count, byte[] Bytes) : IProtocolMessage;
 
 /// <summary>A completed step's root sum, as the training loop receives it from the workers (before the mean, clip and update), and how many workers computed it (for the standby's progress lines).</summary>
-public sealed record StepDecision(string RunId, long Step, double Loss, long Chars, int Workers, TensorPayload Gradient) : IProtocolMessage;
+/// <see cref="States"/> (--state carry): every sequence's final state of the step (batch × StateSize), which the standby's loop carries as the active's does; null with --state reset.
+public sealed record StepDecision(string RunId, long Step, double Loss, long Chars, int Workers, TensorPayload Gradient, TensorPayload? States = null) : IProtocolMessage;
 
 /// <summary>The standby holds <see cref="Step"/>'s decision and has applied every step before it.</summary>
 public sealed record DecisionAck(string RunId, long Step) : IProtocolMessage;

@@ -58,6 +58,17 @@ internal struct WireWriter(byte[]? buffer, int start = 0, bool deferTensorValues
         _pos += t.ByteLength;
     }
 
+    /// <summary>A tensor that may be absent (the carried states of --state carry): null is written as an empty float32 tensor.</summary>
+    /// Its values are always written here (never deferred: it is not the message's last field).
+    public void OptionalTensor(TensorPayload? t)
+    {
+        Int((int)(t?.Precision ?? Precision.Float32));
+        Int(t?.Count ?? 0);
+        if (t is null) return;
+        if (buffer is not null) t.WriteTo(buffer.AsSpan(_pos, t.ByteLength));
+        _pos += t.ByteLength;
+    }
+
     /// <summary>Deferred values go to the wire after everything written here, so they must be the message's last field.</summary>
     private readonly void NothingAfterDeferred()
     {
@@ -167,6 +178,13 @@ internal sealed class WireReader(byte[] buffer, WireLimits? limits = null, int l
         var payload = TensorPayload.FromWire(precision, count, buffer.AsMemory(_pos, bytes));
         _pos += bytes;
         return payload;
+    }
+
+    /// <summary>What <see cref="WireWriter.OptionalTensor"/> wrote: null for an empty tensor.</summary>
+    public TensorPayload? OptionalTensor()
+    {
+        var t = Tensor();
+        return t.Count == 0 ? null : t;
     }
 
     public void End()

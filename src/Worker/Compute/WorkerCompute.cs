@@ -32,17 +32,20 @@ public sealed class WorkerCompute<T> : IWorkerCompute where T : unmanaged, IFloa
     private readonly TrainConfig _config;
     private readonly int[] _tokens;
     private readonly BatchPlan _plan;
+    private readonly StreamPlan? _streams;
     private readonly ModelShape _shape;
     private readonly Activation _act;
     private readonly SubtreeComputer<T> _computer;
     private readonly Subtree _root;
     private T[]? _parameters;
+    private StepCarry<T>? _carry;   // --state carry: the job's initial states, and its sequences' final ones
 
     public WorkerCompute(TrainConfig config, Corpus corpus, int threads)
     {
         _config = config;
         _tokens = corpus.Tokens;
         _plan = BatchPlan.For(config, corpus);
+        _streams = config.CarriesState ? StreamPlan.For(config, corpus) : null;
         _shape = new ModelShape(corpus.Vocabulary.Size, config.Hidden);
         _act = config.ActivationKind;
         _computer = new SubtreeComputer<T>(Kernels.Default<T>(), threads);
@@ -78,11 +81,29 @@ public sealed class WorkerCompute<T> : IWorkerCompute where T : unmanaged, IFloa
         var nodes = job.Nodes.Where(n => _root.Contains(n)).Distinct().ToList();
         nodes.RemoveAll(n => nodes.Any(o => o != n && o.Contains(n)));
         Action<TimeSpan>? paced = Slowdown > 1 ? took => ct.WaitHandle.WaitOne(Max(took, SlowdownFloor) * (Slowdown - 1)) : null;
-        _computer.Compute(job.Step, p, _act, _tokens, _plan.ForStep(job.Step), _config.ShardCount, nodes, (node, sum) =>
+        var batch = _streams?.ForStep(job.Step) ?? _plan.ForStep(job.Step);
+        var carry = CarryOf(job, batch.Length);
+        _computer.Compute(job.Step, p, _act, _tokens, batch, _config.ShardCount, nodes, (node, sum) =>
         {
             StepTimeline.Mark(job.Step, StepPoint.ComputeDone);
-            emit(new SubtreeResult(job.RunId, job.Step, node, sum.Loss, sum.Chars, TensorPayload.Wrap(sum.Grad.Data)));
-        }, ct, paced);
+            TensorPayload? states = null;
+            if (carry is not null)
+            {
+                var (first, count) = SubtreeComputer<T>.SequencesOf(node, batch.Length, _config.ShardCount);
+                states = TensorPayload.Wrap(carry.FinalOf(first, count).ToArray()); // small: its sequences × StateSize
+            }
+            emit(new SubtreeResult(job.RunId, job.Step, node, sum.Loss, sum.Chars, TensorPayload.Wrap(sum.Grad.Data), states));
+        }, ct, paced, carry);
+    }
+
+    /// <summary>--state carry: the job's initial states (every sequence of the step), which the coordinator must send.</summary>
+    private StepCarry<T>? CarryOf(ComputeSubtrees job, int sequences)
+    {
+        if (_streams is null) return null;
+        if (job.States is null) throw new ProtocolException($"step {job.Step}: a --state carry job without the carried states");
+        _carry ??= StepCarry<T>.For(sequences, _shape.StateSize);
+        job.States.CopyTo(_carry.Initial);
+        return _carry;
     }
 
     public void Dispose() => _computer.Dispose();

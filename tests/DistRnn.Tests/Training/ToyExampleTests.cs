@@ -33,7 +33,7 @@ public class ToyExampleTests
         var source = new LocalGradientSource<T>(computer, session.Activation, corpus.Tokens, session.ShardCount);
         for (long step = 1; step <= config.Steps; step++)
             {
-                using var sum = await source.ComputeAsync(step, session.Params, session.BatchFor(step), CancellationToken.None);
+                using var sum = await source.ComputeAsync(step, session.Params, session.BatchFor(step), null, CancellationToken.None);
                 session.Apply(sum.Sum);
             }
 
