@@ -3,7 +3,12 @@
 `distrnn train --workers 0 --hidden H --seq T --batch B --steps N --optimizer adam --lr LR --clip C`:
 random windows of the first (1 - val_frac) of the text, mean per-character loss, Adam, global-norm clip;
 then the validation loss over consecutive windows of the last val_frac, each from s_0 = 0 (as `distrnn eval`).
-Prints one JSON line. Usage: quality_torch.py CORPUS [--hidden 256 --seq 64 --batch 32 --steps 3000 ...]"""
+With --state carry (as `distrnn train --state carry`): truncated BPTT, the batch is B streams of consecutive windows
+(stream j starts at window (r + floor(j W / B)) mod W of the W = floor((len(train) - 1) / T) whole windows, r random;
+step s takes each stream's next window), the hidden state carried from window to window (detached: no gradient
+through the boundary) and reset to 0 when a stream wraps to the start of the text; the validation loss is then
+also reported with the state carried across the validation windows (as `distrnn eval --state carry`).
+Prints one JSON line. Usage: quality_torch.py CORPUS [--hidden 256 --seq 64 --batch 32 --steps 3000 --state carry ...]"""
 import argparse, json, math, time
 import torch, torch.nn as nn, torch.nn.functional as F
 
@@ -12,7 +17,7 @@ p.add_argument("corpus"); p.add_argument("--hidden", type=int, default=256); p.a
 p.add_argument("--batch", type=int, default=32); p.add_argument("--steps", type=int, default=3000)
 p.add_argument("--lr", type=float, default=2e-3); p.add_argument("--clip", type=float, default=5.0)
 p.add_argument("--val-frac", type=float, default=0.1); p.add_argument("--seed", type=int, default=1)
-p.add_argument("--threads", type=int, default=1)
+p.add_argument("--threads", type=int, default=1); p.add_argument("--state", choices=["reset", "carry"], default="reset")
 a = p.parse_args()
 torch.set_num_threads(a.threads); torch.manual_seed(a.seed)
 text = open(a.corpus, encoding="utf-8-sig").read()
@@ -24,20 +29,36 @@ params = list(rnn.parameters()) + list(out.parameters())
 opt = torch.optim.Adam(params, lr=a.lr)
 g = torch.Generator().manual_seed(a.seed)
 t0 = time.time()
+W = (len(train) - 1) // a.seq
+r = int(torch.randint(0, W, (1,), generator=g))
+offsets = [(r + j * W // a.batch) % W for j in range(a.batch)]
+h = torch.zeros(1, a.batch, a.hidden)
 for step in range(a.steps):
-    starts = torch.randint(0, len(train) - a.seq, (a.batch,), generator=g)
+    if a.state == "carry":
+        windows = [(o + step) % W for o in offsets]
+        starts = [w * a.seq for w in windows]
+        fresh = torch.tensor([step == 0 or w == 0 for w in windows]).view(1, -1, 1)
+        h0 = torch.where(fresh, torch.zeros_like(h), h.detach())
+    else:
+        starts = torch.randint(0, len(train) - a.seq, (a.batch,), generator=g); h0 = None
     x = torch.stack([train[s:s + a.seq] for s in starts]); y = torch.stack([train[s + 1:s + a.seq + 1] for s in starts])
-    s, _ = rnn(F.one_hot(x, k).float())
+    s, h = rnn(F.one_hot(x, k).float(), h0)
     loss = F.cross_entropy(out(s).reshape(-1, k), y.reshape(-1))
     opt.zero_grad(); loss.backward()
     if a.clip > 0: torch.nn.utils.clip_grad_norm_(params, a.clip)
     opt.step()
-with torch.no_grad():
-    total, chars = 0.0, 0
-    for start in range(0, len(val) - 1, a.seq):
-        n = min(a.seq, len(val) - 1 - start)
-        x = val[start:start + n].unsqueeze(0); y = val[start + 1:start + n + 1]
-        s, _ = rnn(F.one_hot(x, k).float())
-        total += F.cross_entropy(out(s)[0], y, reduction="sum").item(); chars += n
-print(json.dumps({"peer": "pytorch", "corpus": a.corpus, "hidden": a.hidden, "steps": a.steps, "val_loss": total / chars,
-                  "train_loss_last": loss.item(), "seconds": time.time() - t0, "torch": torch.__version__}))
+train_seconds = time.time() - t0
+def validation(carry):
+    with torch.no_grad():
+        total, chars, hv = 0.0, 0, None
+        for start in range(0, len(val) - 1, a.seq):
+            n = min(a.seq, len(val) - 1 - start)
+            x = val[start:start + n].unsqueeze(0); y = val[start + 1:start + n + 1]
+            s, hn = rnn(F.one_hot(x, k).float(), hv)
+            if carry: hv = hn
+            total += F.cross_entropy(out(s)[0], y, reduction="sum").item(); chars += n
+        return total / chars
+result = {"peer": "pytorch", "corpus": a.corpus, "hidden": a.hidden, "steps": a.steps, "state": a.state, "val_loss": validation(False)}
+if a.state == "carry": result["val_loss_carry"] = validation(True)
+result.update({"train_loss_last": loss.item(), "seconds": train_seconds, "torch": torch.__version__})
+print(json.dumps(result))

@@ -37,6 +37,10 @@ public sealed class ProtocolSerializerTests : Akka.TestKit.Xunit2.TestKit
         [new ReplicaSnapshotPart("run-1", 120, 1, 3, Enumerable.Range(0, 40000).Select(i => (byte)i).ToArray())],
         [new StepDecision("run-1", 121, 812.5, 3072, 2, TensorPayload.Wrap(Doubles))],
         [new DecisionAck("run-1", 121)],
+        // --state carry: the carried states travel before the large tensor
+        [new ComputeSubtrees("run-1", 43, [new Subtree(1, 0)], TensorPayload.Wrap(Floats), TensorPayload.Wrap(new[] { 0.5f, -1f, 0f }))],
+        [new SubtreeResult("run-1", 8, new Subtree(0, 1), 9.5, 24, TensorPayload.Wrap(Doubles), TensorPayload.Wrap(new[] { -0.25, 1.0 }))],
+        [new StepDecision("run-1", 122, 1.5, 64, 3, TensorPayload.Wrap(Floats), TensorPayload.Wrap(new[] { 0.125f }))],
     ];
 
     /// <summary>
