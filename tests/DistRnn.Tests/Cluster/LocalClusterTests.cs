@@ -16,11 +16,13 @@ public sealed class LocalClusterTests
     private static readonly TrainConfig Small = new() { Hidden = 16, Seq = 12, Batch = 8, Shards = 8, Steps = 3, Seed = 5, Lr = 0.01 };
 
     [Theory]
-    [InlineData("float32")]
-    [InlineData("float64")]
-    public async Task Params_sha256_is_the_same_for_0_to_4_workers(string precision)
+    [InlineData("float32", "reset")]
+    [InlineData("float64", "reset")]
+    [InlineData("float32", "carry")]   // the carried states travel with the jobs and results
+    [InlineData("float64", "carry")]
+    public async Task Params_sha256_is_the_same_for_0_to_4_workers(string precision, string state)
     {
-        var config = Small with { Precision = precision };
+        var config = Small with { Precision = precision, State = state };
         var corpus = TestUtil.CorpusOf(TestUtil.SmallText());
         var errors = new ConcurrentQueue<string>();
         var hashes = new Dictionary<int, string>();

@@ -26,9 +26,16 @@ public sealed class FailoverTests(ITestOutputHelper output)
         Run(killAWorkerToo: true);
     }
 
-    private void Run(bool killAWorkerToo)
+    /// <summary>--state carry: the standby applies the active's decisions with their final states, and carries on from them.</summary>
+    [Fact]
+    public void With_carried_states_the_standby_finishes_a_run_whose_active_coordinator_was_SIGKILLed_with_the_same_bits()
     {
-        using var c = new ProcessCluster();
+        Run(killAWorkerToo: false, model: [.. ProcessCluster.Model, "--state", "carry"]);
+    }
+
+    private void Run(bool killAWorkerToo, string[]? model = null)
+    {
+        using var c = new ProcessCluster(model: model);
         c.Explain(() =>
         {
             var active = c.Coordinator(Steps, minWorkers: 2);

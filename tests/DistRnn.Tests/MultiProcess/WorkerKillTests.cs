@@ -11,9 +11,16 @@ public sealed class WorkerKillTests
     private const int Steps = 80;
 
     [Fact]
-    public void A_worker_SIGKILLed_mid_run_changes_no_bit_and_interrupts_nothing()
+    public void A_worker_SIGKILLed_mid_run_changes_no_bit_and_interrupts_nothing() => KillOneOfThree(new ProcessCluster());
+
+    /// <summary>--state carry: the dead worker's shards are recomputed elsewhere from the same initial states, so no bit changes.</summary>
+    [Fact]
+    public void With_carried_states_a_worker_SIGKILLed_mid_run_changes_no_bit() =>
+        KillOneOfThree(new ProcessCluster(model: [.. ProcessCluster.Model, "--state", "carry"]));
+
+    private static void KillOneOfThree(ProcessCluster cluster)
     {
-        using var c = new ProcessCluster();
+        using var c = cluster;
         c.Explain(() =>
         {
             var coordinator = c.Coordinator(Steps, minWorkers: 3);
