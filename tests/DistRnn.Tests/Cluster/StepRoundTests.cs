@@ -37,6 +37,34 @@ public sealed class StepRoundTests
         Assert.Equal(4 * 2L * Seq, r.Result.Chars);
     }
 
+    /// <summary>--state carry: every job carries the batch's initial states; each accepted result's final states land in its sequences' rows.</summary>
+    [Fact]
+    public void With_carried_states_jobs_carry_the_initial_states_and_results_fill_their_sequences_final_states()
+    {
+        var carry = DistRnn.Compute.StepCarry<double>.For(Batch.Length, Shape.StateSize);
+        for (int i = 0; i < carry.Initial.Length; i++) carry.Initial[i] = i / 100.0;
+        StepRound<string, double> Round()
+        {
+            var r = new StepRound<string, double>("run", 3, new Tensors<double>(Shape), Batch, Shards, new GradientValidator<double>(Shape, Shards),
+                BackupPolicy.Off, TimeSpan.FromSeconds(5), () => new double[Shape.Count], carry: carry);
+            var jobs = r.Give(r.Start(["A", "B"]), TimeSpan.Zero);
+            Assert.All(jobs, j => Assert.Equal(carry.Initial, j.Job.States!.ToArray<double>()));
+            return r;
+        }
+        SubtreeResult WithStates(Subtree node, double[]? states) => Result(node) with { States = states is null ? null : TensorPayload.Wrap(states) };
+        // subtree L1#1 holds sequences 4..7: 4 × StateSize values
+        var right = Enumerable.Range(0, 4 * Shape.StateSize).Select(i => -i / 50.0).ToArray();
+        var left = Enumerable.Range(0, 4 * Shape.StateSize).Select(i => i / 50.0).ToArray();
+        Assert.Equal(ResultAction.Exclude, Round().Offer("B", WithStates(new Subtree(1, 1), null), At).Action);                                // none
+        Assert.Equal(ResultAction.Exclude, Round().Offer("B", WithStates(new Subtree(1, 1), right[..^1]), At).Action);                         // one short
+        Assert.Equal(ResultAction.Exclude, Round().Offer("B", WithStates(new Subtree(1, 1), right.Select(v => v * 100).ToArray()), At).Action); // |s| > 1
+        var round = Round();
+        Assert.Equal(ResultAction.Accepted, round.Offer("B", WithStates(new Subtree(1, 1), right), At).Action);
+        Assert.Equal(ResultAction.Accepted, round.Offer("A", WithStates(new Subtree(1, 0), left), At).Action);
+        Assert.True(round.IsComplete);
+        Assert.Equal(left.Concat(right), carry.Final);
+    }
+
     [Fact]
     public void Stale_foreign_and_duplicate_results_are_ignored_without_blame()
     {
