@@ -6,8 +6,8 @@ then the validation loss over consecutive windows of the last val_frac, each fro
 With --state carry (as `distrnn train --state carry`): truncated BPTT, the batch is B streams of consecutive windows
 (stream j starts at window (r + floor(j W / B)) mod W of the W = floor((len(train) - 1) / T) whole windows, r random;
 step s takes each stream's next window), the hidden state carried from window to window (detached: no gradient
-through the boundary) and reset to 0 when a stream wraps to the start of the text; the validation loss is then
-also reported with the state carried across the validation windows (as `distrnn eval --state carry`).
+through the boundary) and reset to 0 when a stream wraps to the start of the text. Either way the validation loss is
+also reported with the state carried across the validation windows (val_loss_carry, as `distrnn eval --state carry`).
 Prints one JSON line. Usage: quality_torch.py CORPUS [--hidden 256 --seq 64 --batch 32 --steps 3000 --state carry ...]"""
 import argparse, json, math, time
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -58,7 +58,7 @@ def validation(carry):
             if carry: hv = hn
             total += F.cross_entropy(out(s)[0], y, reduction="sum").item(); chars += n
         return total / chars
-result = {"peer": "pytorch", "corpus": a.corpus, "hidden": a.hidden, "steps": a.steps, "state": a.state, "val_loss": validation(False)}
-if a.state == "carry": result["val_loss_carry"] = validation(True)
+result = {"peer": "pytorch", "corpus": a.corpus, "hidden": a.hidden, "steps": a.steps, "state": a.state, "val_loss": validation(False),
+          "val_loss_carry": validation(True)}
 result.update({"train_loss_last": loss.item(), "seconds": train_seconds, "torch": torch.__version__})
 print(json.dumps(result))
