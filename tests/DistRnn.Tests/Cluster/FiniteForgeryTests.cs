@@ -39,17 +39,23 @@ public sealed class FiniteForgeryTests
                 var grad = new float[shape.Count];
                 if (forgery == Forgery.MaxGradient) grad[shape.WOffset + 1] = float.MaxValue;
                 double loss = forgery == Forgery.HugeLoss ? 1e308 : 1.0;
-                yield return new SubtreeResult(job.RunId, job.Step, half, loss, chars, TensorPayload.Wrap(grad));
+                // --state carry: well-formed final states, so the forged gradient is what gets it recomputed
+                var states = job.States is null ? null : TensorPayload.Wrap(new float[(int)(chars / Small.Seq) * shape.StateSize]);
+                yield return new SubtreeResult(job.RunId, job.Step, half, loss, chars, TensorPayload.Wrap(grad), states);
             }
     }
 
-    [Fact]
-    public async Task Halves_that_are_finite_alone_but_overflow_together_exclude_their_sender_and_the_result_is_unchanged()
+    /// <param name="state">with carry, the recomputation starts from the step's carried states and gives the node's final ones</param>
+    [Theory]
+    [InlineData("reset")]
+    [InlineData("carry")]
+    public async Task Halves_that_are_finite_alone_but_overflow_together_exclude_their_sender_and_the_result_is_unchanged(string state)
     {
-        string baseline = await ClusterTraining.TrainAsync<float>(Small, _corpus, 0, new ConcurrentQueue<string>());
+        var config = Small with { State = state };
+        string baseline = await ClusterTraining.TrainAsync<float>(config, _corpus, 0, new ConcurrentQueue<string>());
         var warnings = new ConcurrentQueue<string>();
         var observer = new NullObserver();
-        await using var host = ClusterHost<float>.Start(CoordinatorSettings.For(Small, _corpus) with { Warn = warnings.Enqueue }, _corpus, new ClusterHostOptions
+        await using var host = ClusterHost<float>.Start(CoordinatorSettings.For(config, _corpus) with { Warn = warnings.Enqueue }, _corpus, new ClusterHostOptions
         {
             LocalWorkers = 2, ThreadsPerWorker = 1,
         });
@@ -62,7 +68,7 @@ public sealed class FiniteForgeryTests
             // all four registered before step 1: 8 shards over 4 workers, so each forger is given a subtree of two shards
             await host.WaitForWorkersAsync(4, TimeSpan.FromSeconds(90), _ => { }, timeout.Token);
             var options = new TrainOptions { OutDir = TestUtil.TempDir(), CheckpointEvery = 1000, ValWindows = 4, Parallelism = 2 };
-            var result = await new Trainer<float>(new TrainingSession<float>(Small, _corpus), host.Source, Kernels.Default<float>(), options, observer).RunAsync(timeout.Token);
+            var result = await new Trainer<float>(new TrainingSession<float>(config, _corpus), host.Source, Kernels.Default<float>(), options, observer).RunAsync(timeout.Token);
 
             Assert.True(result.ParamsSha256 == baseline,
                 $"params_sha256 {result.ParamsSha256}, the single-process loop's {baseline}; the training loop said:\n{string.Join("\n", observer.Warnings)}\nthe coordinator said:\n{string.Join("\n", warnings)}");
