@@ -8,7 +8,7 @@ namespace DistRnn.Reduction;
 public readonly record struct ChunkLayout(int Values, int Size)
 {
     /// <summary>Bytes of one chunk: small enough that a chunk moves on while the next is summed, large enough that a message's overhead is small.</summary>
-    public const int ChunkBytes = 256 * 1024;
+    public const int ChunkBytes = 64 * 1024;
 
     /// <summary>The layout every node of a run uses for a model of <paramref name="values"/> values of <paramref name="bytesPerValue"/> bytes.</summary>
     public static ChunkLayout For(int values, int bytesPerValue) => new(values, Math.Max(1, ChunkBytes / bytesPerValue));

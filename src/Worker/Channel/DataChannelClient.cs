@@ -41,6 +41,6 @@ public static class DataChannelClient
             throw;
         }
         // not started: the caller starts it once it is ready for what arrives (nothing is lost meanwhile, it waits in the socket)
-        return new DataConnection(stream, limits, limits.NewPool(), [DataFrame.ComputeCode], deliver, closed, traffic);
+        return new DataConnection(stream, limits, limits.NewPool(), [DataFrame.ComputeCode, DataFrame.TreeStepCode, DataFrame.TreeParametersCode], deliver, closed, traffic);
     }
 }
