@@ -132,28 +132,9 @@ public sealed class PeerLinks : IDisposable
         try
         {
             if (Parse(endpoint) is not var (host, port)) throw new FormatException($"malformed peer endpoint '{endpoint}'");
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_life.Token);
-            timeout.CancelAfter(limits.Handshake);
-            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            limits.Tune(socket);
-            Stream? stream = null;
-            try
-            {
-                await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
-                stream = new NetworkStream(socket, ownsSocket: true);
-                stream = await ChannelTls.AsClientAsync(stream, _security.Tls, null, timeout.Token).ConfigureAwait(false);
-                await ChannelHandshake.AsWorkerAsync(stream, ticket, ChannelHandshake.PeerAddress, _security.Secret, timeout.Token,
-                    ChannelHandshake.PeerClientRole, ChannelHandshake.PeerServerRole).ConfigureAwait(false);
-            }
-            catch
-            {
-                if (stream is not null) await stream.DisposeAsync().ConfigureAwait(false);
-                else socket.Dispose();
-                throw;
-            }
             // nothing comes back on a link this side opened: any frame from the peer is a protocol error and breaks it
-            connection = new DataConnection(stream, limits, limits.NewPool(), [], _ => { },
-                why => Lost(endpoint, link, connection!, why), _traffic);
+            connection = await DataChannelClient.ConnectAsync(host, port, ticket, ChannelHandshake.PeerAddress, limits, _security, _ => { },
+                why => Lost(endpoint, link, connection!, why), _traffic, _life.Token, peerLink: true).ConfigureAwait(false);
             lock (link) { link.Connection = connection; link.Connecting = false; }
             if (Interlocked.Increment(ref _opened) == 1) _note($"peer link to {endpoint} open: the tree's chunks to other workers go over peer links");
             connection.Start();

@@ -114,8 +114,8 @@ public sealed class ProtocolSerializerTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void A_tree_chunk_fits_the_smallest_frame_and_a_plan_must_name_its_receiver()
     {
-        var chunk = new TreeSum("run", long.MaxValue, int.MaxValue, new Subtree(4, 0), 1000, 1, 1, TensorPayload.Wrap(new double[ChunkLayout.ChunkBytes / 8]));
-        Assert.InRange(SerializerFor(chunk).ToBinary(chunk).Length, ChunkLayout.ChunkBytes, AkkaConfig.MinFrameBytes - AkkaConfig.FrameOverheadBytes);
+        var chunk = new TreeSum("run", long.MaxValue, int.MaxValue, new Subtree(4, 0), 1000, 1, 1, TensorPayload.Wrap(new double[ChunkLayout.MaxChunkBytes / 8]));
+        Assert.InRange(SerializerFor(chunk).ToBinary(chunk).Length, ChunkLayout.MaxChunkBytes, AkkaConfig.MinFrameBytes - AkkaConfig.FrameOverheadBytes);
         var serializer = SerializerFor(chunk);
         foreach (var bad in new[] { -1, 2 })
         {

@@ -35,7 +35,7 @@ public sealed class TreeDataPlaneTests
 
     private async Task<string> Tree<T>(TrainConfig config, int workers) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Assert.True((long)new ModelShape(_corpus.Vocabulary.Size, config.Hidden).Count * Protocol.TensorPayload.PrecisionBytes<T>() > DistRnn.Reduction.ChunkLayout.ChunkBytes,
+        Assert.True(DistRnn.Reduction.ChunkLayout.For(new ModelShape(_corpus.Vocabulary.Size, config.Hidden).Count, Protocol.TensorPayload.PrecisionBytes<T>()).Count > 1,
             "the model should be more than one chunk");
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         var observer = new NullObserver();

@@ -16,8 +16,8 @@ public sealed class TreeRelayTests
     private const string Run = "run";
     private const int Shards = 8;
     private const long Step = 4;
-    // three chunks of float64 (ChunkLayout.ChunkBytes / 8 values each), the last one short
-    private const int ChunkValues = ChunkLayout.ChunkBytes / 8;
+    // three chunks of float64 (a model this small has chunks of ChunkLayout.MinChunkBytes), the last one short
+    private const int ChunkValues = ChunkLayout.MinChunkBytes / 8;
     private const int Values = 2 * ChunkValues + ChunkValues / 3;
     private static readonly Subtree Root = Subtree.Root(Shards);
 
