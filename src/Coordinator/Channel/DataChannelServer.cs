@@ -175,7 +175,7 @@ public sealed class DataChannelServer<TWorker> : IDisposable where TWorker : not
         }
         finally { _admission.Release(source); } // after the descriptor of a failed one is closed
         DataConnection? connection = null;
-        connection = new DataConnection(stream, _limits, _pool, [DataFrame.ResultCode],
+        connection = new DataConnection(stream, _limits, _pool, [DataFrame.ResultCode, DataFrame.TreeSumCode],
             d => { Interlocked.Increment(ref _received); _deliver(worker, d); },
             why =>
             {

@@ -35,6 +35,8 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
     private IActorRef _step = ActorRefs.Nobody;
     private IActorRef? _endReplyTo;
     private bool _endAnswered;
+    /// <summary>Each registered worker's peer-link port (tree data plane), as its registration gave it.</summary>
+    private readonly Dictionary<IActorRef, int> _peerPorts = new();
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -51,9 +53,19 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         Receive<RunStep<T>>(m => _step.Forward(new StepAsked<T>(m, _roster.Order.Select(w => (w, _roster.Name(w))).ToList())));
         Receive<SubtreeResult>(m => OnResult(m, null));
         // the tree data plane's root chunks (from the root's owner): the step actor checks them against its plan
-        Receive<TreeSum>(m => { if (_roster.BanOf(Sender) is null) _step.Forward(m); });
-        // a result that came over the data channel: the same path; the step actor gives its pooled frame back
-        Receive<DataDelivery>(d => { if (d.Message is SubtreeResult r) OnResult(r, d); else d.Release(); });
+        Receive<TreeSum>(m =>
+        {
+            if (_roster.BanOf(Sender) is not null) return;
+            _step.Forward(m);
+            if (_roster.IsRegistered(Sender)) OfferChannel(Sender, now: false); // its root came over Akka: a channel again, when due
+        });
+        // a result or root chunk that came over the data channel: the same path; the step actor gives its pooled frame back
+        Receive<DataDelivery>(d =>
+        {
+            if (d.Message is SubtreeResult r) OnResult(r, d);
+            else if (d.Message is TreeSum && _roster.BanOf(Sender) is null) _step.Forward(d);
+            else d.Release();
+        });
         Receive<DataChannelLost>(m =>
         {
             if (_roster.Ending || !_roster.IsRegistered(m.Worker)) return;
@@ -112,7 +124,8 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         if (!Answer(decision).Added) return;
         _s.Info($"worker {_roster.Name(Sender)} registered ({m.Threads} threads; {Workers(_roster.Count)})");
         OfferChannel(Sender, now: true);
-        _step.Tell(new WorkerJoined(Sender, _roster.Name(Sender))); // it may take work that waits for a worker
+        _peerPorts[Sender] = m.PeerPort is > 0 and <= 65535 ? m.PeerPort : 0;
+        _step.Tell(new WorkerJoined(Sender, _roster.Name(Sender), PeerPort: _peerPorts[Sender])); // it may take work that waits for a worker
         AnswerWaiters();
     }
 
@@ -166,7 +179,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         Published();
         _s.Info($"worker {info.Node} {how} ({Workers(_roster.Count)})");
         OfferChannel(worker, now: true);
-        _step.Tell(new WorkerJoined(worker, info.Node, suspect));
+        _step.Tell(new WorkerJoined(worker, info.Node, suspect, _peerPorts.GetValueOrDefault(worker)));
         AnswerWaiters();
     }
 
@@ -176,6 +189,7 @@ public sealed class CoordinatorActor<T> : ReceiveActor, IWithTimers where T : un
         if (gone is null) return;
         _channel?.Forget(gone.Worker);
         _offers.Forget(gone.Worker);
+        _peerPorts.Remove(gone.Worker);
         Context.Unwatch(gone.Worker);
         Published();
         if (gone.DuringEnd)

@@ -61,7 +61,8 @@ internal sealed record StepAsked<T>(RunStep<T> Step, IReadOnlyList<(IActorRef Wo
 internal sealed record ResultArrived(SubtreeResult Result, bool Known, DataDelivery? Frame) : INoSerializationVerificationNeeded;
 
 /// <param name="Suspect">it came back by answering while counted unreachable: its share is also given to others until it answers a step</param>
-internal sealed record WorkerJoined(IActorRef Worker, string Name, bool Suspect = false) : INoSerializationVerificationNeeded;
+/// <param name="PeerPort">the port of the worker's peer links on its host (tree data plane), 0 for none</param>
+internal sealed record WorkerJoined(IActorRef Worker, string Name, bool Suspect = false, int PeerPort = 0) : INoSerializationVerificationNeeded;
 internal sealed record WorkerLost(IActorRef Worker) : INoSerializationVerificationNeeded;
 internal sealed record WorkerChannelLost(IActorRef Worker, string Why) : INoSerializationVerificationNeeded;
 internal sealed record StepAborted(string Why) : INoSerializationVerificationNeeded;

@@ -56,6 +56,9 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
     private readonly Dictionary<IActorRef, TimeSpan> _sitsOutUntil = new();
     private static readonly TimeSpan SitOut = TimeSpan.FromSeconds(30);
     private readonly Stopwatch _uptime = Stopwatch.StartNew();
+    /// <summary>Tree data plane: each worker's peer-link port, and the ticket every worker of this coordinator's plans proves on its peer links.</summary>
+    private readonly Dictionary<IActorRef, int> _peerPorts = new();
+    private readonly DataTicket _peerTicket = DataTicket.New();
     private GradientLease<T>? _roundLease;
     private IActorRef? _replyTo;
     private Stopwatch? _noWorkersFor;
@@ -76,16 +79,18 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
         Receive<StepAsked<T>>(OnStep);
         Receive<ResultArrived>(m => { try { OnResult(m); } finally { m.Frame?.Release(); } });
         Receive<TreeSum>(OnRootChunk);
+        Receive<DataDelivery>(d => { try { if (d.Message is TreeSum s) OnRootChunk(s); } finally { d.Release(); } }); // the gather copies it
         Receive<WorkerJoined>(m =>
         {
             _names[m.Worker] = m.Name;
+            _peerPorts[m.Worker] = m.PeerPort;
             _noWorkersFor = null;
             if (m.Suspect) _suspects.Add(m.Worker);
             if (_round is null) return;
             Send(_round.WorkerJoined(m.Worker));
             if (m.Suspect && !Tree) Send(_round.Suspected(m.Worker));
         });
-        Receive<WorkerLost>(m => { _suspects.Remove(m.Worker); _sitsOutUntil.Remove(m.Worker); OnLost(m); });
+        Receive<WorkerLost>(m => { _suspects.Remove(m.Worker); _peerPorts.Remove(m.Worker); _sitsOutUntil.Remove(m.Worker); OnLost(m); });
         Receive<WorkerChannelLost>(OnChannelLost);
         Receive<DeadlineTick>(OnDeadline);
         Receive<BackupTick>(OnBackup);
@@ -161,8 +166,7 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
             if (assignments.Count > 0) Replan();
             return;
         }
-        foreach (var (worker, job) in jobs)
-            if (_channel is null || !_channel.TrySend(worker, job)) worker.Tell(job, Context.Parent);
+        foreach (var (worker, job) in jobs) SendJob(worker, job);
     }
 
     /// <summary>
@@ -176,10 +180,23 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
         var plan = _gather.Replan(_round.Holdings());
         var paths = plan.Workers.Select(w => Akka.Serialization.Serialization.SerializedActorPath(w)).ToArray();
         var pieces = plan.Workers.Select(w => plan.PiecesOf(w).ToArray()).ToArray();
+        // peer links only beside a data channel (DISTRNN_DATA_CHANNEL=off: every tensor over Akka)
+        string[]? peers = _channel is null ? null : plan.Workers.Select(PeerEndpoint).ToArray();
         for (int i = 0; i < plan.Workers.Count; i++)
-            plan.Workers[i].Tell(new TreeStep(_s.RunId, _round.Step, plan.Epoch, paths, pieces, i), Context.Parent);
-        foreach (var chunk in _gather.ParameterChunks(_round.Parameters.Data)) plan.RootOwner.Tell(chunk, Context.Parent);
+            SendJob(plan.Workers[i], new TreeStep(_s.RunId, _round.Step, plan.Epoch, paths, pieces, i, peers, _peerTicket.Id, _peerTicket.Key));
+        foreach (var chunk in _gather.ParameterChunks(_round.Parameters.Data)) SendJob(plan.RootOwner, chunk);
     }
+
+    /// <summary>Over the worker's data channel when it has one, else over Akka; in the coordinator's name either way.</summary>
+    private void SendJob(IActorRef worker, object message)
+    {
+        if (_channel is null || !_channel.TrySend(worker, message)) worker.Tell(message, Context.Parent);
+    }
+
+    /// <summary>Where a worker's peer links listen ("host:port" on its Akka host), "" when it has none.</summary>
+    private string PeerEndpoint(IActorRef w) =>
+        _peerPorts.TryGetValue(w, out int port) && port > 0 && w.Path.Address.Host is { Length: > 0 } host
+            ? (host.Contains(':') && !host.StartsWith('[') ? $"[{host}]:{port}" : $"{host}:{port}") : "";
 
     /// <summary>A chunk of the root's sum from its owner; once the root is whole it takes the path of every result.</summary>
     private void OnRootChunk(TreeSum m)

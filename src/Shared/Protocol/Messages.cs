@@ -39,8 +39,10 @@ public sealed record RunSpec(int ProtocolVersion, string RunId, string ConfigJso
 /// of the configuration as it understood it, and the vocabulary size its corpus gave; <see cref="Proof"/> answers
 /// the coordinator's challenge (empty without a secret).
 /// </summary>
+/// <param name="PeerPort">the port of this worker's peer links (the tree data plane's worker-to-worker data connections,
+/// on its Akka host); 0: none (its tree tensors from other workers come over Akka)</param>
 public sealed record Register(int ProtocolVersion, string RunId, string Node, string CorpusSha256, string ConfigFingerprint, int VocabSize, int Threads,
-    byte[]? Proof = null) : IProtocolMessage;
+    byte[]? Proof = null, int PeerPort = 0) : IProtocolMessage;
 
 /// <summary>The worker takes part from the next step on (or at once, when a step waits for workers).</summary>
 public sealed record Registered(string RunId, int Workers) : IProtocolMessage;

@@ -76,7 +76,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         {
             case JoinRequest m: w.Int(m.ProtocolVersion); w.String(m.Node); w.Int(m.Threads); w.Bytes(m.Nonce); break;
             case RunSpec m: w.Int(m.ProtocolVersion); w.String(m.RunId); w.String(m.ConfigJson); w.String(m.CorpusSha256); w.String(m.CorpusName); w.Int(m.VocabSize); w.Bytes(m.Challenge); w.Bytes(m.CoordinatorProof); w.Bytes(m.CoordinatorCertificate); w.Bytes(m.CoordinatorSignature); break;
-            case Register m: w.Int(m.ProtocolVersion); w.String(m.RunId); w.String(m.Node); w.String(m.CorpusSha256); w.String(m.ConfigFingerprint); w.Int(m.VocabSize); w.Int(m.Threads); w.Bytes(m.Proof); break;
+            case Register m: w.Int(m.ProtocolVersion); w.String(m.RunId); w.String(m.Node); w.String(m.CorpusSha256); w.String(m.ConfigFingerprint); w.Int(m.VocabSize); w.Int(m.Threads); w.Bytes(m.Proof); w.Int(m.PeerPort); break;
             case Registered m: w.String(m.RunId); w.Int(m.Workers); break;
             case Refused m: w.String(m.Reason); break;
             case ComputeSubtrees m: w.String(m.RunId); w.Long(m.Step); w.Subtrees(m.Nodes); w.OptionalTensor(m.States); w.Tensor(m.Parameters); break;
@@ -84,7 +84,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             case RunEnded m: w.Bool(m.Completed); w.String(m.Reason); break;
             case WorkerLeaving m: w.String(m.Reason); break;
             case DataChannelOffer m: w.String(m.RunId); w.Int(m.Port); w.Bytes(m.TicketId); w.Bytes(m.TicketKey); break;
-            case TreeStep m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Epoch); w.Strings(m.Workers); w.Int(m.Pieces.Length); foreach (var p in m.Pieces) w.Subtrees(p); w.Int(m.You); break;
+            case TreeStep m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Epoch); w.Strings(m.Workers); w.Int(m.Pieces.Length); foreach (var p in m.Pieces) w.Subtrees(p); w.Int(m.You); w.Strings(m.Peers ?? []); w.Bytes(m.PeerTicketId ?? []); w.Bytes(m.PeerTicketKey ?? []); break;
             case TreeParameters m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Chunk); w.Tensor(m.Values); break;
             case TreeSum m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Epoch); w.Subtree(m.Node); w.Int(m.Chunk); w.Double(m.Loss); w.Long(m.Chars); w.Tensor(m.Values); break;
             case ReplicaAttach m: w.Int(m.ProtocolVersion); w.String(m.Node); break;
@@ -117,7 +117,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             // a version-1 worker sends no nonce: it still gets a clear "protocol version" refusal
             JoinRequestCode => new JoinRequest(r.Int(), r.String(), r.Int(), r.AtEnd ? [] : r.Bytes()),
             RunSpecCode => new RunSpec(r.Int(), r.String(), r.String(), r.String(), r.String(), r.Int(), r.Bytes(), r.Bytes(), r.AtEnd ? [] : r.Bytes(), r.AtEnd ? [] : r.Bytes()),
-            RegisterCode => new Register(r.Int(), r.String(), r.String(), r.String(), r.String(), r.Int(), r.Int(), r.Bytes()),
+            RegisterCode => new Register(r.Int(), r.String(), r.String(), r.String(), r.String(), r.Int(), r.Int(), r.Bytes(), r.AtEnd ? 0 : r.Int()),
             RegisteredCode => new Registered(r.String(), r.Int()),
             RefusedCode => new Refused(r.String()),
             ComputeCode => ReadCompute(r),
@@ -170,6 +170,11 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         for (int i = 0; i < n; i++) pieces[i] = r.Subtrees();
         int you = r.Int();
         if (you < 0 || you >= n) throw new ProtocolException($"tree plan's receiver index {you} is not one of its {n} workers");
-        return new TreeStep(run, step, epoch, workers, pieces, you);
+        if (r.AtEnd) return new TreeStep(run, step, epoch, workers, pieces, you);
+        var peers = r.Strings();
+        if (peers.Length != 0 && peers.Length != n) throw new ProtocolException($"tree plan with {n} workers but {peers.Length} peer endpoints");
+        var ticketId = r.Bytes();
+        var ticketKey = r.Bytes();
+        return new TreeStep(run, step, epoch, workers, pieces, you, peers, ticketId, ticketKey);
     }
 }

@@ -71,6 +71,14 @@ public sealed class TensorPayload
         return _values is T[];
     }
 
+    /// <summary>A copy that owns its bytes (of a payload that is a slice of a pooled frame, say), whatever the precision.</summary>
+    public TensorPayload Detached()
+    {
+        var bytes = new byte[ByteLength];
+        WriteTo(bytes);
+        return FromWire(Precision, Count, bytes);
+    }
+
     /// <summary>The values as a new T[], after checking precision and (when given) the expected count.</summary>
     public T[] ToArray<T>(int? expectedCount = null) where T : unmanaged, IFloatingPointIeee754<T>
     {

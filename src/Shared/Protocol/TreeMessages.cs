@@ -9,14 +9,18 @@ namespace DistRnn.Protocol;
 //   worker ──TreeSum(run, step, epoch, node, chunk k, Σloss, Σchars, values)──► the owner of node's parent
 //   the root's owner ──TreeSum(…, root, k, …)──► coordinator
 //
-// Worker-to-worker messages go over the same Akka transport as everything else: the secret's handshake and per-frame
-// HMAC, TLS with the run's CA, frames bounded by the model's size (a chunk is at most ChunkLayout.ChunkBytes).
+// Coordinator↔worker, these go over the worker's data channel when it has one (Akka otherwise); worker↔worker, the
+// chunks go over peer links (data connections between workers: the run's peer ticket and the secret's proofs, TLS with
+// the run's CA, frames bounded by the model's size), over Akka where a worker has none or its link broke.
 
 /// <summary>
 /// The plan of one epoch of step <see cref="Step"/>: every taking-part worker's actor path and pieces (the relay is
 /// derived from them by <see cref="RelayPlan{TWorker}"/>, the same on every node); <see cref="You"/>: the receiver's index.
+/// <see cref="Peers"/>: each worker's peer-link endpoint ("host:port", "" for none; null or empty: none at all), and the
+/// run's peer ticket (<see cref="PeerTicketId"/>, <see cref="PeerTicketKey"/>) that both ends of a peer link prove they hold.
 /// </summary>
-public sealed record TreeStep(string RunId, long Step, int Epoch, string[] Workers, Subtree[][] Pieces, int You) : IProtocolMessage;
+public sealed record TreeStep(string RunId, long Step, int Epoch, string[] Workers, Subtree[][] Pieces, int You,
+    string[]? Peers = null, byte[]? PeerTicketId = null, byte[]? PeerTicketKey = null) : IProtocolMessage;
 
 /// <summary>Chunk <see cref="Chunk"/> of step <see cref="Step"/>'s parameters (flat U,W,V,b,c), on its way down the plan.</summary>
 public sealed record TreeParameters(string RunId, long Step, int Chunk, TensorPayload Values) : IProtocolMessage;

@@ -113,17 +113,26 @@ public sealed class RelayPlan<TWorker> where TWorker : notnull
         list.Sort((a, b) => a.First.CompareTo(b.First));
     }
 
+    /// <summary>
+    /// Who passes the parameters to whom. A worker forwards them first to the receiver below it with the largest subtree
+    /// (the highest top; the leftmost of equal ones), whose own forwarding chain is the longest: the broadcast then takes
+    /// about depth + fan-out chunk times rather than their product.
+    /// </summary>
     private void PlanParameters()
     {
+        var highestOf = new Dictionary<TWorker, Subtree>();
         foreach (var w in _workers)
         {
             if (EqualityComparer<TWorker>.Default.Equals(w, RootOwner)) continue;
             // its highest top (the leftmost of equal ones): the owner of that top's parent has a higher one still
             var highest = _tops[w].OrderByDescending(t => t.Level).ThenBy(t => t.First).First();
+            highestOf[w] = highest;
             var from = _owner[highest.Parent];
             _parametersFrom[w] = from;
             if (!_parametersTo.TryGetValue(from, out var list)) _parametersTo[from] = list = new();
             list.Add(w);
         }
+        foreach (var list in _parametersTo.Values)
+            list.Sort((a, b) => highestOf[b].Level != highestOf[a].Level ? highestOf[b].Level.CompareTo(highestOf[a].Level) : highestOf[a].First.CompareTo(highestOf[b].First));
     }
 }

@@ -25,6 +25,8 @@ public interface ITreeRelay<TPeer> where TPeer : notnull
     RelayOut<TPeer> Sum(TreeSum m);
     /// <summary>A piece this worker computed; its gradient must be the relay's to keep (see <see cref="Detach"/>).</summary>
     RelayOut<TPeer> PieceComputed(SubtreeResult piece);
+    /// <summary>Everything of the current epoch already sent to <paramref name="peer"/>, again (the link it went over broke).</summary>
+    RelayOut<TPeer> Again(TPeer peer);
     /// <summary>A copy of a computed piece whose gradient outlives the compute engine's buffer (thread-safe: called on the compute thread).</summary>
     SubtreeResult Detach(SubtreeResult piece);
 }
@@ -249,11 +251,35 @@ public sealed class TreeRelay<TPeer, T> : ITreeRelay<TPeer> where TPeer : notnul
         {
             var (to, toCoordinator) = _plan!.SendTo(top);
             for (int k = 0; k < trees.Length; k++)
-            {
-                if (!trees[k].IsComplete || !_sent.Add((top, k))) continue;
-                var part = trees[k].Result;
-                o.Sums.Add((to, toCoordinator, new TreeSum(_runId, _step, _plan.Epoch, top, k, part.Loss, part.Chars, TensorPayload.Wrap(part.Values))));
-            }
+                if (trees[k].IsComplete && _sent.Add((top, k))) o.Sums.Add((to, toCoordinator, SumOf(top, trees, k)));
         }
+    }
+
+    private TreeSum SumOf(Subtree top, ReductionTree<Part>[] trees, int k)
+    {
+        var part = trees[k].Result;
+        return new TreeSum(_runId, _step, _plan!.Epoch, top, k, part.Loss, part.Chars, TensorPayload.Wrap(part.Values));
+    }
+
+    /// <summary>
+    /// The sums and parameter chunks of this epoch that went to <paramref name="peer"/> so far, as they were (a sent sum
+    /// is never changed again); the receiver keeps the first copy of each, so sending again cannot change a bit.
+    /// </summary>
+    public RelayOut<TPeer> Again(TPeer peer)
+    {
+        var o = new RelayOut<TPeer>();
+        if (_plan is null) return o;
+        var same = EqualityComparer<TPeer>.Default;
+        foreach (var (top, trees) in _trees)
+        {
+            var (to, toCoordinator) = _plan.SendTo(top);
+            if (toCoordinator || !same.Equals(to!, peer)) continue;
+            for (int k = 0; k < trees.Length; k++)
+                if (_sent.Contains((top, k))) o.Sums.Add((to, false, SumOf(top, trees, k)));
+        }
+        if (_plan.ParametersTo(_me!).Any(p => same.Equals(p, peer)))
+            for (int k = 0; k < _parameters.Length; k++)
+                if (_parameters[k] is T[] chunk) o.Parameters.Add((peer, new TreeParameters(_runId, _step, k, TensorPayload.Wrap(chunk))));
+        return o;
     }
 }

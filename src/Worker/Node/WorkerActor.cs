@@ -32,6 +32,10 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private sealed record ChannelOpened(int Generation, DataConnection Connection) : INoSerializationVerificationNeeded;
     private sealed record ChannelClosed(int Generation, string Why) : INoSerializationVerificationNeeded;
     private sealed record ChannelFailed(int Generation, string Why) : INoSerializationVerificationNeeded;
+    /// <summary>A tree chunk that came over a peer link (from another worker, never the coordinator's word).</summary>
+    private sealed record PeerDelivery(DataDelivery Delivery) : INoSerializationVerificationNeeded;
+    private sealed record PeerLinkClosed(string Endpoint, string Why) : INoSerializationVerificationNeeded;
+    private sealed record PeerNote(string Message) : INoSerializationVerificationNeeded;
 
     private readonly WorkerSettings _s;
     private readonly Action<WorkerEvent> _notify;
@@ -53,6 +57,9 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private ITreeRelay<IActorRef>? _relay;
     private CancellationTokenSource? _treeRunning;
     private long _treeRunningStep = -1;
+    /// <summary>Data connections to and from the other workers for the tree's chunks (null: none, all over Akka), and the latest plan's endpoints.</summary>
+    private PeerLinks? _links;
+    private readonly Dictionary<IActorRef, string> _peerEndpoints = new();
     /// <summary>The pinned coordinators that are up, and which of them this worker follows (the oldest: where the run is).</summary>
     private readonly CoordinatorChoice<Member, Address> _choice = new(m => m.Address, (a, b) => a.IsOlderThan(b));
     /// <summary>How often a join request is repeated until registered: more often once following a standby, which starts coordinating within moments.</summary>
@@ -112,9 +119,32 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         // parameters that came over the data channel (its reader tells them in the coordinator's name)
         Receive<DataDelivery>(d =>
         {
-            if (FromCoordinator() && d.Message is ComputeSubtrees c) OnCompute(c, d);
-            else d.Release();
+            if (!FromCoordinator()) { d.Release(); return; }
+            switch (d.Message)
+            {
+                case ComputeSubtrees c: OnCompute(c, d); break;
+                case TreeStep t: d.Release(); OnTreeStep(t); break;
+                case TreeParameters p: try { Relay(r => r.Parameters(p)); } finally { d.Release(); } break; // the relay copies them
+                default: d.Release(); break;
+            }
         });
+        // tree chunks from another worker's peer link: as from Akka (the relay checks run, step, epoch and shape)
+        Receive<PeerDelivery>(m =>
+        {
+            var d = m.Delivery;
+            try
+            {
+                if (d.Message is TreeParameters p) Relay(r => r.Parameters(p));
+                else if (d.Message is TreeSum s) Relay(r => r.Sum(s with { Values = s.Values.Detached() })); // one of a newer epoch waits: off the frame
+            }
+            finally { d.Release(); }
+        });
+        Receive<PeerLinkClosed>(m =>
+        {
+            foreach (var (peer, endpoint) in _peerEndpoints)
+                if (endpoint == m.Endpoint) Relay(r => r.Again(peer)); // what was queued on it may be lost: again, over Akka
+        });
+        Receive<PeerNote>(m => _notify(new WorkerEvent.Note(m.Message)));
         Receive<JobDone>(OnJobDone);
         // The tree data plane: the plan comes from the coordinator; parameters and sums from it or from other workers
         // of the run (every member proved the run's secret on connecting); the relay checks run, step, epoch and shape.
@@ -143,15 +173,29 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         });
     }
 
-    protected override void PreStart() =>
+    protected override void PreStart()
+    {
         Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
             typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
+        var self = Self;
+        try
+        {
+            _links = new PeerLinks(AkkaConfig.BoundAddress(Context.System).Host ?? "127.0.0.1", new NodeSecurity(_s.Secret, _s.Tls),
+                deliver: d => self.Tell(new PeerDelivery(d)), closed: (endpoint, why) => self.Tell(new PeerLinkClosed(endpoint, why)),
+                note: line => self.Tell(new PeerNote(line)), traffic: _s.Metrics?.Traffic);
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            _notify(new WorkerEvent.Note($"no peer links ({e.Message}); the tree's chunks between workers go over Akka"));
+        }
+    }
 
     protected override void PostStop()
     {
         Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
         Cancel();
         CloseChannel();
+        _links?.Dispose();
         _compute?.Dispose();
     }
 
@@ -173,7 +217,17 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             _notify(new WorkerEvent.Note($"step {m.Step}: ignored a malformed tree plan ({e.Message})"));
             return;
         }
+        _peerEndpoints.Clear();
+        if (m.Peers is { Length: > 0 } peers)
+            for (int i = 0; i < workers.Length; i++) _peerEndpoints[workers[i]] = peers[i];
+        if (m.PeerTicketId is { } id && m.PeerTicketKey is { } key) _links?.UseTicket(new DataTicket(id, key));
         Relay(r => r.Plan(m.Step, plan, workers[m.You]));
+    }
+
+    /// <summary>A tree chunk to another worker: over the peer link to it when one is open, else over Akka.</summary>
+    private void SendPeer(IActorRef to, object message)
+    {
+        if (_links is null || !_peerEndpoints.TryGetValue(to, out var endpoint) || !_links.TrySend(endpoint, message)) to.Tell(message, Self);
     }
 
     /// <summary>Carries out what the relay decided: sums and parameter chunks to their receivers, pieces to compute.</summary>
@@ -183,8 +237,11 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         var o = act(_relay);
         if (_relay.Step > _treeRunningStep) { _treeRunning?.Cancel(); _treeRunning = null; } // a newer step: the old one's work is obsolete
         foreach (var (to, toCoordinator, sum) in o.Sums)
-            (toCoordinator ? _coordinator : to)?.Tell(sum, Self);
-        foreach (var (to, chunk) in o.Parameters) to.Tell(chunk, Self);
+        {
+            if (!toCoordinator) SendPeer(to!, sum);
+            else if (_channel is null || !_channel.TrySend(sum)) _coordinator?.Tell(sum, Self); // the root: over the data channel, else Akka
+        }
+        foreach (var (to, chunk) in o.Parameters) SendPeer(to, chunk);
         if (o.Compute is not { } job) return;
         if (_treeRunning is null) { _treeRunning = new CancellationTokenSource(); _treeRunningStep = job.Step; }
         var self = Self;
@@ -285,6 +342,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         _compute = enrolled.Compute;
         _relay = enrolled.Relay;
         _parameterCount = enrolled.ParameterCount;
+        _links?.Configure(new DataChannelLimits(_parameterCount));
         // this node's frames were sized before it knew the model: a larger one needs a node with larger frames
         if (enrolled.Refusal is null && enrolled.ParameterCount > _s.FrameValues)
         {
@@ -294,7 +352,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             _notify(new WorkerEvent.NeedsLargerFrames(enrolled.ParameterCount));
             return;
         }
-        Sender.Tell(enrolled.Register);
+        Sender.Tell(enrolled.Register with { PeerPort = _links?.Port ?? 0 });
         // A coordinator that cannot prove the secret gets no work from this worker (it still got the registration
         // above, so the real coordinator, if this is one with another secret, logs the refusal).
         if (enrolled.Refusal is not null)

@@ -31,6 +31,9 @@ public sealed class ProtocolSerializerTests : Akka.TestKit.Xunit2.TestKit
         [new WorkerLeaving("stopped by the user")],
         [new TreeStep("run-1", 9, 2, ["akka.tcp://distrnn@127.0.0.1:4053/user/worker#1", "akka.tcp://distrnn@127.0.0.1:4054/user/worker#2"],
             [[new Subtree(3, 0)], [new Subtree(2, 2), new Subtree(2, 3)]], 1)],
+        [new TreeStep("run-1", 9, 3, ["a", "b"], [[new Subtree(1, 0)], [new Subtree(1, 1)]], 0, ["10.0.0.2:40001", ""],
+            Enumerable.Range(0, 16).Select(i => (byte)i).ToArray(), Enumerable.Range(0, 32).Select(i => (byte)(7 * i)).ToArray())],
+        [new Register(ProtocolInfo.Version, "run-1", "node-2", new string('b', 64), "{\"x\":1}", 65, 3, [9, 9], PeerPort: 40001)],
         [new TreeParameters("run-1", 9, 3, TensorPayload.Wrap(Floats))],
         [new TreeSum("run-1", 9, 2, new Subtree(2, 3), 0, 12.5, 300, TensorPayload.Wrap(Doubles))],
         [new ReplicaAttach(ProtocolInfo.Version, "127.0.0.1:4054")],
@@ -75,6 +78,22 @@ public sealed class ProtocolSerializerTests : Akka.TestKit.Xunit2.TestKit
         if (msg is Registered or Refused or RunEnded or WorkerLeaving or ReplicaAttach or DecisionAck) Assert.Equal(msg, back);
     }
 
+    /// <summary>A plan's peer endpoints and ticket, and a registration's peer port, arrive as sent; a plan with a peer list of the wrong length is refused.</summary>
+    [Fact]
+    public void Peer_endpoints_ticket_and_port_survive_the_round_trip()
+    {
+        var plan = new TreeStep("r", 2, 1, ["a", "b"], [[new Subtree(1, 0)], [new Subtree(1, 1)]], 1, ["h:1", "h:2"], [1, 2], [3, 4, 5]);
+        var s = SerializerFor(plan);
+        var back = (TreeStep)s.FromBinary(s.ToBinary(plan), s.Manifest(plan));
+        Assert.Equal(["h:1", "h:2"], back.Peers);
+        Assert.Equal(new byte[] { 1, 2 }, back.PeerTicketId);
+        Assert.Equal(new byte[] { 3, 4, 5 }, back.PeerTicketKey);
+        var wrong = plan with { Peers = ["h:1"] };
+        Assert.Throws<SerializationException>(() => s.FromBinary(s.ToBinary(wrong), s.Manifest(wrong)));
+        var register = new Register(ProtocolInfo.Version, "r", "n", "sha", "fp", 5, 1, [], 4321);
+        Assert.Equal(4321, ((Register)s.FromBinary(s.ToBinary(register), s.Manifest(register))).PeerPort);
+    }
+
     [Fact]
     public void Tensors_travel_as_raw_little_endian_bits()
     {
@@ -99,8 +118,8 @@ public sealed class ProtocolSerializerTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void A_tree_chunk_fits_the_smallest_frame_and_a_plan_must_name_its_receiver()
     {
-        var chunk = new TreeSum("run", long.MaxValue, int.MaxValue, new Subtree(4, 0), 1000, 1, 1, TensorPayload.Wrap(new double[ChunkLayout.ChunkBytes / 8]));
-        Assert.InRange(SerializerFor(chunk).ToBinary(chunk).Length, ChunkLayout.ChunkBytes, AkkaConfig.MinFrameBytes - AkkaConfig.FrameOverheadBytes);
+        var chunk = new TreeSum("run", long.MaxValue, int.MaxValue, new Subtree(4, 0), 1000, 1, 1, TensorPayload.Wrap(new double[ChunkLayout.MaxChunkBytes / 8]));
+        Assert.InRange(SerializerFor(chunk).ToBinary(chunk).Length, ChunkLayout.MaxChunkBytes, AkkaConfig.MinFrameBytes - AkkaConfig.FrameOverheadBytes);
         var serializer = SerializerFor(chunk);
         foreach (var bad in new[] { -1, 2 })
         {

@@ -35,7 +35,7 @@ public sealed class TreeDataPlaneTests
 
     private async Task<string> Tree<T>(TrainConfig config, int workers) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Assert.True((long)new ModelShape(_corpus.Vocabulary.Size, config.Hidden).Count * Protocol.TensorPayload.PrecisionBytes<T>() > DistRnn.Reduction.ChunkLayout.ChunkBytes,
+        Assert.True(DistRnn.Reduction.ChunkLayout.For(new ModelShape(_corpus.Vocabulary.Size, config.Hidden).Count, Protocol.TensorPayload.PrecisionBytes<T>()).Count > 1,
             "the model should be more than one chunk");
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         var observer = new NullObserver();
@@ -46,8 +46,8 @@ public sealed class TreeDataPlaneTests
         var options = new TrainOptions { OutDir = TestUtil.TempDir(), CheckpointEvery = 1000, ValWindows = 4, Parallelism = 2 };
         var result = await new Trainer<T>(session, host.Source, Kernels.Default<T>(), options, observer).RunAsync(timeout.Token);
         Assert.False(result.Interrupted);
-        // nothing came the star's way: every sum reached the coordinator as the root's chunks over Akka
-        Assert.Equal(0, host.Coordinator.Channel!.Received);
+        // the root's chunks came over the root owner's data channel (on the tree nothing else comes in on it)
+        Assert.True(host.Coordinator.Channel!.Received > 0, "no root chunk came over the data channel");
         await host.EndRunAsync(true, "test finished");
         Assert.All(host.LocalWorkers, w => Assert.True(w.IsCompletedSuccessfully && w.Result == WorkerNode.Ok, "a local worker did not exit 0"));
         Assert.DoesNotContain(observer.Warnings, w => w.Contains("refused") || w.Contains("ignored"));

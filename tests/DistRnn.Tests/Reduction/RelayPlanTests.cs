@@ -41,6 +41,21 @@ public sealed class RelayPlanTests
         Assert.Equal("B", p.Owner(N(2, 1)));
     }
 
+    /// <summary>
+    /// Eight workers with two shards each: a worker passes the parameters first to the one below it with the largest
+    /// subtree (whose own chain is the longest), so the broadcast is not held up behind the leaves.
+    /// </summary>
+    [Fact]
+    public void Parameters_go_first_to_the_receiver_with_the_largest_subtree()
+    {
+        var p = Plan(16, 8); // A: shards 0-1, B: 2-3, …, H: 14-15
+        Assert.Equal(["E", "C", "B"], p.ParametersTo("A")); // E holds L3#1, C L2#1, B L1#1
+        Assert.Equal(["G", "F"], p.ParametersTo("E"));
+        Assert.Equal(["D"], p.ParametersTo("C"));
+        Assert.Equal(["H"], p.ParametersTo("G"));
+        Assert.Empty(p.ParametersTo("B"));
+    }
+
     [Fact]
     public void One_worker_sends_only_the_root_to_the_coordinator()
     {

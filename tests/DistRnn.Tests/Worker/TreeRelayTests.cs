@@ -16,8 +16,9 @@ public sealed class TreeRelayTests
     private const string Run = "run";
     private const int Shards = 8;
     private const long Step = 4;
-    // three chunks of float64 (32,768 values each), the last one short
-    private const int Values = 70_000;
+    // three chunks of float64 (a model this small has chunks of ChunkLayout.MinChunkBytes), the last one short
+    private const int ChunkValues = ChunkLayout.MinChunkBytes / 8;
+    private const int Values = 2 * ChunkValues + ChunkValues / 3;
     private static readonly Subtree Root = Subtree.Root(Shards);
 
     private sealed record Sum(double[] Grad, double Loss, long Chars);
@@ -148,6 +149,49 @@ public sealed class TreeRelayTests
         Assert.All(net.Computed, c => Assert.NotEqual(names[lost], c.Worker));
     }
 
+    /// <summary>
+    /// A peer link broke (what was queued on it may be lost): <c>Again</c> gives what went to that peer in this epoch —
+    /// its parameter chunks and the sums sent to it, with the same bits — and nothing for a peer it sent nothing to.
+    /// </summary>
+    [Fact]
+    public void Again_resends_to_a_peer_exactly_what_went_to_it()
+    {
+        var leaves = Leaves();
+        var gather = new RootGather<string, double>(Run, Step, Root, Values);
+        var plan = gather.Replan([new Assignment<string>("a", [new Subtree(2, 0)]), new Assignment<string>("b", [new Subtree(2, 1)])]);
+        var parameters = gather.ParameterChunks(Enumerable.Range(0, Values).Select(i => i * 0.25).ToArray());
+        var a = TreeRelay.For<string>(DistRnn.Model.Precision.Float64, Run, Values, Shards);
+        var b = TreeRelay.For<string>(DistRnn.Model.Precision.Float64, Run, Values, Shards);
+        a.Plan(Step, plan, "a");
+        b.Plan(Step, plan, "b");
+        var down = parameters.SelectMany(p => a.Parameters(p).Parameters).ToList();
+        Assert.All(down, d => Assert.Equal("b", d.To));
+        Assert.Empty(b.Again("a").Sums); // nothing sent to a yet
+        foreach (var (_, chunk) in down) b.Parameters(chunk);
+        var right = SumOf(leaves, new Subtree(2, 1));
+        var up = b.PieceComputed(new SubtreeResult(Run, Step, new Subtree(2, 1), right.Loss, right.Chars, TensorPayload.Wrap(right.Grad))).Sums;
+        Assert.Equal(parameters.Count, up.Count);
+
+        var again = b.Again("a");
+        Assert.Empty(again.Parameters); // b passes parameters to no one
+        Assert.Equal(up.Select(s => (s.To, s.Sum.Node, s.Sum.Chunk, s.Sum.Loss, s.Sum.Chars, Bits(s.Sum))), again.Sums.Select(s => (s.To, s.Sum.Node, s.Sum.Chunk, s.Sum.Loss, s.Sum.Chars, Bits(s.Sum))));
+        var againDown = a.Again("b");
+        Assert.Equal(down.Select(d => (d.Chunk.Chunk, Bits(d.Chunk.Values))), againDown.Parameters.Select(d => (d.Chunk.Chunk, Bits(d.Chunk.Values))));
+        Assert.Empty(a.Again("c").Parameters);
+
+        // the receiver keeps the first copy: the root has the fixed tree's bits whether the copies come or not
+        var own = SumOf(leaves, new Subtree(2, 0));
+        a.PieceComputed(new SubtreeResult(Run, Step, new Subtree(2, 0), own.Loss, own.Chars, TensorPayload.Wrap(own.Grad)));
+        var roots = up.Concat(again.Sums).SelectMany(s => a.Sum(s.Sum).Sums).ToList();
+        Assert.Equal(parameters.Count, roots.Count);
+        SubtreeResult? root = null;
+        foreach (var r in roots) root = gather.Offer("a", r.Sum) ?? root;
+        SameBits(SumOf(leaves, Root), root);
+    }
+
+    private static string Bits(TreeSum s) => Bits(s.Values);
+    private static string Bits(TensorPayload p) => Convert.ToHexString(System.Runtime.InteropServices.MemoryMarshal.AsBytes(p.ToArray<double>().AsSpan()));
+
     [Fact]
     public void Sums_of_an_older_epoch_step_or_another_run_and_chunks_of_the_wrong_length_are_ignored()
     {
@@ -158,7 +202,7 @@ public sealed class TreeRelayTests
         var parameters = gather.ParameterChunks(new double[Values]);
         Assert.Equal(3, parameters.Count);
         Assert.Null(relay.Plan(Step, plan, "a").Compute); // no parameters yet
-        Assert.Null(relay.Parameters(new TreeParameters(Run, Step, 2, TensorPayload.Wrap(new double[32768]))).Compute); // the last chunk is short
+        Assert.Null(relay.Parameters(new TreeParameters(Run, Step, 2, TensorPayload.Wrap(new double[ChunkValues]))).Compute); // the last chunk is short
         Assert.Null(relay.Parameters(new TreeParameters(Run, Step, 3, TensorPayload.Wrap(new double[10]))).Compute); // no such chunk
         Assert.Null(relay.Parameters(parameters[2] with { Values = TensorPayload.Wrap(new float[parameters[2].Values.Count]) }).Compute); // wrong precision
         Assert.Null(relay.Parameters(parameters[0]).Compute);
@@ -170,7 +214,7 @@ public sealed class TreeRelayTests
         Assert.Empty(relay.PieceComputed(new SubtreeResult(Run, Step, new Subtree(2, 0), own.Loss, own.Chars, TensorPayload.Wrap(own.Grad))).Sums);
         var right = SumOf(leaves, new Subtree(2, 1));
         TreeSum Chunk(int k, int epoch = 1, long step = Step, string run = Run) =>
-            new(run, step, epoch, new Subtree(2, 1), k, k == 0 ? right.Loss : 0, k == 0 ? right.Chars : 0, TensorPayload.Wrap(right.Grad.AsSpan(k * 32768, Math.Min(32768, Values - k * 32768)).ToArray()));
+            new(run, step, epoch, new Subtree(2, 1), k, k == 0 ? right.Loss : 0, k == 0 ? right.Chars : 0, TensorPayload.Wrap(right.Grad.AsSpan(k * ChunkValues, Math.Min(ChunkValues, Values - k * ChunkValues)).ToArray()));
         Assert.Empty(relay.Sum(Chunk(0, epoch: 0)).Sums);
         Assert.Empty(relay.Sum(Chunk(0, step: Step - 1)).Sums);
         Assert.Empty(relay.Sum(Chunk(0, run: "another")).Sums);

@@ -25,6 +25,13 @@ public static class ChannelHandshake
 
     public const string WorkerRole = "worker", CoordinatorRole = "coordinator";
 
+    /// <summary>
+    /// The roles of a peer link (tree data plane, worker to worker): the connecting worker proves <see cref="PeerClientRole"/>,
+    /// the accepting one <see cref="PeerServerRole"/>, with the run's peer ticket and <see cref="PeerAddress"/> for the
+    /// address (the ticket is the run's, not one worker's), so a coordinator's proof is never a peer's and back.
+    /// </summary>
+    public const string PeerClientRole = "peer-client", PeerServerRole = "peer-server", PeerAddress = "distrnn-peer-link";
+
     public static byte[] Nonce() => RandomNumberGenerator.GetBytes(NonceBytes);
 
     public static byte[] Proof(string role, DataTicket ticket, ReadOnlySpan<byte> coordinatorNonce, ReadOnlySpan<byte> workerNonce,
@@ -44,20 +51,21 @@ public static class ChannelHandshake
     public static bool Matches(byte[] expected, ReadOnlySpan<byte> got) => CryptographicOperations.FixedTimeEquals(expected, got);
 
     /// <summary>The worker's side; throws <see cref="ProtocolException"/> when the coordinator refuses or cannot prove the ticket.</summary>
-    public static async Task AsWorkerAsync(Stream s, DataTicket ticket, string workerAddress, SharedSecret? secret, CancellationToken ct)
+    public static async Task AsWorkerAsync(Stream s, DataTicket ticket, string workerAddress, SharedSecret? secret, CancellationToken ct,
+        string role = WorkerRole, string peerRole = CoordinatorRole)
     {
         var hello = new byte[Magic.Length + NonceBytes];
         await s.ReadExactlyAsync(hello, ct).ConfigureAwait(false);
         if (!hello.AsSpan(0, 4).SequenceEqual(Magic)) throw new ProtocolException("the data channel's peer is not a distrnn coordinator");
         var coordinatorNonce = hello[4..];
         var workerNonce = Nonce();
-        var proof = Proof(WorkerRole, ticket, coordinatorNonce, workerNonce, workerAddress, secret);
+        var proof = Proof(role, ticket, coordinatorNonce, workerNonce, workerAddress, secret);
         await s.WriteAsync((byte[])[.. Magic, .. ticket.Id, .. workerNonce, .. proof], ct).ConfigureAwait(false);
         await s.FlushAsync(ct).ConfigureAwait(false);
         var answer = new byte[1 + ProofBytes];
         await s.ReadExactlyAsync(answer, ct).ConfigureAwait(false);
         if (answer[0] != Accepted) throw new ProtocolException("the coordinator refused the data channel's proof");
-        var expected = Proof(CoordinatorRole, ticket, coordinatorNonce, workerNonce, workerAddress, secret);
+        var expected = Proof(peerRole, ticket, coordinatorNonce, workerNonce, workerAddress, secret);
         if (!Matches(expected, answer.AsSpan(1))) throw new ProtocolException("the data channel's peer could not prove the ticket (not this run's coordinator)");
     }
 
@@ -65,7 +73,8 @@ public static class ChannelHandshake
     /// The coordinator's side: returns the ticket the worker proved, or throws <see cref="ProtocolException"/> (the
     /// worker is told it was refused). <paramref name="lookup"/> gives a ticket id's ticket and registered address, once.
     /// </summary>
-    public static async Task<DataTicket> AsCoordinatorAsync(Stream s, Func<byte[], (DataTicket Ticket, string Address)?> lookup, SharedSecret? secret, CancellationToken ct)
+    public static async Task<DataTicket> AsCoordinatorAsync(Stream s, Func<byte[], (DataTicket Ticket, string Address)?> lookup, SharedSecret? secret, CancellationToken ct,
+        string role = CoordinatorRole, string peerRole = WorkerRole)
     {
         var coordinatorNonce = Nonce();
         await s.WriteAsync((byte[])[.. Magic, .. coordinatorNonce], ct).ConfigureAwait(false);
@@ -77,9 +86,9 @@ public static class ChannelHandshake
         var workerNonce = claim[(4 + DataTicket.IdBytes)..(4 + DataTicket.IdBytes + NonceBytes)];
         var proof = claim[(4 + DataTicket.IdBytes + NonceBytes)..];
         if (lookup(id) is not var (ticket, address)) throw await Refuse(s, "unknown or already used ticket", ct).ConfigureAwait(false);
-        if (!Matches(Proof(WorkerRole, ticket, coordinatorNonce, workerNonce, address, secret), proof))
+        if (!Matches(Proof(peerRole, ticket, coordinatorNonce, workerNonce, address, secret), proof))
             throw await Refuse(s, "wrong proof (another secret, or not the registered worker)", ct).ConfigureAwait(false);
-        await s.WriteAsync((byte[])[Accepted, .. Proof(CoordinatorRole, ticket, coordinatorNonce, workerNonce, address, secret)], ct).ConfigureAwait(false);
+        await s.WriteAsync((byte[])[Accepted, .. Proof(role, ticket, coordinatorNonce, workerNonce, address, secret)], ct).ConfigureAwait(false);
         await s.FlushAsync(ct).ConfigureAwait(false);
         return ticket;
     }

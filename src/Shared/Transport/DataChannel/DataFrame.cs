@@ -6,7 +6,8 @@ namespace DistRnn.Transport.DataChannel;
 
 /// <summary>
 /// One frame of the data channel: a 5-byte header — the body's length (int32, little-endian) and the message
-/// code (1 = <see cref="ComputeSubtrees"/>, 2 = <see cref="SubtreeResult"/>) — then the body, written by the same
+/// code (1 = <see cref="ComputeSubtrees"/>, 2 = <see cref="SubtreeResult"/>; the tree data plane's 3 = <see cref="TreeStep"/>,
+/// 4 = <see cref="TreeParameters"/>, 5 = <see cref="TreeSum"/>) — then the body, written by the same
 /// <see cref="ProtocolSerializer"/> code as on the Akka path, so the tensor bytes are the same bits (raw
 /// little-endian IEEE-754). A reader checks the length against the largest frame the model allows before it
 /// reads a byte of the body, and the body against the serializer's limits, so a truncated, oversized or
@@ -15,7 +16,7 @@ namespace DistRnn.Transport.DataChannel;
 public static class DataFrame
 {
     public const int HeaderBytes = 5;
-    public const byte ComputeCode = 1, ResultCode = 2;
+    public const byte ComputeCode = 1, ResultCode = 2, TreeStepCode = 3, TreeParametersCode = 4, TreeSumCode = 5;
 
     /// <summary>Room for everything besides the tensor (run id, step, subtree list, loss, …).</summary>
     public const int OverheadBytes = 64 * 1024;
@@ -27,6 +28,9 @@ public static class DataFrame
     {
         ComputeSubtrees => ComputeCode,
         SubtreeResult => ResultCode,
+        TreeStep => TreeStepCode,
+        TreeParameters => TreeParametersCode,
+        TreeSum => TreeSumCode,
         _ => throw new ArgumentException($"the data channel carries no {message.GetType().Name}"),
     };
 
@@ -34,6 +38,9 @@ public static class DataFrame
     {
         ComputeCode => ProtocolSerializer.ComputeCode,
         ResultCode => ProtocolSerializer.ResultCode,
+        TreeStepCode => ProtocolSerializer.TreeStepCode,
+        TreeParametersCode => ProtocolSerializer.TreeParametersCode,
+        TreeSumCode => ProtocolSerializer.TreeSumCode,
         _ => throw new ProtocolException($"unknown frame code {code}"),
     };
 
@@ -59,6 +66,8 @@ public static class DataFrame
         {
             ComputeSubtrees m => m.Parameters.SenderBytes(),
             SubtreeResult m => m.Gradient.SenderBytes(),
+            TreeParameters m => m.Values.SenderBytes(),
+            TreeSum m => m.Values.SenderBytes(),
             _ => ReadOnlyMemory<byte>.Empty,
         };
         var (buffer, head, deferred) = Write(message, pool, valuesApart: values.Length);
