@@ -74,7 +74,7 @@ internal static class BenchCommand
         Options.CheckEnvironment();
         string? corpusPath = parse.GetValue(CorpusOpt);
         var corpus = Corpus.Load(corpusPath);
-        new ModelShape(corpus.Vocabulary.Size, config.Hidden).Validate($"--hidden {config.Hidden}");
+        config.ShapeFor(corpus.Vocabulary.Size).Validate($"--hidden {config.Hidden}");
         if (corpus.SplitIndex(config.ValFrac) < config.Seq + 1)
             throw new InputException($"--corpus {InputFile.Show(corpusPath ?? corpus.Name)}: its training split has {corpus.SplitIndex(config.ValFrac)} characters, fewer than --seq {config.Seq} + 1");
         bool breakdown = parse.GetValue(Breakdown);
@@ -113,7 +113,7 @@ internal static class BenchCommand
         var session = new TrainingSession<T>(config, corpus);
         if (workers == 0)
         {
-            using var computer = new SubtreeComputer<T>(Kernels.Default<T>(), threads);
+            using var computer = new SubtreeComputer<T>(Kernels.For<T>(session.Params.Shape, config.Dropout), threads);
             var local = new LocalGradientSource<T>(computer, session.Activation, corpus.Tokens, session.ShardCount);
             return await LoopAsync(session, local, warmup, steps, workers, threads, ct);
         }

@@ -55,7 +55,7 @@ internal static class EvalCommand
             }
             var windows = BatchPlan.Windows(from, to, cfg.Seq);
             if (windows.Length == 0) throw new InputException("--corpus: fewer than 2 characters to evaluate");
-            return Evaluator.Evaluate(Kernels.Default<T>(), p, cfg.ActivationKind, tokens, windows, Environment.ProcessorCount);
+            return Evaluator.Evaluate(Kernels.For<T>(p.Shape), p, cfg.ActivationKind, tokens, windows, Environment.ProcessorCount);
         }
     }
 }

@@ -63,7 +63,7 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
     {
         _s = settings;
         _channel = channel;
-        _shape = new ModelShape(settings.VocabSize, settings.Config.Hidden);
+        _shape = settings.Config.ShapeFor(settings.VocabSize);
         _deadlines = settings.Deadline();
         _backups = settings.Backup();
         _validator = new GradientValidator<T>(_shape, settings.Config.ShardCount);

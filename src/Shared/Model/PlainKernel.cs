@@ -38,20 +38,7 @@ public sealed class PlainKernel<T> : IShardKernel<T> where T : unmanaged, IFloat
     /// <summary>Shard after shard, each into one zeroed scratch gradient handed to the sink.</summary>
     public void Run<TSink>(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs,
         ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, Fast.PackedParams<T>? packed = null) where TSink : struct, IShardSink<T>
-    {
-        int shards = bounds.Length - 1;
-        if (shards < 1 || bounds[0] != 0 || bounds[shards] != seqs.Length) throw new ArgumentException("bounds must run from 0 to the number of sequences");
-        var grad = gradients ? new Tensors<T>(p.Shape) : null;
-        for (int j = 0; j < shards; j++)
-        {
-            var shard = seqs[bounds[j]..bounds[j + 1]];
-            long chars = 0;
-            foreach (var s in shard) chars += s.Length;
-            if (grad is null) { sink.OnShard(j, null, Loss(p, act, tokens, shard), chars); continue; }
-            grad.Clear();
-            sink.OnShard(j, grad, Accumulate(p, act, tokens, shard, grad), chars);
-        }
-    }
+        => ShardByShard.Run(this, p, act, tokens, seqs, bounds, gradients, ref sink);
 
     private static double Sequence(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, SequenceRef seq, Tensors<T>? g)
     {

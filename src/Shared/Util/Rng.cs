@@ -60,5 +60,6 @@ public sealed class Rng
         public const ulong Batch = 2;
         public const ulong Sample = 3;
         public const ulong ValSubset = 4;
+        public const ulong Dropout = 5;
     }
 }
