@@ -1,0 +1,169 @@
+using DistRnn.Data;
+using DistRnn.Model;
+
+namespace DistRnn.Tests.Model;
+
+/// <summary>
+/// The gated and stacked models' oracle (<see cref="CellKernel{T}"/>): its BPTT against centered finite differences on
+/// every parameter element, with and without dropout (masks are fixed by the sequence's key, so the loss stays a smooth
+/// function of the parameters); the layout; and the 1-layer rnn against today's kernel.
+/// </summary>
+public class CellGradientTests
+{
+    public static TheoryData<Cell, int, int, int, int> Cases()
+    {
+        var data = new TheoryData<Cell, int, int, int, int>();
+        foreach (var cell in new[] { Cell.Rnn, Cell.Lstm, Cell.Gru })
+        foreach (int layers in new[] { 1, 2, 3 })
+        foreach (var (k, d, T) in new[] { (2, 1, 1), (3, 2, 7), (5, 4, 30), (4, 3, 12) })
+            data.Add(cell, layers, k, d, T);
+        return data;
+    }
+
+    /// <summary>Loss with the dropout masks of the sequence's key (a pass that computes gradients), its gradient discarded.</summary>
+    private static double TrainingLoss(CellKernel<double> kernel, Tensors<double> p, int[] tokens, SequenceRef seq, Tensors<double> scratch)
+    {
+        scratch.Clear();
+        return kernel.Accumulate(p, Activation.Tanh, tokens, [seq], scratch);
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Every_parameter_matches_centered_finite_differences(Cell cell, int layers, int k, int d, int T)
+    {
+        double worstOfAll = 0;
+        foreach (double dropout in new[] { 0.0, 0.3 })
+        {
+            var shape = new ModelShape(k, d, cell, layers);
+            var p = TestUtil.RandomParams<double>(shape, seed: k * 1000 + d * 100 + T + layers * 7 + (int)cell * 13, scale: Math.Min(0.6, 1.2 / Math.Sqrt(d)));
+            var tokens = TestUtil.RandomTokens(T + 1, k, seed: T * 31 + k + layers);
+            var seq = new SequenceRef(0, T, Dropout.SequenceKey(seed: 3, step: T, index: layers));
+            var kernel = new CellKernel<double>(dropout);
+            var grad = new Tensors<double>(shape);
+            double loss = kernel.Accumulate(p, Activation.Tanh, tokens, [seq], grad);
+            var scratch = new Tensors<double>(shape);
+            Assert.Equal(TrainingLoss(kernel, p, tokens, seq, scratch), loss);
+
+            // Seven-point centered stencil: truncation O(h⁶), so h can be large enough that the rounding of the loss
+            // (≈ ε·L/h, L up to ~50 nats at T = 30, against the 1e-4 floor of small elements) stays well below 1e-7.
+            const double h = 4e-3;
+            double maxRel = 0; int worst = -1;
+            for (int i = 0; i < p.Data.Length; i++)
+            {
+                double orig = p.Data[i];
+                double F(double delta) { p.Data[i] = orig + delta; double l = TrainingLoss(kernel, p, tokens, seq, scratch); p.Data[i] = orig; return l; }
+                double fd = (F(3 * h) - 9 * F(2 * h) + 45 * F(h) - 45 * F(-h) + 9 * F(-2 * h) - F(-3 * h)) / (60 * h);
+                double a = grad.Data[i];
+                double rel = Math.Abs(a - fd) / Math.Max(Math.Max(Math.Abs(a), Math.Abs(fd)), 1e-4);
+                if (rel > maxRel) { maxRel = rel; worst = i; }
+            }
+            Assert.True(maxRel <= 1e-7, $"max relative error {maxRel:E2} at parameter {worst} ({cell}, {layers} layers, k={k}, d={d}, T={T}, dropout {dropout})");
+            worstOfAll = Math.Max(worstOfAll, maxRel);
+        }
+        Console.WriteLine(FormattableString.Invariant($"finite differences {cell} L={layers} k={k} d={d} T={T}: max relative error {worstOfAll:E2}"));
+    }
+
+    [Theory]
+    [InlineData(Activation.Tanh)]
+    [InlineData(Activation.Sigmoid)]
+    public void A_1_layer_rnn_is_todays_model(Activation act)
+    {
+        var shape = new ModelShape(7, 5);
+        Assert.Equal(shape, new ModelShape(7, 5, Cell.Rnn, 1));
+        Assert.Equal((0, 35, 60, 95, 100, 107), (shape.UOffset, shape.WOffset, shape.VOffset, shape.BOffset, shape.COffset, shape.Count));
+        var p = TestUtil.RandomParams<double>(shape, seed: 3);
+        var tokens = TestUtil.RandomTokens(41, 7, seed: 4);
+        SequenceRef[] seqs = [new(0, 20), new(5, 35), new(30, 10)];
+        var gPlain = new Tensors<double>(shape);
+        var gCell = new Tensors<double>(shape);
+        double lPlain = PlainKernel<double>.Instance.Accumulate(p, act, tokens, seqs, gPlain);
+        double lCell = CellKernel<double>.NoDropout.Accumulate(p, act, tokens, seqs, gCell);
+        Assert.InRange(Math.Abs(lPlain - lCell) / lPlain, 0, 1e-13);
+        double scale = gPlain.Data.Max(Math.Abs);
+        for (int i = 0; i < shape.Count; i++) Assert.InRange(Math.Abs(gPlain.Data[i] - gCell.Data[i]), 0, 1e-13 * scale);
+        Assert.Same(FastKernel<double>.Instance, Kernels.For<double>(shape));
+        Assert.IsType<CellKernel<double>>(Kernels.For<double>(shape, dropout: 0.1));
+    }
+
+    [Fact]
+    public void The_layout_tiles_the_flat_vector_in_the_documented_order()
+    {
+        foreach (var cell in new[] { Cell.Rnn, Cell.Lstm, Cell.Gru })
+        foreach (int layers in new[] { 1, 2, 3 })
+        {
+            var s = new ModelShape(6, 4, cell, layers);
+            int g = cell.Gates(), at = 0;
+            for (int l = 0; l < layers; l++)
+            {
+                Assert.Equal(at, s.InWeightOffset(l)); at += (l == 0 ? 6 : 4) * g * 4;
+                Assert.Equal(at, s.RecWeightOffset(l)); at += 4 * g * 4;
+            }
+            Assert.Equal(at, s.VOffset); at += 4 * 6;
+            for (int l = 0; l < layers; l++)
+            {
+                Assert.Equal(at, s.BiasOffset(l)); at += g * 4;
+                if (cell == Cell.Gru) { Assert.Equal(at, s.BiasHOffset(l)); at += g * 4; }
+            }
+            Assert.Equal(at, s.COffset); at += 6;
+            Assert.Equal(at, s.Count);
+            Assert.Null(s.Problem());
+            Assert.Equal(layers * (cell == Cell.Lstm ? 2 : 1) * 4, s.StateSize);
+        }
+    }
+
+    [Fact]
+    public void Dropout_masks_depend_on_the_sequence_layer_and_time_alone()
+    {
+        var a = new double[64]; var b = new double[64];
+        Dropout.Fill(Dropout.SequenceKey(1, 5, 3), 1, 7, 0.5, a);
+        Dropout.Fill(Dropout.SequenceKey(1, 5, 3), 1, 7, 0.5, b);
+        Assert.Equal(a, b);
+        Assert.All(a, m => Assert.True(m == 0 || m == 2));
+        Assert.InRange(a.Count(m => m == 0), 16, 48);
+        foreach (var (seed, step, index, layer, t) in new[] { (2L, 5L, 3, 1, 7), (1L, 6L, 3, 1, 7), (1L, 5L, 4, 1, 7), (1L, 5L, 3, 0, 7), (1L, 5L, 3, 1, 8) })
+        {
+            Dropout.Fill(Dropout.SequenceKey(seed, step, index), layer, t, 0.5, b);
+            Assert.NotEqual(a, b);
+        }
+        // the training batch carries each sequence's key; evaluation windows none (and no pass without gradients drops)
+        var plan = new BatchPlan(seed: 1, trainLength: 1000, seqLen: 10, batch: 4);
+        var seqs = plan.ForStep(5);
+        for (int i = 0; i < 4; i++) Assert.Equal(Dropout.SequenceKey(1, 5, i), seqs[i].DropoutKey);
+    }
+
+    [Theory]
+    [InlineData(Cell.Lstm)]
+    [InlineData(Cell.Gru)]
+    [InlineData(Cell.Rnn)]
+    public void Dropout_applies_to_training_passes_only(Cell cell)
+    {
+        var shape = new ModelShape(5, 4, cell, 2);
+        var p = TestUtil.RandomParams<double>(shape, seed: 9);
+        var tokens = TestUtil.RandomTokens(31, 5, seed: 2);
+        SequenceRef[] seqs = [new(0, 30, Dropout.SequenceKey(1, 1, 0))];
+        var kernel = new CellKernel<double>(0.5);
+        double evalLoss = kernel.Loss(p, Activation.Tanh, tokens, seqs);
+        Assert.Equal(CellKernel<double>.NoDropout.Loss(p, Activation.Tanh, tokens, seqs), evalLoss);
+        double trainLoss = kernel.Accumulate(p, Activation.Tanh, tokens, seqs, new Tensors<double>(shape));
+        Assert.NotEqual(evalLoss, trainLoss);
+    }
+
+    [Theory]
+    [InlineData(Cell.Lstm)]
+    [InlineData(Cell.Gru)]
+    public void Float32_is_close_to_float64(Cell cell)
+    {
+        var shape = new ModelShape(6, 8, cell, 2);
+        var p64 = TestUtil.RandomParams<double>(shape, seed: 11, scale: 0.3);
+        var p32 = new Tensors<float>(shape, p64.Data.Select(v => (float)v).ToArray());
+        foreach (ref var v in p64.Data.AsSpan()) v = (float)v;
+        var tokens = TestUtil.RandomTokens(41, 6, seed: 12);
+        SequenceRef[] seqs = [new(0, 40, Dropout.SequenceKey(1, 1, 0))];
+        var g64 = new Tensors<double>(shape); var g32 = new Tensors<float>(shape);
+        double l64 = new CellKernel<double>(0.2).Accumulate(p64, Activation.Tanh, tokens, seqs, g64);
+        double l32 = new CellKernel<float>(0.2).Accumulate(p32, Activation.Tanh, tokens, seqs, g32);
+        Assert.InRange(Math.Abs(l64 - l32) / l64, 0, 1e-5);
+        double scale = g64.Data.Max(Math.Abs);
+        for (int i = 0; i < shape.Count; i++) Assert.InRange(Math.Abs(g64.Data[i] - g32.Data[i]), 0, 1e-4 * scale);
+    }
+}
