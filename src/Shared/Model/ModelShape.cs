@@ -71,6 +71,29 @@ public sealed record ModelShape(int VocabSize, int Hidden, Cell Cell = Cell.Rnn,
         if (Problem() is string problem) throw new InputException($"{what}: {problem}");
     }
 
+    /// <summary>
+    /// The tensor and position of flat index <paramref name="i"/>, e.g. "layers[1].Wh[3,17]" or "V[2,0]" (layers
+    /// 0-based, the names of docs/cells.md's MODEL.json).
+    /// </summary>
+    public string NameOf(int i)
+    {
+        string[] names = Cell switch { Cell.Lstm => ["Wx", "Wh", "b", ""], Cell.Gru => ["Wx", "Wh", "bx", "bh"], _ => ["U", "W", "b", ""] };
+        string At(string name, int j, int cols) => cols > 0 ? $"{name}[{j / cols},{j % cols}]" : $"{name}[{j}]";
+        if (i >= COffset) return At("c", i - COffset, 0);
+        if (i >= VOffset && i < BOffset) return At("V", i - VOffset, K);
+        for (int l = Layers - 1; l >= 0; l--)
+        {
+            if (i >= BOffset)
+            {
+                if (i < BiasOffset(l)) continue;
+                return Cell == Cell.Gru && i >= BiasHOffset(l) ? At($"layers[{l}].{names[3]}", i - BiasHOffset(l), 0) : At($"layers[{l}].{names[2]}", i - BiasOffset(l), 0);
+            }
+            if (i < InWeightOffset(l)) continue;
+            return i >= RecWeightOffset(l) ? At($"layers[{l}].{names[1]}", i - RecWeightOffset(l), GateWidth) : At($"layers[{l}].{names[0]}", i - InWeightOffset(l), GateWidth);
+        }
+        throw new ArgumentOutOfRangeException(nameof(i));
+    }
+
     /// <summary>Today's model: one layer of the lecture's cell, U, W, V, b, c.</summary>
     public bool IsElman => Cell == Cell.Rnn && Layers == 1;
 }

@@ -167,3 +167,41 @@ public class CellGradientTests
         for (int i = 0; i < shape.Count; i++) Assert.InRange(Math.Abs(g64.Data[i] - g32.Data[i]), 0, 1e-4 * scale);
     }
 }
+
+public class CellValidationTests
+{
+    [Fact]
+    public void Every_flat_index_has_a_name_in_its_tensor()
+    {
+        var s = new ModelShape(3, 2, Cell.Gru, 2);
+        Assert.Equal("layers[0].Wx[0,0]", s.NameOf(0));
+        Assert.Equal("layers[0].Wh[0,1]", s.NameOf(s.RecWeightOffset(0) + 1));
+        Assert.Equal("layers[1].Wx[1,5]", s.NameOf(s.InWeightOffset(1) + 11));
+        Assert.Equal("V[1,2]", s.NameOf(s.VOffset + 5));
+        Assert.Equal("layers[1].bh[5]", s.NameOf(s.BiasHOffset(1) + 5));
+        Assert.Equal("c[2]", s.NameOf(s.Count - 1));
+        var names = Enumerable.Range(0, s.Count).Select(s.NameOf).ToList();
+        Assert.Equal(s.Count, names.Distinct().Count());
+    }
+
+    [Fact]
+    public void An_honest_loss_with_dropout_is_within_the_verifiers_bound_though_beyond_the_bound_without_it()
+    {
+        // The worst honest case: a saturated state (h = 1), V pointing every unit against the target, and a mask that
+        // keeps every unit (scaled by 1/(1 − p) = 2): the loss is ≈ 2a·Σ_j m_j = 4·a·d, twice what a model without
+        // dropout can cost, so a bound that ignores dropout would refuse an honest worker.
+        const int d = 6; const double a = 10, dropout = 0.5;
+        var shape = new ModelShape(2, d, Cell.Rnn, 1);
+        var p = new Tensors<double>(shape);
+        p.B.Fill(20);
+        for (int j = 0; j < d; j++) { p.V[j * 2] = -a; p.V[j * 2 + 1] = a; }
+        int[] tokens = [0, 0];
+        var mask = new double[d];
+        int index = Enumerable.Range(0, 100_000).First(i => { Dropout.Fill(Dropout.SequenceKey(1, 1, i), 0, 1, dropout, mask); return mask.All(m => m == 2); });
+        SequenceRef[] seq = [new(0, 1, Dropout.SequenceKey(1, 1, index))];
+        double loss = new CellKernel<double>(dropout).Accumulate(p, Activation.Tanh, tokens, seq, new Tensors<double>(shape));
+        Assert.InRange(loss, 4 * a * d - 1, 4 * a * d + 1);
+        Assert.True(loss > DistRnn.Coordinator.Verification.LossBound.For(p).Max(1), "the case is not beyond the bound without dropout");
+        Assert.True(loss <= DistRnn.Coordinator.Verification.LossBound.For(p, dropout).Max(1), $"honest loss {loss} above the bound with dropout");
+    }
+}
