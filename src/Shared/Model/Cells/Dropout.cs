@@ -21,8 +21,8 @@ public static class Dropout
     /// </summary>
     public static void Fill<T>(ulong key, int layer, int t, double p, Span<T> mask) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var rng = new Rng(Rng.Mix(Rng.Mix(key ^ (ulong)layer) ^ (ulong)t));
+        ulong state = Rng.Mix(Rng.Mix(key ^ (ulong)layer) ^ (ulong)t); // the state of new Rng(…), without the object
         T keep = T.CreateTruncating(1.0 / (1.0 - p));
-        for (int j = 0; j < mask.Length; j++) mask[j] = rng.NextDouble() >= p ? keep : T.Zero;
+        for (int j = 0; j < mask.Length; j++) mask[j] = Rng.ToDouble(Rng.Next(ref state)) >= p ? keep : T.Zero;
     }
 }
