@@ -22,15 +22,18 @@ public sealed class SteadyStateAllocationTests
     }
 
     [Fact]
-    public void An_lstm_step_with_dropout_on_one_thread_allocates_nothing_of_the_models_size()
+    public void An_lstm_or_gru_step_with_dropout_on_one_thread_allocates_nothing_of_the_models_size()
     {
-        Check<float>(new ModelShape(65, 32, Cell.Lstm, 2), 0.2);
-        Check<double>(new ModelShape(65, 32, Cell.Lstm, 2), 0.2);
+        foreach (var cell in new[] { Cell.Lstm, Cell.Gru })
+        {
+            Check<float>(new ModelShape(65, 32, cell, 2), 0.2);
+            Check<double>(new ModelShape(65, 32, cell, 2), 0.2);
+        }
     }
 
-    private static void Check<T>(ModelShape? lstm = null, double dropout = 0) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void Check<T>(ModelShape? gated = null, double dropout = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var shape = lstm ?? new ModelShape(65, 128);
+        var shape = gated ?? new ModelShape(65, 128);
         long gradientBytes = (long)shape.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
         var p = RandomParams<T>(shape, 41, 0.3);
         var tokens = RandomTokens(6000, 65, 42);

@@ -4,8 +4,10 @@ using DistRnn.Model.Fast;
 namespace DistRnn.Model;
 
 /// <summary>
-/// The lstm kernel training uses (any number of layers, with or without dropout): the maths of
+/// The kernel training uses for lstm and gru (any number of layers, with or without dropout): the maths of
 /// <see cref="CellKernel{T}"/> (its oracle in the tests) organised for speed, still bit-reproducible on every host.
+/// Below for lstm; gru's step keeps its x side and h side apart (A_t = bx + X_t Wx, B_t = bh + H_{t−1} Wh, as n needs
+/// r ⊙ B_n), and its backward sends dH ⊙ z straight to H_{t−1}; the products are the same.
 ///
 /// All sequences of a call advance together, one time step at a time, as rows of matrices (rows still running at step t
 /// are a prefix: the rows are ordered longest first, stably):
@@ -24,7 +26,7 @@ namespace DistRnn.Model;
 /// for any vector width. Dropout's masks are <see cref="Dropout.Fill{T}"/>'s, as the oracle's. Buffers are per thread and
 /// reused: nothing is allocated per step once they have grown to the call's size.
 /// </summary>
-public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly bool _wide;
 
@@ -32,10 +34,10 @@ public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFl
     public double DropoutRate { get; }
 
     /// <param name="wide">512-bit products where the hardware has them; the bits are the same either way</param>
-    public FastLstmKernel(double dropout = 0, bool wide = true)
+    public FastGatedKernel(double dropout = 0, bool wide = true)
     {
         if (!(dropout >= 0 && dropout < 1)) throw new ArgumentOutOfRangeException(nameof(dropout), "dropout must be in [0, 1)");
-        if (typeof(T) != typeof(float) && typeof(T) != typeof(double)) throw new NotSupportedException($"FastLstmKernel supports float and double, not {typeof(T).Name}");
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(double)) throw new NotSupportedException($"FastGatedKernel supports float and double, not {typeof(T).Name}");
         DropoutRate = dropout;
         _wide = wide && Gemm<T>.Wide;
     }
@@ -76,7 +78,7 @@ public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFl
         ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, PackedParams<T>? packed = null) where TSink : struct, IShardSink<T>
     {
         var shape = p.Shape;
-        if (shape.Cell != Cell.Lstm) throw new ArgumentException($"FastLstmKernel runs lstm models, not {shape.Cell.Name()}");
+        if (shape.Cell is not (Cell.Lstm or Cell.Gru)) throw new ArgumentException($"FastGatedKernel runs lstm and gru models, not {shape.Cell.Name()}");
         int shards = bounds.Length - 1;
         if (shards < 1 || bounds[0] != 0 || bounds[shards] != seqs.Length) throw new ArgumentException("bounds must run from 0 to the number of sequences");
         if (seqs.Length == 0) { for (int j = 0; j < shards; j++) sink.OnShard(j, gradients ? Zero(shape) : null, 0, 0); return; }
@@ -126,10 +128,11 @@ public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFl
     /// <summary>Forward through every layer; the top layer's masked output goes to <see cref="Work.Xtop"/>.</summary>
     private void Forward(Tensors<T> p, Work w, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs, bool drop)
     {
-        int d = w.D, gp = w.Gp, dp = w.Dp, tm = w.Tm, L = w.L, R = w.R;
+        int d = w.D, gp = w.Gp, dp = w.Dp, tm = w.Tm, L = w.L, R = w.R, gw = w.Gw;
+        bool gru = w.Gru;
         for (int l = 0; l < L; l++)
         {
-            var P = w.Gates[l]; var H = w.H[l]; var C = w.C[l]; var TC = w.TanhC[l];
+            var P = w.Gates[l]; var B = w.HSide[l]; var H = w.H[l]; var C = w.C[l]; var TC = w.TanhC[l];
             var X = l + 1 < L ? w.X[l + 1] : w.Xtop; // where this layer's masked output goes
             var M = w.Mask[l];
             var bias = w.Bias[l];
@@ -144,14 +147,29 @@ public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFl
                     {
                         int x = tokens[seqs[w.SeqOf[m]].Start + t - 1];
                         var wx = w.Wx[0].AsSpan(x * gp, gp);
-                        for (int j = 0; j < 4 * d; j++) row[j] += wx[j];
+                        for (int j = 0; j < gw; j++) row[j] += wx[j];
                     }
+                    if (gru) w.BiasH[l].AsSpan(0, gp).CopyTo(B.AsSpan((m * tm + t - 1) * gp, gp));
                 }
                 if (l > 0) Gemm<T>.Run(w.X[l].AsSpan((t - 1) * dp), tm * dp, 1, w.Wx[l], gp, P.AsSpan((t - 1) * gp), tm * gp, r, gp, d, _wide);
-                if (t > 1) Gemm<T>.Run(H.AsSpan((t - 1) * dp), (tm + 1) * dp, 1, w.Wh[l], gp, P.AsSpan((t - 1) * gp), tm * gp, r, gp, d, _wide);
+                if (t > 1) Gemm<T>.Run(H.AsSpan((t - 1) * dp), (tm + 1) * dp, 1, w.Wh[l], gp, (gru ? B : P).AsSpan((t - 1) * gp), tm * gp, r, gp, d, _wide);
                 for (int m = 0; m < r; m++)
                 {
                     var row = P.AsSpan((m * tm + t - 1) * gp, gp);
+                    var h = H.AsSpan((m * (tm + 1) + t) * dp, d);
+                    if (gru)
+                    {
+                        // r, z = σ(A + B) over 2d; n = tanh(A_n + r ⊙ B_n); h = (1 − z) ⊙ n + z ⊙ h_{t−1}
+                        var hs = B.AsSpan((m * tm + t - 1) * gp, gp);
+                        for (int j = 0; j < 2 * d; j++) row[j] += hs[j];
+                        DetVec.Activate(row[..(2 * d)], Activation.Sigmoid);
+                        for (int j = 0; j < d; j++) row[2 * d + j] += row[j] * hs[2 * d + j];
+                        DetVec.Activate(row.Slice(2 * d, d), Activation.Tanh);
+                        var hPrev = H.AsSpan((m * (tm + 1) + t - 1) * dp, d);
+                        for (int j = 0; j < d; j++) h[j] = (T.One - row[d + j]) * row[2 * d + j] + row[d + j] * hPrev[j];
+                        Emit(w, seqs, X, M, l, m, t, h, drop);
+                        continue;
+                    }
                     DetVec.Activate(row[..(2 * d)], Activation.Sigmoid);
                     DetVec.Activate(row.Slice(2 * d, d), Activation.Tanh);
                     DetVec.Activate(row.Slice(3 * d, d), Activation.Sigmoid);
@@ -161,19 +179,22 @@ public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFl
                     for (int j = 0; j < d; j++) c[j] = row[d + j] * cPrev[j] + row[j] * row[2 * d + j];
                     c.CopyTo(tc);
                     DetVec.Activate(tc, Activation.Tanh);
-                    var h = H.AsSpan((m * (tm + 1) + t) * dp, d);
                     for (int j = 0; j < d; j++) h[j] = row[3 * d + j] * tc[j];
-                    var x = X.AsSpan((m * tm + t - 1) * dp, d);
-                    if (drop)
-                    {
-                        var mask = M.AsSpan((m * tm + t - 1) * dp, d);
-                        Dropout.Fill(seqs[w.SeqOf[m]].DropoutKey, l, t, DropoutRate, mask);
-                        for (int j = 0; j < d; j++) x[j] = h[j] * mask[j];
-                    }
-                    else h.CopyTo(x);
+                    Emit(w, seqs, X, M, l, m, t, h, drop);
                 }
             }
         }
+    }
+
+    /// <summary>The layer's output as the next layer's (or the output layer's) input: M ⊙ h in training with dropout, else h.</summary>
+    private void Emit(Work w, ReadOnlySpan<SequenceRef> seqs, T[] X, T[] M, int l, int m, int t, ReadOnlySpan<T> h, bool drop)
+    {
+        int d = w.D, at = (m * w.Tm + t - 1) * w.Dp;
+        var x = X.AsSpan(at, d);
+        if (!drop) { h.CopyTo(x); return; }
+        var mask = M.AsSpan(at, d);
+        Dropout.Fill(seqs[w.SeqOf[m]].DropoutKey, l, t, DropoutRate, mask);
+        for (int j = 0; j < d; j++) x[j] = h[j] * mask[j];
     }
 
     /// <summary>Z = X_top V + c per sequence, softmax and loss; with gradients, dZ = Y − onehot in Z's place.</summary>
@@ -202,7 +223,8 @@ public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFl
     /// <summary>Every layer's dA_t (in its gates' place), from the top.</summary>
     private void Backward(Work w, bool drop)
     {
-        int d = w.D, dp = w.Dp, gp = w.Gp, kp = w.Kp, tm = w.Tm, L = w.L;
+        int d = w.D, dp = w.Dp, gp = w.Gp, kp = w.Kp, tm = w.Tm, L = w.L, gw = w.Gw;
+        bool gru = w.Gru;
         var above = w.Above; var below = w.Below;
         // the top layer's error from the output: (dZ Vᵀ) ⊙ M_top
         Array.Clear(above, 0, w.R * tm * dp);
@@ -212,14 +234,15 @@ public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFl
 
         for (int l = L - 1; l >= 0; l--)
         {
-            var G = w.Gates[l]; var C = w.C[l]; var TC = w.TanhC[l];
+            var G = w.Gates[l]; var B = w.HSide[l]; var C = w.C[l]; var TC = w.TanhC[l]; var H = w.H[l];
             var dh = w.DH; var dc = w.DC;
             Array.Clear(dh, 0, w.R * dp); Array.Clear(dc, 0, w.R * dp);
             if (l > 0) Array.Clear(below, 0, w.R * tm * dp);
             for (int t = tm; t >= 1; t--)
             {
                 int r = w.Active[t];
-                for (int m = 0; m < r; m++)
+                if (gru) GruBackStep(w, G, B, H, above, dh, t, r);
+                else for (int m = 0; m < r; m++)
                 {
                     var g = G.AsSpan((m * tm + t - 1) * gp, gp);
                     var cPrev = C.AsSpan((m * (tm + 1) + t - 1) * dp, d);
@@ -239,10 +262,10 @@ public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFl
                         dcm[j] = dC * f;
                     }
                 }
-                // dH_{t−1} from the recurrence: dA_t Whᵀ
-                Array.Clear(dh, 0, r * dp);
-                if (t > 1) Gemm<T>.Run(G.AsSpan((t - 1) * gp), tm * gp, 1, w.WhT[l], dp, dh, dp, r, dp, 4 * d, _wide);
-                if (l > 0) Gemm<T>.Run(G.AsSpan((t - 1) * gp), tm * gp, 1, w.WxT[l], dp, below.AsSpan((t - 1) * dp), tm * dp, r, dp, 4 * d, _wide);
+                // dH_{t−1} from the recurrence: dA_t Whᵀ (gru: dB_t Whᵀ added to the dH ⊙ z GruBackStep left there)
+                if (!gru) Array.Clear(dh, 0, r * dp);
+                if (t > 1) Gemm<T>.Run((gru ? B : G).AsSpan((t - 1) * gp), tm * gp, 1, w.WhT[l], dp, dh, dp, r, dp, gw, _wide);
+                if (l > 0) Gemm<T>.Run(G.AsSpan((t - 1) * gp), tm * gp, 1, w.WxT[l], dp, below.AsSpan((t - 1) * dp), tm * dp, r, dp, gw, _wide);
             }
             if (l > 0)
             {
@@ -251,6 +274,34 @@ public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFl
             }
         }
         w.Above = above; w.Below = below;
+    }
+
+    /// <summary>
+    /// gru's step t backwards for the running rows: dA (x side) into A's place, dB (h side) into B's, and dH ⊙ z,
+    /// the part of dH_{t−1} that skips the products, into <paramref name="dh"/>.
+    /// </summary>
+    private static void GruBackStep(Work w, T[] A, T[] B, T[] H, T[] above, T[] dh, int t, int r)
+    {
+        int d = w.D, dp = w.Dp, gp = w.Gp, tm = w.Tm;
+        for (int m = 0; m < r; m++)
+        {
+            var a = A.AsSpan((m * tm + t - 1) * gp, gp);
+            var b = B.AsSpan((m * tm + t - 1) * gp, gp);
+            var hPrev = H.AsSpan((m * (tm + 1) + t - 1) * dp, d);
+            var up = above.AsSpan((m * tm + t - 1) * dp, d);
+            var dhm = dh.AsSpan(m * dp, d);
+            for (int j = 0; j < d; j++)
+            {
+                T rr = a[j], z = a[d + j], n = a[2 * d + j], hn = b[2 * d + j];
+                T dH = up[j] + dhm[j];
+                T dan = dH * (T.One - z) * (T.One - n * n);
+                a[j] = b[j] = dan * hn * rr * (T.One - rr);
+                a[d + j] = b[d + j] = dH * (hPrev[j] - n) * z * (T.One - z);
+                a[2 * d + j] = dan;
+                b[2 * d + j] = dan * rr;
+                dhm[j] = dH * z;
+            }
+        }
     }
 
     private static void MultiplyMask(T[] e, T[] mask, Work w)
@@ -266,7 +317,7 @@ public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFl
     /// <summary>One shard's gradient from zero, its sequences in order (<see cref="Work.ShardRows"/>).</summary>
     private void ShardGradient(Work w, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs, Tensors<T> grad)
     {
-        int d = w.D, dp = w.Dp, gp = w.Gp, kp = w.Kp, k = w.K, tm = w.Tm, L = w.L, gw = 4 * d;
+        int d = w.D, dp = w.Dp, gp = w.Gp, kp = w.Kp, k = w.K, tm = w.Tm, L = w.L, gw = w.Gw;
         var gV = w.GV; var gc = grad.C;
         Array.Clear(gV, 0, d * kp);
         foreach (int m in w.ShardRows)
@@ -285,6 +336,7 @@ public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFl
         for (int l = 0; l < L; l++)
         {
             var G = w.Gates[l]; var H = w.H[l];
+            var hSide = w.Gru ? w.HSide[l] : G;  // what Wh's products saw: gru's dB, lstm's dA
             var gWh = w.GWh; var gWx = w.GWx;
             Array.Clear(gWh, 0, d * gp);
             if (l > 0) Array.Clear(gWx, 0, d * gp);
@@ -293,8 +345,9 @@ public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFl
             {
                 int len = w.Len[m];
                 var dA = G.AsSpan(m * tm * gp);
+                var dB = hSide.AsSpan(m * tm * gp);
                 // dWh += Σ_t H_{t−1}ᵀ dA_t (H_0 = 0 contributes nothing, exactly)
-                if (len > 1) Gemm<T>.Run(H.AsSpan((m * (tm + 1) + 1) * dp), 1, dp, dA[gp..], gp, gWh, gp, d, gp, len - 1, _wide);
+                if (len > 1) Gemm<T>.Run(H.AsSpan((m * (tm + 1) + 1) * dp), 1, dp, dB[gp..], gp, gWh, gp, d, gp, len - 1, _wide);
                 if (l == 0)
                 {
                     var seq = seqs[w.SeqOf[m]];
@@ -311,6 +364,15 @@ public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFl
                     var row = dA.Slice(t * gp, gw);
                     for (int j = 0; j < gw; j++) gb[j] += row[j];
                 }
+                if (w.Gru)
+                {
+                    var gbh = grad.BiasH(l);
+                    for (int t = 0; t < len; t++)
+                    {
+                        var row = dB.Slice(t * gp, gw);
+                        for (int j = 0; j < gw; j++) gbh[j] += row[j];
+                    }
+                }
             }
             var Wh = grad.Wh(l);
             for (int i = 0; i < d; i++) gWh.AsSpan(i * gp, gw).CopyTo(Wh.Slice(i * gw, gw));
@@ -325,13 +387,14 @@ public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFl
     /// <summary>The call's sizes and buffers (views of the thread's <see cref="Scratch"/>).</summary>
     private sealed class Work
     {
-        public int D, Dp, Gp, K, Kp, Tm, L, R;
+        public int D, Dp, Gp, Gw, K, Kp, Tm, L, R;
+        public bool Gru;
         public int[] SeqOf = [], RowOf = [], Len = [], Active = [];
         public double[] RowLoss = [];
         public readonly List<int> ShardRows = new();
-        public T[][] Wx = [], Wh = [], WxT = [], WhT = [], Bias = [];
+        public T[][] Wx = [], Wh = [], WxT = [], WhT = [], Bias = [], BiasH = [];
         public T[] V = [], VT = [];
-        public T[][] Gates = [], H = [], C = [], TanhC = [], X = [], Mask = [];
+        public T[][] Gates = [], HSide = [], H = [], C = [], TanhC = [], X = [], Mask = [];
         public T[] Xtop = [], Z = [], Above = [], Below = [], DH = [], DC = [], GV = [], GWh = [], GWx = [];
     }
 
@@ -356,8 +419,8 @@ public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFl
         {
             var shape = p.Shape;
             var w = _w;
-            int d = shape.D, k = shape.K, L = shape.Layers, R = seqs.Length, gw = 4 * d;
-            w.D = d; w.K = k; w.L = L; w.R = R;
+            int d = shape.D, k = shape.K, L = shape.Layers, R = seqs.Length, gw = shape.GateWidth;
+            w.D = d; w.K = k; w.L = L; w.R = R; w.Gw = gw; w.Gru = shape.Cell == Cell.Gru;
             w.Dp = Gemm<T>.Pad(d, wide); w.Gp = Gemm<T>.Pad(gw, wide); w.Kp = Gemm<T>.Pad(k, wide);
             int dp = w.Dp, gp = w.Gp, kp = w.Kp;
 
@@ -377,8 +440,8 @@ public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFl
             // the weights, padded: Wx_l (n×Gp), Wh_l (d×Gp), their transposes (4d×Dp) for the backward pass, V (d×Kp), Vᵀ (k×Dp)
             if (w.Wx.Length != L)
             {
-                w.Wx = new T[L][]; w.Wh = new T[L][]; w.WxT = new T[L][]; w.WhT = new T[L][]; w.Bias = new T[L][];
-                w.Gates = new T[L][]; w.H = new T[L][]; w.C = new T[L][]; w.TanhC = new T[L][]; w.X = new T[L][]; w.Mask = new T[L][];
+                w.Wx = new T[L][]; w.Wh = new T[L][]; w.WxT = new T[L][]; w.WhT = new T[L][]; w.Bias = new T[L][]; w.BiasH = new T[L][];
+                w.Gates = new T[L][]; w.HSide = new T[L][]; w.H = new T[L][]; w.C = new T[L][]; w.TanhC = new T[L][]; w.X = new T[L][]; w.Mask = new T[L][];
             }
             for (int l = 0; l < L; l++)
             {
@@ -387,6 +450,12 @@ public sealed class FastLstmKernel<T> : IShardKernel<T> where T : unmanaged, IFl
                 w.Wh[l] = PadRows(Buffer($"wh{l}", (long)d * gp), p.Wh(l), d, gw, gp);
                 w.Bias[l] = Cleared(Buffer($"b{l}", gp), gp);
                 p.Bias(l).CopyTo(w.Bias[l]);
+                if (w.Gru)
+                {
+                    w.BiasH[l] = Cleared(Buffer($"bh{l}", gp), gp);
+                    p.BiasH(l).CopyTo(w.BiasH[l]);
+                    w.HSide[l] = Buffer($"hs{l}", (long)R * tm * gp);
+                }
                 if (gradients)
                 {
                     w.WhT[l] = Transpose(Buffer($"wht{l}", (long)gw * dp), p.Wh(l), d, gw, dp);
