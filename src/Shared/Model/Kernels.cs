@@ -10,11 +10,9 @@ public static class Kernels
 
     /// <summary>
     /// The kernel of <paramref name="shape"/> with dropout <paramref name="dropout"/>: the fast kernel for a 1-layer
-    /// rnn without dropout (today's model, today's bits), <see cref="FastGatedKernel{T}"/> for lstm and gru (any depth,
-    /// any dropout), the readable <see cref="CellKernel{T}"/> for the other rnn models (stacked, or with dropout).
+    /// rnn without dropout (today's model, today's bits), <see cref="FastGatedKernel{T}"/> for every other (lstm, gru,
+    /// stacked rnn, rnn with dropout). The readable <see cref="CellKernel{T}"/> is their oracle in the tests.
     /// </summary>
     public static IShardKernel<T> For<T>(ModelShape shape, double dropout = 0) where T : unmanaged, IFloatingPointIeee754<T> =>
-        shape.IsElman && dropout == 0 ? Default<T>()
-        : shape.Cell is Cell.Lstm or Cell.Gru ? new FastGatedKernel<T>(dropout)
-        : dropout == 0 ? CellKernel<T>.NoDropout : new CellKernel<T>(dropout);
+        shape.IsElman && dropout == 0 ? Default<T>() : new FastGatedKernel<T>(dropout);
 }

@@ -26,25 +26,30 @@ public class FastGatedKernelTests
     [InlineData(Cell.Gru, 2, 7, 16, 0.3)]
     [InlineData(Cell.Gru, 3, 4, 9, 0.5)]
     [InlineData(Cell.Gru, 1, 30, 40, 0.2)]
+    [InlineData(Cell.Rnn, 1, 5, 3, 0.3)]
+    [InlineData(Cell.Rnn, 2, 7, 16, 0.0)]
+    [InlineData(Cell.Rnn, 3, 30, 40, 0.2)]
     public void Matches_the_oracle_in_float64(Cell cell, int layers, int k, int d, double dropout)
     {
         var shape = new ModelShape(k, d, cell, layers);
         var p = TestUtil.RandomParams<double>(shape, seed: 40 + d, scale: 1.0 / Math.Sqrt(d));
         var (tokens, seqs) = Batch(k, [12, 12, 5, 12, 1, 9], seed: d);
+        var act = cell == Cell.Rnn && layers == 2 ? Activation.Sigmoid : Activation.Tanh; // rnn's σ either way
         var gOracle = new Tensors<double>(shape); var gFast = new Tensors<double>(shape);
-        double lOracle = new CellKernel<double>(dropout).Accumulate(p, Activation.Tanh, tokens, seqs, gOracle);
-        double lFast = new FastGatedKernel<double>(dropout).Accumulate(p, Activation.Tanh, tokens, seqs, gFast);
+        double lOracle = new CellKernel<double>(dropout).Accumulate(p, act, tokens, seqs, gOracle);
+        double lFast = new FastGatedKernel<double>(dropout).Accumulate(p, act, tokens, seqs, gFast);
         Assert.InRange(Math.Abs(lOracle - lFast) / lOracle, 0, 1e-12);
         double scale = gOracle.Data.Max(Math.Abs);
         for (int i = 0; i < shape.Count; i++)
             Assert.True(Math.Abs(gOracle.Data[i] - gFast.Data[i]) <= 1e-11 * scale, $"{shape.NameOf(i)}: fast {gFast.Data[i]:R}, oracle {gOracle.Data[i]:R}");
-        double evalOracle = CellKernel<double>.NoDropout.Loss(p, Activation.Tanh, tokens, seqs);
-        Assert.InRange(Math.Abs(evalOracle - new FastGatedKernel<double>(dropout).Loss(p, Activation.Tanh, tokens, seqs)) / evalOracle, 0, 1e-12);
+        double evalOracle = CellKernel<double>.NoDropout.Loss(p, act, tokens, seqs);
+        Assert.InRange(Math.Abs(evalOracle - new FastGatedKernel<double>(dropout).Loss(p, act, tokens, seqs)) / evalOracle, 0, 1e-12);
     }
 
     [Theory]
     [InlineData(Cell.Lstm)]
     [InlineData(Cell.Gru)]
+    [InlineData(Cell.Rnn)]
     public void Matches_the_oracle_in_float32(Cell cell)
     {
         var shape = new ModelShape(11, 24, cell, 2);
@@ -87,7 +92,7 @@ public class FastGatedKernelTests
     [Fact]
     public void A_shards_bits_are_the_same_alone_grouped_and_at_any_vector_width()
     {
-        foreach (var cell in new[] { Cell.Lstm, Cell.Gru })
+        foreach (var cell in new[] { Cell.Lstm, Cell.Gru, Cell.Rnn })
         {
             SameBitsAloneGroupedAndAnyWidth<float>(cell);
             SameBitsAloneGroupedAndAnyWidth<double>(cell);
@@ -95,10 +100,12 @@ public class FastGatedKernelTests
     }
 
     [Fact]
-    public void Kernels_picks_it_for_lstm_and_gru()
+    public void Kernels_picks_it_for_every_model_but_todays()
     {
         Assert.IsType<FastGatedKernel<float>>(Kernels.For<float>(new ModelShape(5, 4, Cell.Lstm, 2), 0.1));
         Assert.IsType<FastGatedKernel<float>>(Kernels.For<float>(new ModelShape(5, 4, Cell.Gru, 1)));
-        Assert.IsType<CellKernel<float>>(Kernels.For<float>(new ModelShape(5, 4, Cell.Rnn, 2)));
+        Assert.IsType<FastGatedKernel<float>>(Kernels.For<float>(new ModelShape(5, 4, Cell.Rnn, 2)));
+        Assert.IsType<FastGatedKernel<float>>(Kernels.For<float>(new ModelShape(5, 4), 0.1));
+        Assert.Same(FastKernel<float>.Instance, Kernels.For<float>(new ModelShape(5, 4)));
     }
 }

@@ -82,7 +82,7 @@ public class CellGradientTests
         double scale = gPlain.Data.Max(Math.Abs);
         for (int i = 0; i < shape.Count; i++) Assert.InRange(Math.Abs(gPlain.Data[i] - gCell.Data[i]), 0, 1e-13 * scale);
         Assert.Same(FastKernel<double>.Instance, Kernels.For<double>(shape));
-        Assert.IsType<CellKernel<double>>(Kernels.For<double>(shape, dropout: 0.1));
+        Assert.IsType<FastGatedKernel<double>>(Kernels.For<double>(shape, dropout: 0.1));
     }
 
     [Fact]

@@ -7,7 +7,9 @@ namespace DistRnn.Model;
 /// The kernel training uses for lstm and gru (any number of layers, with or without dropout): the maths of
 /// <see cref="CellKernel{T}"/> (its oracle in the tests) organised for speed, still bit-reproducible on every host.
 /// Below for lstm; gru's step keeps its x side and h side apart (A_t = bx + X_t Wx, B_t = bh + H_{t−1} Wh, as n needs
-/// r ⊙ B_n), and its backward sends dH ⊙ z straight to H_{t−1}; the products are the same.
+/// r ⊙ B_n), and its backward sends dH ⊙ z straight to H_{t−1}; the rnn cell (for stacked rnn models and rnn with
+/// dropout; today's 1-layer model keeps <see cref="FastKernel{T}"/>) is H_t = σ(P_t), dA_t = dH_t ⊙ σ'. The products
+/// are the same for all three.
 ///
 /// All sequences of a call advance together, one time step at a time, as rows of matrices (rows still running at step t
 /// are a prefix: the rows are ordered longest first, stably):
@@ -78,7 +80,7 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
         ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, PackedParams<T>? packed = null) where TSink : struct, IShardSink<T>
     {
         var shape = p.Shape;
-        if (shape.Cell is not (Cell.Lstm or Cell.Gru)) throw new ArgumentException($"FastGatedKernel runs lstm and gru models, not {shape.Cell.Name()}");
+        if (!Enum.IsDefined(shape.Cell)) throw new ArgumentException($"unknown cell {shape.Cell}");
         int shards = bounds.Length - 1;
         if (shards < 1 || bounds[0] != 0 || bounds[shards] != seqs.Length) throw new ArgumentException("bounds must run from 0 to the number of sequences");
         if (seqs.Length == 0) { for (int j = 0; j < shards; j++) sink.OnShard(j, gradients ? Zero(shape) : null, 0, 0); return; }
@@ -95,6 +97,7 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                 {
                     var part = seqs[from..Math.Min(from + MaxLossRows, bounds[j + 1])];
                     var pw = s.Prepare(p, part, _wide, gradients: false);
+                    pw.Act = act;
                     Forward(p, pw, tokens, part, drop: false);
                     Output(p, pw, tokens, part, gradients: false);
                     for (int i = 0; i < part.Length; i++) { loss += pw.RowLoss[pw.RowOf[i]]; chars += part[i].Length; }
@@ -104,6 +107,7 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
             return;
         }
         var w = s.Prepare(p, seqs, _wide, gradients: true);
+        w.Act = act;
         bool drop = DropoutRate > 0;
         Forward(p, w, tokens, seqs, drop);
         var rowLoss = w.RowLoss;
@@ -167,6 +171,13 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                         DetVec.Activate(row.Slice(2 * d, d), Activation.Tanh);
                         var hPrev = H.AsSpan((m * (tm + 1) + t - 1) * dp, d);
                         for (int j = 0; j < d; j++) h[j] = (T.One - row[d + j]) * row[2 * d + j] + row[d + j] * hPrev[j];
+                        Emit(w, seqs, X, M, l, m, t, h, drop);
+                        continue;
+                    }
+                    if (w.Cell == Cell.Rnn)
+                    {
+                        DetVec.Activate(row[..d], w.Act);
+                        row[..d].CopyTo(h);
                         Emit(w, seqs, X, M, l, m, t, h, drop);
                         continue;
                     }
@@ -242,6 +253,14 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
             {
                 int r = w.Active[t];
                 if (gru) GruBackStep(w, G, B, H, above, dh, t, r);
+                else if (w.Cell == Cell.Rnn)
+                    for (int m = 0; m < r; m++)
+                    {
+                        var g = G.AsSpan((m * tm + t - 1) * gp, d);  // h_t, then dA_t = (from above + dH) ⊙ σ'(h_t)
+                        var up = above.AsSpan((m * tm + t - 1) * dp, d);
+                        var dhm = dh.AsSpan(m * dp, d);
+                        for (int j = 0; j < d; j++) g[j] = (up[j] + dhm[j]) * w.Act.DerivativeFromOutput(g[j]);
+                    }
                 else for (int m = 0; m < r; m++)
                 {
                     var g = G.AsSpan((m * tm + t - 1) * gp, gp);
@@ -389,6 +408,8 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
     {
         public int D, Dp, Gp, Gw, K, Kp, Tm, L, R;
         public bool Gru;
+        public Cell Cell;
+        public Activation Act;
         public int[] SeqOf = [], RowOf = [], Len = [], Active = [];
         public double[] RowLoss = [];
         public readonly List<int> ShardRows = new();
@@ -420,7 +441,7 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
             var shape = p.Shape;
             var w = _w;
             int d = shape.D, k = shape.K, L = shape.Layers, R = seqs.Length, gw = shape.GateWidth;
-            w.D = d; w.K = k; w.L = L; w.R = R; w.Gw = gw; w.Gru = shape.Cell == Cell.Gru;
+            w.D = d; w.K = k; w.L = L; w.R = R; w.Gw = gw; w.Gru = shape.Cell == Cell.Gru; w.Cell = shape.Cell;
             w.Dp = Gemm<T>.Pad(d, wide); w.Gp = Gemm<T>.Pad(gw, wide); w.Kp = Gemm<T>.Pad(k, wide);
             int dp = w.Dp, gp = w.Gp, kp = w.Kp;
 
