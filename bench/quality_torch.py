@@ -3,7 +3,9 @@
 `distrnn train --workers 0 --hidden H --seq T --batch B --steps N --optimizer adam --lr LR --clip C`:
 random windows of the first (1 - val_frac) of the text, mean per-character loss, Adam, global-norm clip;
 then the validation loss over consecutive windows of the last val_frac, each from s_0 = 0 (as `distrnn eval`).
-Prints one JSON line. Usage: quality_torch.py CORPUS [--hidden 256 --seq 64 --batch 32 --steps 3000 ...]"""
+Gated and stacked models (docs/cells.md): --cell lstm|gru --layers L --dropout p, as `train`'s (PyTorch's nn.LSTM /
+nn.GRU, whose dropout sits between layers; DistRnn's also before the output layer, so this script adds an
+nn.Dropout there too). Prints one JSON line. Usage: quality_torch.py CORPUS [--hidden 256 --seq 64 --batch 32 --steps 3000 ...]"""
 import argparse, json, math, time
 import torch, torch.nn as nn, torch.nn.functional as F
 
@@ -13,13 +15,19 @@ p.add_argument("--batch", type=int, default=32); p.add_argument("--steps", type=
 p.add_argument("--lr", type=float, default=2e-3); p.add_argument("--clip", type=float, default=5.0)
 p.add_argument("--val-frac", type=float, default=0.1); p.add_argument("--seed", type=int, default=1)
 p.add_argument("--threads", type=int, default=1)
+p.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="rnn"); p.add_argument("--layers", type=int, default=1)
+p.add_argument("--dropout", type=float, default=0.0)
 a = p.parse_args()
 torch.set_num_threads(a.threads); torch.manual_seed(a.seed)
 text = open(a.corpus, encoding="utf-8-sig").read()
 vocab = sorted(set(text)); idx = {c: i for i, c in enumerate(vocab)}; k = len(vocab)
 data = torch.tensor([idx[c] for c in text], dtype=torch.long)
 split = int(math.floor(len(data) * (1 - a.val_frac))); train, val = data[:split], data[split:]
-rnn = nn.RNN(k, a.hidden, nonlinearity="tanh", batch_first=True); out = nn.Linear(a.hidden, k)
+inter = a.dropout if a.layers > 1 else 0.0
+rnn = {"rnn": lambda: nn.RNN(k, a.hidden, num_layers=a.layers, nonlinearity="tanh", batch_first=True, dropout=inter),
+       "lstm": lambda: nn.LSTM(k, a.hidden, num_layers=a.layers, batch_first=True, dropout=inter),
+       "gru": lambda: nn.GRU(k, a.hidden, num_layers=a.layers, batch_first=True, dropout=inter)}[a.cell]()
+top = nn.Dropout(a.dropout); out = nn.Linear(a.hidden, k)
 params = list(rnn.parameters()) + list(out.parameters())
 opt = torch.optim.Adam(params, lr=a.lr)
 g = torch.Generator().manual_seed(a.seed)
@@ -28,10 +36,11 @@ for step in range(a.steps):
     starts = torch.randint(0, len(train) - a.seq, (a.batch,), generator=g)
     x = torch.stack([train[s:s + a.seq] for s in starts]); y = torch.stack([train[s + 1:s + a.seq + 1] for s in starts])
     s, _ = rnn(F.one_hot(x, k).float())
-    loss = F.cross_entropy(out(s).reshape(-1, k), y.reshape(-1))
+    loss = F.cross_entropy(out(top(s)).reshape(-1, k), y.reshape(-1))
     opt.zero_grad(); loss.backward()
     if a.clip > 0: torch.nn.utils.clip_grad_norm_(params, a.clip)
     opt.step()
+rnn.eval(); top.eval()
 with torch.no_grad():
     total, chars = 0.0, 0
     for start in range(0, len(val) - 1, a.seq):
@@ -39,5 +48,5 @@ with torch.no_grad():
         x = val[start:start + n].unsqueeze(0); y = val[start + 1:start + n + 1]
         s, _ = rnn(F.one_hot(x, k).float())
         total += F.cross_entropy(out(s)[0], y, reduction="sum").item(); chars += n
-print(json.dumps({"peer": "pytorch", "corpus": a.corpus, "hidden": a.hidden, "steps": a.steps, "val_loss": total / chars,
+print(json.dumps({"peer": "pytorch", "corpus": a.corpus, "cell": a.cell, "layers": a.layers, "dropout": a.dropout, "hidden": a.hidden, "steps": a.steps, "val_loss": total / chars,
                   "train_loss_last": loss.item(), "seconds": time.time() - t0, "torch": torch.__version__}))
