@@ -80,7 +80,7 @@ public sealed class Checkpoint
     }
 
     public Vocabulary Vocabulary => new(Header.Vocab);
-    public ModelShape Shape => new(Header.Vocab.Length, Header.Config.Hidden);
+    public ModelShape Shape => Header.Config.ShapeFor(Header.Vocab.Length);
 
     public Tensors<T> Params<T>() where T : unmanaged, IFloatingPointIeee754<T>
         => new(Shape, (T[])Tensors[0]);
@@ -178,7 +178,7 @@ public sealed class Checkpoint
         int size = precision.Bytes();
         int count = BinaryPrimitives.ReadInt32LittleEndian(body[pos..]); pos += 4;
         if (count < 1 || count > 16) throw Bad($"tensor count {count} out of range");
-        var shape = new ModelShape(header.Vocab.Length, header.Config.Hidden);
+        var shape = header.Config.ShapeFor(header.Vocab.Length);
         var tensors = new List<Array>();
         for (int i = 0; i < count; i++)
         {

@@ -30,6 +30,9 @@ internal static class BenchCommand
     private static readonly Option<int> Workers = Options.Make("--workers", "0 = the kernel loop in this process; N = N local worker nodes (the cluster path)", 0);
     private static readonly Option<string> PrecisionOpt = Options.Make("--precision", "Arithmetic: float32 or float64", "float32");
     private static readonly Option<string> ActivationOpt = Options.Make("--activation", "σ: tanh or sigmoid", "tanh");
+    private static readonly Option<string> CellOpt = Options.Make("--cell", "Recurrent cell: rnn, lstm or gru (docs/cells.md)", "rnn");
+    private static readonly Option<int> Layers = Options.Make("--layers", "Stacked recurrent layers", 1);
+    private static readonly Option<double> DropoutOpt = Options.Make("--dropout", "Dropout p on every layer's output (0 = none)", 0.0);
     private static readonly Option<int> Shards = Options.Make("--shards", "Shards per step, a power of two ≤ batch (0 = the training default)", 0);
     private static readonly Option<int> Threads = Options.Make("--threads", "Cores used by the kernel loop (--workers 0) or by each local worker (0 = all, shared among the workers)", 0);
     private static readonly Option<bool> Json = new("--json") { Description = "One JSON line: chars_per_s, step_ms_median, gflops, …" };
@@ -42,7 +45,7 @@ internal static class BenchCommand
     {
         var cmd = new Command("bench", "Training throughput (characters per second) on the embedded corpus or --corpus FILE")
         {
-            CorpusOpt, Hidden, Seq, Batch, Steps, Warmup, Workers, PrecisionOpt, ActivationOpt, Shards, Threads, Json, Breakdown, Options.Verbose,
+            CorpusOpt, Hidden, Seq, Batch, Steps, Warmup, Workers, PrecisionOpt, ActivationOpt, CellOpt, Layers, DropoutOpt, Shards, Threads, Json, Breakdown, Options.Verbose,
         };
         cmd.SetAction((parse, ct) => RunAsync(parse, ct));
         return cmd;
@@ -67,6 +70,9 @@ internal static class BenchCommand
             Lr = 0.01,
             Clip = 5,
             Activation = parse.GetValue(ActivationOpt)!,
+            Cell = parse.GetValue(CellOpt)!,
+            Layers = parse.GetValue(Layers),
+            Dropout = parse.GetValue(DropoutOpt),
             Precision = parse.GetValue(PrecisionOpt)!,
             Shards = parse.GetValue(Shards),
         };
@@ -74,7 +80,7 @@ internal static class BenchCommand
         Options.CheckEnvironment();
         string? corpusPath = parse.GetValue(CorpusOpt);
         var corpus = Corpus.Load(corpusPath);
-        new ModelShape(corpus.Vocabulary.Size, config.Hidden).Validate($"--hidden {config.Hidden}");
+        config.ShapeFor(corpus.Vocabulary.Size).Validate($"--hidden {config.Hidden}");
         if (corpus.SplitIndex(config.ValFrac) < config.Seq + 1)
             throw new InputException($"--corpus {InputFile.Show(corpusPath ?? corpus.Name)}: its training split has {corpus.SplitIndex(config.ValFrac)} characters, fewer than --seq {config.Seq} + 1");
         bool breakdown = parse.GetValue(Breakdown);
@@ -90,7 +96,7 @@ internal static class BenchCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{result.chars_per_s:F0} chars/s  step {result.step_ms_median:F2} ms (median of {result.steps}, min {result.step_ms_min:F2})  " +
                 $"{result.gflops:F1} GFLOP/s  hidden {result.hidden} vocab {result.vocab} seq {result.seq} batch {result.batch} shards {result.shards}  " +
-                $"{result.precision}  workers {result.workers}  threads {result.threads}  peak RSS {result.peak_rss_mb:F0} MB"));
+                $"{result.precision}  {(result.cell == "rnn" && result.layers == 1 ? "" : $"{result.cell} × {result.layers}  ")}workers {result.workers}  threads {result.threads}  peak RSS {result.peak_rss_mb:F0} MB"));
         if (result.breakdown is not null && !parse.GetValue(Json))
             foreach (var hop in result.breakdown)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {hop.from,-20} → {hop.to,-20} median {hop.median_ms,7:F3} ms   p90 {hop.p90_ms,7:F3} ms"));
@@ -102,7 +108,7 @@ internal static class BenchCommand
     internal sealed record Result(
         double chars_per_s, double step_ms_median, double step_ms_min, double gflops, int hidden, int seq, int batch,
         int vocab, string corpus, int shards, int steps, int warmup, int workers, int threads, string precision, string activation,
-        double peak_rss_mb, long gc_count, List<Hop>? breakdown = null);
+        double peak_rss_mb, long gc_count, string cell, int layers, List<Hop>? breakdown = null);
 
     /// <summary>One hand-off of a cluster step (--breakdown): from one point to the next, over the measured steps.</summary>
     internal sealed record Hop(string from, string to, double median_ms, double p90_ms);
@@ -113,7 +119,7 @@ internal static class BenchCommand
         var session = new TrainingSession<T>(config, corpus);
         if (workers == 0)
         {
-            using var computer = new SubtreeComputer<T>(Kernels.Default<T>(), threads);
+            using var computer = new SubtreeComputer<T>(Kernels.For<T>(session.Params.Shape, config.Dropout), threads);
             var local = new LocalGradientSource<T>(computer, session.Activation, corpus.Tokens, session.ShardCount);
             return await LoopAsync(session, local, warmup, steps, workers, threads, ct);
         }
@@ -164,10 +170,10 @@ internal static class BenchCommand
         double median = steps % 2 == 1 ? times[steps / 2] : (times[steps / 2 - 1] + times[steps / 2]) / 2;
         double cps = chars / total.Elapsed.TotalSeconds;
         using var self = Process.GetCurrentProcess();
-        return new Result(Math.Round(cps, 1), Math.Round(median, 3), Math.Round(times[0], 3), Math.Round(cps * FlopsPerChar(config.Hidden, corpus.Vocabulary.Size) / 1e9, 2),
+        return new Result(Math.Round(cps, 1), Math.Round(median, 3), Math.Round(times[0], 3), Math.Round(cps * FlopsPerChar(session.Params.Shape) / 1e9, 2),
             config.Hidden, config.Seq, config.Batch, corpus.Vocabulary.Size, corpus.Name, session.ShardCount, steps, warmup, workers,
             workers == 0 ? threads : threads > 0 ? threads : Math.Max(1, Environment.ProcessorCount / workers), config.Precision, config.Activation,
-            Math.Round(self.PeakWorkingSet64 / 1048576.0, 1), GC.CollectionCount(0) - gcBefore,
+            Math.Round(self.PeakWorkingSet64 / 1048576.0, 1), GC.CollectionCount(0) - gcBefore, config.Cell, config.Layers,
             DistRnn.Diagnostics.StepTimeline.Enabled
                 ? DistRnn.Diagnostics.StepTimeline.Summary(warmup + 1, warmup + steps)
                     .Select(h => new Hop(Snake(h.From), Snake(h.To), Math.Round(h.MedianMs, 4), Math.Round(h.P90Ms, 4))).ToList()
@@ -200,6 +206,19 @@ internal static class BenchCommand
     /// step's s_0 W (s_0 = 0, which the kernel skips) and the last step's δ_{T+1} Wᵀ (δ_{T+1} = 0) are counted
     /// as every other step's, so the figure is the model's arithmetic per character, the same at any --seq.
     /// </summary>
+    /// <remarks>
+    /// A gated or stacked model (docs/cells.md) counts its products alone, plus the output layer's: each layer's
+    /// h_{t−1} Wh, its backward da Whᵀ and its ∂L/∂Wh (3 · 2·d·G·d), the same three for x_t Wx above the first layer, and
+    /// 6dk + 6k for the output layer — 6·G·d²·(2L − 1) + 6dk + 6k, G the gate count (rnn 1, lstm 4, gru 3); the cells'
+    /// element-wise work (O(G·d) per layer) is left out.
+    /// </remarks>
+    internal static double FlopsPerChar(ModelShape shape)
+    {
+        if (shape.IsElman) return FlopsPerChar(shape.Hidden, shape.VocabSize);
+        double d = shape.D, k = shape.K, g = shape.Cell.Gates(), layers = shape.Layers;
+        return 6 * g * d * d * (2 * layers - 1) + 6 * d * k + 6 * k;
+    }
+
     internal static double FlopsPerChar(int hidden, int vocab)
     {
         double d = hidden, k = vocab;

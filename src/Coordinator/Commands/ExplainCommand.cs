@@ -43,6 +43,8 @@ internal static class ExplainCommand
         if (outDir is not null) InputFile.CheckFolder(outDir, "--out");
 
         var (vocab, activation, p) = modelPath is not null ? FromJson(modelPath) : FromCheckpoint(checkpointPath!);
+        if (!p.Shape.IsElman)
+            throw new InputException($"{(modelPath is not null ? $"--model {modelPath}" : $"--checkpoint {checkpointPath}")}: explain takes apart the 1-layer rnn only, not a {p.Shape.Layers}-layer {p.Shape.Cell.Name()}");
 
         string what = text is not null ? "--text" : $"--text-file {textFile}";
         if (textFile is not null)

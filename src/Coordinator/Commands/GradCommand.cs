@@ -8,12 +8,12 @@ namespace DistRnn.Coordinator.Commands;
 /// <summary>`grad`: loss and exact BPTT gradients in float64 of one text as one sequence, from the plain kernel.</summary>
 internal static class GradCommand
 {
-    private static readonly Option<string> Model = Options.Required("--model", "MODEL.json: vocab, hidden, activation, U, W, V, b, c");
+    private static readonly Option<string> Model = Options.Required("--model", "MODEL.json: vocab, hidden, activation, U, W, V, b, c; or vocab, cell, hidden, layers, V, c (docs/cells.md)");
     private static readonly Option<string> Text = Options.Required("--text", "UTF-8 text; inputs text[0..T−1], targets text[1..T]");
 
     public static Command Create()
     {
-        var cmd = new Command("grad", "Print the loss and the gradients dU, dW, dV, db, dc of a text under a model (float64, JSON)") { Model, Text, Options.Verbose };
+        var cmd = new Command("grad", "Print the loss and the gradients dU, dW, dV, db, dc (per layer for a layered model) of a text under a model (float64, JSON)") { Model, Text, Options.Verbose };
         cmd.SetAction(parse => Run(parse.GetValue(Model)!, parse.GetValue(Text)!));
         return cmd;
     }
@@ -26,7 +26,9 @@ internal static class GradCommand
         if (tokens.Length < 2) throw new InputException($"--text {textPath}: needs at least 2 characters (one input and its target)");
 
         var grad = new Tensors<double>(model.Params.Shape);
-        double loss = PlainKernel<double>.Instance.Accumulate(model.Params, model.Activation, tokens, [new SequenceRef(0, tokens.Length - 1)], grad);
+        var shape = model.Params.Shape;
+        IShardKernel<double> kernel = shape.IsElman ? PlainKernel<double>.Instance : CellKernel<double>.NoDropout;
+        double loss = kernel.Accumulate(model.Params, model.Activation, tokens, [new SequenceRef(0, tokens.Length - 1)], grad);
 
         var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, DistRnn.Util.ReadableJson.Writer))
@@ -34,10 +36,30 @@ internal static class GradCommand
             int k = grad.Shape.K, d = grad.Shape.D;
             w.WriteStartObject();
             w.WriteNumber("loss", loss);
-            WriteMatrix(w, "dU", grad.U, k, d);
-            WriteMatrix(w, "dW", grad.W, d, d);
+            if (model.Layered)
+            {
+                // per layer "d" + the model's names; a 1-layer rnn also keeps today's top-level dU, dW, db
+                w.WriteStartArray("layers");
+                for (int l = 0; l < shape.Layers; l++)
+                {
+                    w.WriteStartObject();
+                    foreach (var key in ModelJson.LayerKeys(shape.Cell))
+                    {
+                        var (rows, cols) = ModelJson.LayerTensor(shape, l, key);
+                        if (cols > 0) WriteMatrix(w, "d" + key, ModelJson.LayerSpan(grad, l, key), rows, cols);
+                        else WriteVector(w, "d" + key, ModelJson.LayerSpan(grad, l, key));
+                    }
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+            }
+            if (!model.Layered || shape.IsElman)
+            {
+                WriteMatrix(w, "dU", grad.U, k, d);
+                WriteMatrix(w, "dW", grad.W, d, d);
+            }
             WriteMatrix(w, "dV", grad.V, d, k);
-            WriteVector(w, "db", grad.B);
+            if (!model.Layered || shape.IsElman) WriteVector(w, "db", grad.B);
             WriteVector(w, "dc", grad.C);
             w.WriteEndObject();
         }

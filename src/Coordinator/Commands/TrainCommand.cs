@@ -39,6 +39,9 @@ internal static class TrainCommand
     internal static readonly Option<long> WarmupSteps = Options.Make("--warmup-steps", "Linear warmup: the rate rises from lr/N to lr over the first N steps (0 = none)", D.WarmupSteps);
     internal static readonly Option<double> Clip = Options.Make("--clip", "Gradient-norm clip (0 = off)", D.Clip);
     internal static readonly Option<string> ActivationOpt = Options.Make("--activation", "σ: tanh or sigmoid", D.Activation);
+    internal static readonly Option<string> CellOpt = Options.Make("--cell", "Recurrent cell of every layer: rnn (the lecture's), lstm or gru (docs/cells.md)", D.Cell);
+    internal static readonly Option<int> Layers = Options.Make("--layers", "Stacked recurrent layers", D.Layers);
+    internal static readonly Option<double> DropoutOpt = Options.Make("--dropout", "Dropout p on every layer's output (between layers and before the output layer), in training only (0 = none)", D.Dropout);
     internal static readonly Option<string> PrecisionOpt = Options.Make("--precision", "Arithmetic: float32 or float64", D.Precision);
     internal static readonly Option<long> Seed = Options.Make("--seed", "Seed of every random choice (init, data order, sampling)", D.Seed);
     internal static readonly Option<double> ValFrac = Options.Make("--val-frac", "Fraction of the corpus (its end) held out for validation", D.ValFrac);
@@ -80,7 +83,7 @@ internal static class TrainCommand
     {
         var cmd = new Command("train", "Train a model (single process, local cluster, or coordinator of a multi-node run)")
         {
-            Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, RmspropDecay, LrSchedule, LrDecay, LrDecayAfter, LrDecayEvery, WarmupSteps, Clip, ActivationOpt, PrecisionOpt, Seed, ValFrac, Shards, StateOpt,
+            Corpus, Hidden, Seq, Batch, Steps, Optimizer, Lr, RmspropDecay, LrSchedule, LrDecay, LrDecayAfter, LrDecayEvery, WarmupSteps, Clip, ActivationOpt, CellOpt, Layers, DropoutOpt, PrecisionOpt, Seed, ValFrac, Shards, StateOpt,
             Workers, Listen, Standby, Discovery, ContactPoints, Management, MinWorkers, WaitTimeout, NoBackupTasks, DataPlaneOpt, Insecure, SecretFile, TlsCert, TlsCa, Out, CheckpointEvery, EvalEvery, KeepCheckpoints, LogEvery, Resume, Json, Threads, MetricsAt, Options.Verbose,
             ConfigFile.Option, SampleTopK, SampleTopP,
         };
@@ -104,6 +107,9 @@ internal static class TrainCommand
         (WarmupSteps, c => c.WarmupSteps, p => p.GetValue(WarmupSteps)),
         (Clip, c => c.Clip, p => p.GetValue(Clip)),
         (ActivationOpt, c => c.Activation, p => p.GetValue(ActivationOpt)),
+        (CellOpt, c => c.Cell, p => p.GetValue(CellOpt)),
+        (Layers, c => c.Layers, p => p.GetValue(Layers)),
+        (DropoutOpt, c => c.Dropout, p => p.GetValue(DropoutOpt)),
         (PrecisionOpt, c => c.Precision, p => p.GetValue(PrecisionOpt)),
         (Seed, c => c.Seed, p => p.GetValue(Seed)),
         (ValFrac, c => c.ValFrac, p => p.GetValue(ValFrac)),
@@ -128,6 +134,9 @@ internal static class TrainCommand
         WarmupSteps = p.GetValue(WarmupSteps),
         Clip = p.GetValue(Clip),
         Activation = p.GetValue(ActivationOpt)!,
+        Cell = p.GetValue(CellOpt)!,
+        Layers = p.GetValue(Layers),
+        Dropout = p.GetValue(DropoutOpt),
         Precision = p.GetValue(PrecisionOpt)!,
         Seed = p.GetValue(Seed),
         ValFrac = p.GetValue(ValFrac),
@@ -234,7 +243,7 @@ internal static class TrainCommand
         var discovery = ClusterDiscovery.FromOptions(run.Discovery, run.ContactPoints, run.Management,
             run.Listen is string l ? AkkaConfig.ParseEndpoint(l, "--listen").Host : "127.0.0.1");
         var corpus = Data.Corpus.Load(config.Corpus);
-        new ModelShape(corpus.Vocabulary.Size, config.Hidden).Validate($"--hidden {config.Hidden}");
+        config.ShapeFor(corpus.Vocabulary.Size).Validate($"--hidden {config.Hidden}");
 
         if (parse.GetValue(Standby) is string active)
             return config.PrecisionKind == Precision.Float32
@@ -259,7 +268,7 @@ internal static class TrainCommand
         Directory.CreateDirectory(outDir);
         if (resume is not null) SetAsideLaterCheckpoints(session, outDir);
         int threads = run.Threads > 0 ? run.Threads : Environment.ProcessorCount;
-        var kernel = Kernels.Default<T>();
+        var kernel = Kernels.For<T>(session.Params.Shape, config.Dropout);
         using var reporter = new TrainingReporter(parse.GetValue(Json), run.LogEvery, Path.Combine(outDir, TrainingReporter.MetricsName), startStep: session.Step);
         ITrainingObserver observer = metrics?.Observing(reporter) ?? reporter;
         if (metrics is not null) reporter.Info(metrics.Describe());
@@ -390,9 +399,9 @@ internal static class TrainCommand
                 clusterHost.TakeOver(runId);
                 reporter.Info($"standby: this node holds the run now (the active coordinator at {activeText} is gone); coordinating from step {step}, workers re-register here");
                 return new Failover.ReplicatingSource<T>(clusterHost.Source, s, runId, node.Replication!, node.ReplicationStatus, run);
-            }, new ModelShape(corpus.Vocabulary.Size, config.Hidden));
+            }, config.ShapeFor(corpus.Vocabulary.Size));
             int threads = run.Threads > 0 ? run.Threads : Environment.ProcessorCount;
-            result = await RunTrainerAsync(new Trainer<T>(session, source, Kernels.Default<T>(), TrainOptionsFor(run, outDir, threads), reporter), outDir, stop.Token);
+            result = await RunTrainerAsync(new Trainer<T>(session, source, Kernels.For<T>(session.Params.Shape, config.Dropout), TrainOptionsFor(run, outDir, threads), reporter), outDir, stop.Token);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {

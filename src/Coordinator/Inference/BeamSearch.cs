@@ -39,11 +39,11 @@ public static class BeamSearch
         var ids = vocab.Encode(prefix, "--prefix");
         if (ids.Length == 0) throw new InputException("--prefix: must not be empty (the model needs at least one character to start from)");
         int newline = vocab.IndexOf(new Rune('\n'));
-        int d = p.Shape.D, k = p.Shape.K;
+        int k = p.Shape.K;
 
         // Feed the prefix: s holds the state after its last character, the input of the first completion step.
-        var s = new T[d];
-        var next = new T[d];
+        var s = new T[p.Shape.StateSize];
+        var next = new T[p.Shape.StateSize];
         for (int i = 0; i < ids.Length; i++)
         {
             RnnCell.Step(p, act, ids[i], s, next);
@@ -80,7 +80,7 @@ public static class BeamSearch
             double bar = finished.Count == top ? finished[^1].LogP : double.NegativeInfinity;
             live = candidates.Take(beamWidth).Where(c => c.LogP > bar).Select(c =>
             {
-                var sNext = new T[d];
+                var sNext = new T[p.Shape.StateSize];
                 RnnCell.Step(p, act, c.Chars[^1], c.State, sNext);
                 return c with { State = sNext };
             }).ToList();

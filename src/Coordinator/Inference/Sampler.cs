@@ -42,8 +42,8 @@ public static class Sampler
         truncation.Validated();
         var ids = vocab.Encode(prime, "--prime");
         if (ids.Length == 0) throw new InputException("--prime: must not be empty");
-        int d = p.Shape.D, k = p.Shape.K;
-        var s = new T[d]; var next = new T[d];
+        int k = p.Shape.K;
+        var s = new T[p.Shape.StateSize]; var next = new T[p.Shape.StateSize];
         var z = new double[k];
         var order = new int[k];
         var rng = Rng.For(seed, Rng.Purpose.Sample, 0);

@@ -62,7 +62,7 @@ public sealed class ClusterHost<T> : IAsyncDisposable where T : unmanaged, IFloa
         var host = new ClusterHost<T>(coordinator, settings);
         int threads = o.ThreadsPerWorker > 0 ? o.ThreadsPerWorker : Math.Max(1, Environment.ProcessorCount / Math.Max(1, o.LocalWorkers));
         var seed = AkkaConfig.CoordinatorAddress(coordinator.Address.Host!, coordinator.Address.Port!.Value, o.Security.Scheme);
-        int modelValues = new Model.ModelShape(settings.VocabSize, settings.Config.Hidden).Count;
+        int modelValues = settings.Config.ShapeFor(settings.VocabSize).Count;
         for (int i = 0; i < o.LocalWorkers; i++)
         {
             var options = new WorkerNodeOptions

@@ -71,7 +71,7 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
         _actor = System.ActorOf(Props.Create(() => new CoordinatorActor<T>(settings, _status, channel)), AkkaConfig.CoordinatorActorName);
         _source = new ClusterGradientSource<T>(_actor, _status);
         if (!_failover) return;
-        int partBytes = new ModelShape(settings.VocabSize, settings.Config.Hidden).Count * sizeof(double);
+        int partBytes = settings.Config.ShapeFor(settings.VocabSize).Count * sizeof(double);
         var status = ReplicationStatus;
         Replication = System.ActorOf(Props.Create(() => new Failover.ReplicationActor(status, partBytes, settings.Info, settings.Warn)), AkkaConfig.ReplicationActorName);
     }
@@ -103,7 +103,7 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
     public static CoordinatorNode<T> Start(CoordinatorSettings settings, string host, int port, bool verbose, NodeSecurity? security = null,
         Address? standbyOf = null, bool failover = false, ClusterDiscovery? discovery = null)
     {
-        var shape = new ModelShape(settings.VocabSize, settings.Config.Hidden);
+        var shape = settings.Config.ShapeFor(settings.VocabSize);
         CheckFits(shape);
         ActorSystem system;
         var config = AkkaConfig.Node(AkkaConfig.CoordinatorRole, host, port, verbose, extra: string.Join('\n', new[] { AkkaConfig.TensorLimit(shape.Count), discovery?.Hocon() }.Where(x => x is not null)));
@@ -143,7 +143,7 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
         try
         {
             var bind = ListenAddresses.Of(host);
-            var limits = new DataChannelLimits(new ModelShape(settings.VocabSize, settings.Config.Hidden).Count);
+            var limits = new DataChannelLimits(settings.Config.ShapeFor(settings.VocabSize).Count);
             var server = new DataChannelServer<IActorRef>(bind, limits, security,
                 deliver: (worker, d) => actor().Tell(d, worker),
                 lost: (worker, why) => actor().Tell(new DataChannelLost(worker, why)),

@@ -69,10 +69,10 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
     {
         _s = settings;
         _channel = channel;
-        _shape = new ModelShape(settings.VocabSize, settings.Config.Hidden);
+        _shape = settings.Config.ShapeFor(settings.VocabSize);
         _deadlines = settings.Deadline();
         _backups = settings.Backup();
-        _validator = new GradientValidator<T>(_shape, settings.Config.ShardCount);
+        _validator = new GradientValidator<T>(_shape, settings.Config.ShardCount, settings.Config.Dropout);
         _pool = new GradientPool<T>(_shape.Count);
         if (settings.Corpus is not null) _verifier = new SubtreeVerifier<T>(settings.Config, settings.Corpus, Math.Max(1, Environment.ProcessorCount / 2));
 

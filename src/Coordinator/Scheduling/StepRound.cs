@@ -71,7 +71,7 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
         _rent = rent;
         Deadline = deadline;
         _state = new StepState<TWorker, ShardSum<T>>(step, Subtree.Root(shardCount), ShardSum<T>.Combine);
-        _lossBound = LossBound.For(parameters);
+        _lossBound = LossBound.For(parameters, validator.Dropout);
     }
 
     public string RunId { get; }

@@ -50,7 +50,7 @@ public sealed class TrainingSession<T> where T : unmanaged, IFloatingPointIeee75
         Config = config;
         Corpus = corpus;
         Activation = config.ActivationKind;
-        var shape = new ModelShape(corpus.Vocabulary.Size, config.Hidden);
+        var shape = config.ShapeFor(corpus.Vocabulary.Size);
         Params = parameters ?? Initializer.Uniform<T>(shape, config.Seed);
         Optimizer = optimizer ?? Optimizer<T>.Create(config, shape.Count);
         TrainLength = corpus.SplitIndex(config.ValFrac);

@@ -60,9 +60,14 @@ public sealed class GradientValidator<T> where T : unmanaged, IFloatingPointIeee
     private readonly T _safeValue;
     private readonly double _safeLoss;
 
-    public GradientValidator(ModelShape shape, int shardCount)
+    /// <summary>The run's dropout p.</summary>
+    public double Dropout { get; }
+
+    /// <param name="dropout">the run's dropout p, which widens the honest loss (<see cref="LossBound.For{T}"/>)</param>
+    public GradientValidator(ModelShape shape, int shardCount, double dropout = 0)
     {
         _shape = shape;
+        Dropout = dropout;
         _root = Subtree.Root(shardCount);
         _safeValue = T.BitDecrement(T.PositiveInfinity) / T.CreateTruncating(shardCount); // MaxValue / S
         _safeLoss = double.MaxValue / shardCount;
@@ -158,10 +163,11 @@ public sealed class GradientValidator<T> where T : unmanaged, IFloatingPointIeee
         return (true, largest);
     }
 
-    /// <summary>Names a flat index by tensor and position, e.g. "dW[3,17]".</summary>
+    /// <summary>Names a flat index by tensor and position, e.g. "dW[3,17]" (gated or stacked models: <see cref="ModelShape.NameOf"/>).</summary>
     private string Where(int i)
     {
         var s = _shape;
+        if (!s.IsElman) return "d" + s.NameOf(i);
         if (i < s.WOffset) return $"dU[{i / s.D},{i % s.D}]";
         if (i < s.VOffset) { int j = i - s.WOffset; return $"dW[{j / s.D},{j % s.D}]"; }
         if (i < s.BOffset) { int j = i - s.VOffset; return $"dV[{j / s.K},{j % s.K}]"; }

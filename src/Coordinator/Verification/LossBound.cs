@@ -23,6 +23,9 @@ namespace DistRnn.Coordinator.Verification;
 /// and the two roundings of ℓ itself are within γ_2(u₆₄).</item>
 /// <item>A piece's loss is a sum of its characters' ℓ in double (kernel, then the reduction tree): within γ_chars(u₆₄).</item>
 /// </list>
+/// Gated and stacked models (docs/cells.md): the output layer reads the top layer's h, |h_j| ≤ 1 for every cell (lstm:
+/// σ(o)·tanh(c); gru: a convex combination of tanh(·) and h_{t−1}), within a few roundings, and dropout scales it by
+/// 1/(1 − p): so Σ_j |V_ji| is scaled by h_max = (1/(1 − p))·(1 + 4·u_T) there (1 for today's model).
 /// Hence Σloss ≤ chars·(ln k + 1 + 2·Z)·(1 + γ_{d+1}(u_T))·(1 + γ_{chars+8}(u₆₄)), Z = max_i Z_i; computing Z here in
 /// double (d + 1 terms) errs by γ_{d+1}(u₆₄), one more factor; the "+ 8" covers the roundings of ℓ, of ln k + 1 + 2·Z
 /// and of the products in <see cref="Max"/>. Computed once per step, O(d·k).
@@ -37,20 +40,23 @@ public readonly record struct LossBound
 
     private LossBound(double perChar, double factor) { PerChar = perChar; _factor = factor; }
 
-    public static LossBound For<T>(Tensors<T> p) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <param name="dropout">the run's dropout p (training passes scale the top layer's h by 1/(1 − p))</param>
+    public static LossBound For<T>(Tensors<T> p, double dropout = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int d = p.Shape.D, k = p.Shape.K;
+        double uT = double.CreateTruncating(T.One - T.BitDecrement(T.One)); // 1 − (1 − u) = u, exactly
+        double hMax = p.Shape.IsElman && dropout == 0 ? 1 : 1 / (1 - dropout) * (1 + 4 * uT);
         ReadOnlySpan<T> v = p.V, c = p.C; // V: d×k row-major, c: k
         var zi = new double[k];             // Z_i, summed row by row (any order: the γ bound holds for all)
         for (int i = 0; i < k; i++) zi[i] = Math.Abs(double.CreateTruncating(c[i]));
+        var vi = new double[k];             // Σ_j |V_ji|
         for (int j = 0; j < d; j++)
         {
             var row = v.Slice(j * k, k);
-            for (int i = 0; i < k; i++) zi[i] += Math.Abs(double.CreateTruncating(row[i]));
+            for (int i = 0; i < k; i++) vi[i] += Math.Abs(double.CreateTruncating(row[i]));
         }
         double z = 0;
-        foreach (double x in zi) z = Math.Max(z, x);
-        double uT = double.CreateTruncating(T.One - T.BitDecrement(T.One)); // 1 − (1 − u) = u, exactly
+        for (int i = 0; i < k; i++) z = Math.Max(z, zi[i] + hMax * vi[i]);
         return new LossBound(Math.Log(k) + 1 + 2 * z, (1 + Gamma(d + 1, uT)) * (1 + Gamma(d + 1, U64)));
     }
 

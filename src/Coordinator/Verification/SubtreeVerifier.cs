@@ -29,7 +29,7 @@ public sealed class SubtreeVerifier<T> : IDisposable where T : unmanaged, IFloat
         _config = config;
         _tokens = corpus.Tokens;
         _act = config.ActivationKind;
-        _computer = new SubtreeComputer<T>(Kernels.Default<T>(), Math.Max(1, threads), "distrnn-verify");
+        _computer = new SubtreeComputer<T>(Kernels.For<T>(config.ShapeFor(corpus.Vocabulary.Size), config.Dropout), Math.Max(1, threads), "distrnn-verify");
     }
 
     /// <summary>

@@ -37,6 +37,12 @@ public sealed record TrainConfig
     public long WarmupSteps { get; init; }
     public double Clip { get; init; } = 5;
     public string Activation { get; init; } = "tanh";
+    /// <summary>The recurrent cell: rnn (the lecture's, default), lstm or gru (docs/cells.md).</summary>
+    public string Cell { get; init; } = "rnn";
+    /// <summary>Stacked recurrent layers.</summary>
+    public int Layers { get; init; } = 1;
+    /// <summary>Dropout's p on every layer's output (between layers and before the output layer), in training only; 0 = none.</summary>
+    public double Dropout { get; init; }
     public string Precision { get; init; } = "float32";
     public long Seed { get; init; } = 1;
     public double ValFrac { get; init; } = 0.1;
@@ -54,6 +60,9 @@ public sealed record TrainConfig
     [JsonIgnore] public Activation ActivationKind => ActivationExtensions.TryParse(Activation, out var a) ? a : throw new InputException($"--activation {Activation}: expected tanh or sigmoid");
     [JsonIgnore] public Precision PrecisionKind => PrecisionExtensions.TryParse(Precision, out var p) ? p : throw new InputException($"--precision {Precision}: expected float32 or float64");
     [JsonIgnore] public bool CarriesState => State == "carry";
+    [JsonIgnore] public Cell CellKind => CellExtensions.TryParse(Cell, out var c) ? c : throw new InputException($"--cell {Cell}: expected rnn, lstm or gru");
+    /// <summary>The model these options describe, for a vocabulary of <paramref name="vocabSize"/> characters.</summary>
+    public ModelShape ShapeFor(int vocabSize) => new(vocabSize, Hidden, CellKind, Layers);
     [JsonIgnore] public int ShardCount => Shards > 0 ? Shards : ShardPlan.DefaultShardCount(Batch);
 
     /// <summary>The update rules a run may name (the coordinator's Optimizer implements each).</summary>
@@ -89,8 +98,14 @@ public sealed record TrainConfig
         if (LrDecayAfter < 0) throw new InputException($"--lr-decay-after {LrDecayAfter}: must not be negative");
         if (LrDecayEvery < 0) throw new InputException($"--lr-decay-every {LrDecayEvery}: must not be negative");
         if (WarmupSteps < 0) throw new InputException($"--warmup-steps {WarmupSteps}: must not be negative");
-        _ = ActivationKind; _ = PrecisionKind;
+        _ = ActivationKind; _ = PrecisionKind; _ = CellKind;
+        if (Layers < 1 || Layers > ModelShape.MaxLayers) throw new InputException($"--layers {Layers}: must be between 1 and {ModelShape.MaxLayers}");
+        if (!(Dropout >= 0 && Dropout < 1)) throw new InputException($"--dropout {Dropout}: must be in [0, 1)");
+        if (CellKind != Model.Cell.Rnn && ActivationKind != Model.Activation.Tanh)
+            throw new InputException($"--activation {Activation}: only the rnn cell has a choice of activation (lstm and gru use their own gates)");
         if (State is not ("reset" or "carry")) throw new InputException($"--state {State}: expected reset or carry");
+        if (CarriesState && (CellKind != Model.Cell.Rnn || Layers != 1 || Dropout != 0))
+            throw new InputException($"--state carry: not yet supported with --cell {Cell}, --layers {Layers} or --dropout {Dropout} (only the 1-layer rnn without dropout carries its state so far)");
         if (Shards < 0 || (Shards > 0 && !ShardPlan.IsPowerOfTwo(Shards))) throw new InputException($"--shards {Shards}: must be a power of two");
         if (ShardCount > Batch) throw new InputException($"--shards {ShardCount}: must not exceed --batch {Batch}");
     }

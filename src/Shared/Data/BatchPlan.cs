@@ -35,7 +35,7 @@ public sealed class BatchPlan
         var rng = Rng.For(_seed, Rng.Purpose.Batch, step);
         var seqs = new SequenceRef[_batch];
         long positions = _trainLength - _seqLen; // valid starts: 0 .. trainLength − T − 1
-        for (int i = 0; i < _batch; i++) seqs[i] = new SequenceRef((int)rng.NextLong(positions), _seqLen);
+        for (int i = 0; i < _batch; i++) seqs[i] = new SequenceRef((int)rng.NextLong(positions), _seqLen, Dropout.SequenceKey(_seed, step, i));
         return seqs;
     }
 

@@ -3,7 +3,7 @@ using System.Numerics;
 namespace DistRnn.Model;
 
 /// <summary>
-/// The five tensors of the model (or of a gradient) as views into one flat vector, so optimisers,
+/// The tensors of the model (or of a gradient) as views into one flat vector (layout: <see cref="ModelShape"/>), so optimisers,
 /// clipping, hashing and the wire treat them as one array while the maths reads them by name.
 /// </summary>
 public sealed class Tensors<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -21,7 +21,7 @@ public sealed class Tensors<T> where T : unmanaged, IFloatingPointIeee754<T>
         Data = data;
     }
 
-    /// <summary>U: k×d, row x is the input weight of character x.</summary>
+    /// <summary>U: k×d, row x is the input weight of character x (the first layer's Wx).</summary>
     public Span<T> U => Data.AsSpan(Shape.UOffset, Shape.K * Shape.D);
     /// <summary>W: d×d, the recurrent weight.</summary>
     public Span<T> W => Data.AsSpan(Shape.WOffset, Shape.D * Shape.D);
@@ -31,6 +31,15 @@ public sealed class Tensors<T> where T : unmanaged, IFloatingPointIeee754<T>
     public Span<T> B => Data.AsSpan(Shape.BOffset, Shape.D);
     /// <summary>c: k, the output bias.</summary>
     public Span<T> C => Data.AsSpan(Shape.COffset, Shape.K);
+
+    /// <summary>Wx of layer <paramref name="l"/> (0-based; rnn: U): n_l×G·d.</summary>
+    public Span<T> Wx(int l) => Data.AsSpan(Shape.InWeightOffset(l), Shape.LayerInput(l) * Shape.GateWidth);
+    /// <summary>Wh of layer <paramref name="l"/> (rnn: W): d×G·d.</summary>
+    public Span<T> Wh(int l) => Data.AsSpan(Shape.RecWeightOffset(l), Shape.D * Shape.GateWidth);
+    /// <summary>b of layer <paramref name="l"/> (gru: bx): G·d.</summary>
+    public Span<T> Bias(int l) => Data.AsSpan(Shape.BiasOffset(l), Shape.GateWidth);
+    /// <summary>gru's bh of layer <paramref name="l"/>: 3d.</summary>
+    public Span<T> BiasH(int l) => Shape.Cell == Cell.Gru ? Data.AsSpan(Shape.BiasHOffset(l), Shape.GateWidth) : throw new InvalidOperationException("only gru has bh");
 
     public Tensors<T> Clone() => new(Shape, (T[])Data.Clone());
 

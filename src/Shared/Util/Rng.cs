@@ -28,17 +28,23 @@ public sealed class Rng
         return z ^ (z >> 31);
     }
 
-    public ulong NextUInt64()
+    public ulong NextUInt64() => Next(ref _state);
+
+    /// <summary>The generator's step on a state held by the caller (no object: hot loops such as dropout's masks).</summary>
+    public static ulong Next(ref ulong state)
     {
-        _state += 0x9E3779B97F4A7C15UL;
-        ulong z = _state;
+        state += 0x9E3779B97F4A7C15UL;
+        ulong z = state;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);
     }
 
     /// <summary>Uniform in [0, 1) with 53 random bits.</summary>
-    public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
+    public double NextDouble() => ToDouble(NextUInt64());
+
+    /// <summary>53 of <paramref name="bits"/>' bits as a uniform number in [0, 1).</summary>
+    public static double ToDouble(ulong bits) => (bits >> 11) * (1.0 / (1UL << 53));
 
     /// <summary>Uniform integer in [0, n), unbiased (Lemire's rejection).</summary>
     public long NextLong(long n)
@@ -61,5 +67,6 @@ public sealed class Rng
         public const ulong Sample = 3;
         public const ulong ValSubset = 4;
         public const ulong Streams = 5;
+        public const ulong Dropout = 6;
     }
 }

@@ -46,9 +46,9 @@ public sealed class WorkerCompute<T> : IWorkerCompute where T : unmanaged, IFloa
         _tokens = corpus.Tokens;
         _plan = BatchPlan.For(config, corpus);
         _streams = config.CarriesState ? StreamPlan.For(config, corpus) : null;
-        _shape = new ModelShape(corpus.Vocabulary.Size, config.Hidden);
+        _shape = config.ShapeFor(corpus.Vocabulary.Size);
         _act = config.ActivationKind;
-        _computer = new SubtreeComputer<T>(Kernels.Default<T>(), threads);
+        _computer = new SubtreeComputer<T>(Kernels.For<T>(_shape, config.Dropout), threads);
         _root = Subtree.Root(config.ShardCount);
     }
 

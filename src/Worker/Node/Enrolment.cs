@@ -41,7 +41,7 @@ public static class Enrolment
                     ? new WorkerCompute<float>(config, s.Corpus, s.Threads) { Slowdown = s.Slowdown }
                     : new WorkerCompute<double>(config, s.Corpus, s.Threads) { Slowdown = s.Slowdown };
             if (compute is not null && s.Metrics is not null) compute = s.Metrics.Measure(compute);
-            parameters = new ModelShape(s.Corpus.Vocabulary.Size, config.Hidden).Count;
+            parameters = config.ShapeFor(s.Corpus.Vocabulary.Size).Count;
             if (compute is not null) relay = TreeRelay.For<Akka.Actor.IActorRef>(config.PrecisionKind, spec.RunId, parameters, config.ShardCount);
         }
         catch (Exception e) when (e is JsonException or InputException or NotSupportedException)

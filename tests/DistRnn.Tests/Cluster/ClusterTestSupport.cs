@@ -93,7 +93,7 @@ internal static class ClusterTraining
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         var session = new TrainingSession<T>(config, corpus);
-        var kernel = Kernels.Default<T>();
+        var kernel = Kernels.For<T>(session.Params.Shape, config.Dropout);
         var options = new TrainOptions { OutDir = TestUtil.TempDir(), CheckpointEvery = 1000, ValWindows = 4, Parallelism = 2 };
         var observer = new NullObserver();
         if (workers == 0)

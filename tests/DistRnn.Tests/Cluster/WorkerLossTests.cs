@@ -25,10 +25,13 @@ public sealed class WorkerLossTests
         public void OnWarning(string message) => Warnings.Enqueue(message);
     }
 
-    [Fact]
-    public async Task A_worker_dying_mid_run_loses_nothing()
+    [Theory]
+    [InlineData("rnn", 1, 0.0)]
+    [InlineData("lstm", 2, 0.3)]
+    [InlineData("gru", 2, 0.3)]
+    public async Task A_worker_dying_mid_run_loses_nothing(string cell, int layers, double dropout)
     {
-        var config = new TrainConfig { Hidden = 16, Seq = 12, Batch = 8, Shards = 8, Steps = 6, Seed = 4, Precision = "float64" };
+        var config = new TrainConfig { Hidden = 16, Seq = 12, Batch = 8, Shards = 8, Steps = 6, Seed = 4, Precision = "float64", Cell = cell, Layers = layers, Dropout = dropout };
         var corpus = TestUtil.CorpusOf(TestUtil.SmallText());
         var errors = new ConcurrentQueue<string>();
         string expected = await ClusterTraining.TrainAsync<double>(config, corpus, 0, errors);
@@ -54,7 +57,7 @@ public sealed class WorkerLossTests
         var session = new TrainingSession<double>(config, corpus);
         var observer = new KillAtStep(2, () => { if (victimSystems.TryPeek(out var s)) _ = s.Terminate(); });
         var options = new TrainOptions { OutDir = TestUtil.TempDir(), CheckpointEvery = 1000, ValWindows = 4, Parallelism = 2 };
-        var result = await new Trainer<double>(session, host.Source, Kernels.Default<double>(), options, observer).RunAsync(timeout.Token);
+        var result = await new Trainer<double>(session, host.Source, Kernels.For<double>(session.Params.Shape, dropout), options, observer).RunAsync(timeout.Token);
 
         // its work was done by the others (whichever signal told the coordinator first: the broken data
         // channel, reachability, the step deadline), so the bits are those of the single-process loop
