@@ -68,8 +68,6 @@ internal static class EvalCommand
             }
             var windows = BatchPlan.Windows(from, to, cfg.Seq);
             if (windows.Length == 0) throw new InputException("--corpus: fewer than 2 characters to evaluate");
-            if (Carry && (p.Shape.Cell != Cell.Rnn || p.Shape.Layers != 1))
-                throw new InputException($"--state carry: not yet supported for a {p.Shape.Cell.ToString().ToLowerInvariant()} model of {p.Shape.Layers} layer(s) (only the 1-layer rnn carries its state so far)");
             var kernel = Kernels.For<T>(p.Shape);
             var (reset, chars) = Evaluator.Evaluate(kernel, p, cfg.ActivationKind, tokens, windows, Environment.ProcessorCount);
             if (!Carry) return new Result(reset, chars, null);

@@ -104,8 +104,6 @@ public sealed record TrainConfig
         if (CellKind != Model.Cell.Rnn && ActivationKind != Model.Activation.Tanh)
             throw new InputException($"--activation {Activation}: only the rnn cell has a choice of activation (lstm and gru use their own gates)");
         if (State is not ("reset" or "carry")) throw new InputException($"--state {State}: expected reset or carry");
-        if (CarriesState && (CellKind != Model.Cell.Rnn || Layers != 1 || Dropout != 0))
-            throw new InputException($"--state carry: not yet supported with --cell {Cell}, --layers {Layers} or --dropout {Dropout} (only the 1-layer rnn without dropout carries its state so far)");
         if (Shards < 0 || (Shards > 0 && !ShardPlan.IsPowerOfTwo(Shards))) throw new InputException($"--shards {Shards}: must be a power of two");
         if (ShardCount > Batch) throw new InputException($"--shards {ShardCount}: must not exceed --batch {Batch}");
     }

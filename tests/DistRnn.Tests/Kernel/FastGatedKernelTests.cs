@@ -6,7 +6,7 @@ namespace DistRnn.Tests.Kernel;
 /// <summary>The fast lstm and gru kernel against its oracle (<see cref="CellKernel{T}"/>) and its own bits: alone or grouped, any vector width.</summary>
 public class FastGatedKernelTests
 {
-    private static (int[] Tokens, SequenceRef[] Seqs) Batch(int k, int[] lengths, long seed)
+    internal static (int[] Tokens, SequenceRef[] Seqs) Batch(int k, int[] lengths, long seed)
     {
         var tokens = TestUtil.RandomTokens(lengths.Sum() + lengths.Length + 5, k, seed);
         var seqs = new SequenceRef[lengths.Length];

@@ -31,7 +31,15 @@ public sealed class SteadyStateAllocationTests
         }
     }
 
-    private static void Check<T>(ModelShape? gated = null, double dropout = 0) where T : unmanaged, IFloatingPointIeee754<T>
+    [Fact]
+    public void A_step_with_carried_states_on_one_thread_allocates_nothing_of_the_models_size()
+    {
+        Check<float>(new ModelShape(65, 32, Cell.Lstm, 2), 0.2, carried: true);
+        Check<double>(new ModelShape(65, 32, Cell.Gru, 2), 0.0, carried: true);
+        Check<float>(null, 0, carried: true);
+    }
+
+    private static void Check<T>(ModelShape? gated = null, double dropout = 0, bool carried = false) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var shape = gated ?? new ModelShape(65, 128);
         long gradientBytes = (long)shape.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
@@ -42,13 +50,19 @@ public sealed class SteadyStateAllocationTests
         var root = Subtree.Root(shards);
         using var computer = new SubtreeComputer<T>(Kernels.For<T>(shape, dropout), 1);
         long step = 0;
+        StepCarry<T>? carry = null;
+        if (carried)
+        {
+            carry = StepCarry<T>.For(seqs.Length, shape.StateSize);
+            for (int i = 0; i < carry.Initial.Length; i++) carry.Initial[i] = T.CreateTruncating(Math.Sin(i) * 0.5);
+        }
 
         long PerStep(Subtree[] nodes)
         {
             long perStep = 0;
             computer.Submit(() =>
             {
-                void Step() => computer.Compute(++step, p, Activation.Tanh, tokens, seqs, shards, nodes, (_, _) => { });
+                void Step() => computer.Compute(++step, p, Activation.Tanh, tokens, seqs, shards, nodes, (_, _) => { }, carry: carry);
                 for (int warm = 0; warm < 2; warm++) Step();
                 long before = GC.GetAllocatedBytesForCurrentThread();
                 for (int i = 0; i < 5; i++) Step();

@@ -53,18 +53,40 @@ public sealed class CellKernel<T> : IShardKernel<T> where T : unmanaged, IFloati
     public void Run<TSink>(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs,
         ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, Fast.PackedParams<T>? packed = null, CarriedState<T> carry = default) where TSink : struct, IShardSink<T>
     {
-        if (carry.IsCarried) throw new NotSupportedException("carried states (--state carry) are not implemented for gated or stacked cells yet");
-        ShardByShard.Run(this, p, act, tokens, seqs, bounds, gradients, ref sink);
+        if (!carry.IsCarried) { ShardByShard.Run(this, p, act, tokens, seqs, bounds, gradients, ref sink); return; }
+        int shards = bounds.Length - 1;
+        if (shards < 1 || bounds[0] != 0 || bounds[shards] != seqs.Length) throw new ArgumentException("bounds must run from 0 to the number of sequences");
+        int n = p.Shape.StateSize;
+        carry.Check(seqs.Length, n);
+        var grad = gradients ? new Tensors<T>(p.Shape) : null;
+        for (int j = 0; j < shards; j++)
+        {
+            double loss = 0;
+            long chars = 0;
+            grad?.Clear();
+            for (int i = bounds[j]; i < bounds[j + 1]; i++)
+            {
+                chars += seqs[i].Length;
+                loss += Sequence(p, act, tokens, seqs[i], grad, DropoutRate, carry.Slice(i, 1, n));
+            }
+            sink.OnShard(j, grad, loss, chars);
+        }
     }
 
-    /// <summary>One sequence's loss (and its gradient added into <paramref name="g"/> when given).</summary>
-    private static double Sequence(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, SequenceRef seq, Tensors<T>? g, double dropout)
+    /// <summary>
+    /// One sequence's loss (and its gradient added into <paramref name="g"/> when given), from zero states or from the
+    /// carried ones (h_0 and, lstm, c_0 of every layer: <see cref="ModelShape.StateSize"/>'s layout, held fixed: nothing
+    /// flows back into them); the final h_T (and c_T) of every layer into the carried final state.
+    /// </summary>
+    private static double Sequence(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, SequenceRef seq, Tensors<T>? g, double dropout,
+        CarriedState<T> carry = default)
     {
         var shape = p.Shape;
         int d = shape.D, k = shape.K, L = shape.Layers, len = seq.Length;
         bool drop = g is not null && dropout > 0;
 
-        // Per layer: h[l] (T+1)×d with h_0 = 0, the cell's saved values act[l], and the output mask m[l] (T×d).
+        // Per layer: h[l] (T+1)×d with h_0 = 0 or the carried one, the cell's saved values act[l] (lstm: c_0 in row 0),
+        // and the output mask m[l] (T×d).
         var h = new T[L][];
         var saved = new T[L][];
         var mask = new T[L][];
@@ -78,6 +100,11 @@ public sealed class CellKernel<T> : IShardKernel<T> where T : unmanaged, IFloati
                 var m = mask[l].AsSpan((t - 1) * d, d);
                 if (drop) Dropout.Fill(seq.DropoutKey, l, t, dropout, m);
                 else m.Fill(T.One);
+            }
+            if (carry.IsCarried)
+            {
+                carry.Initial.Slice(l * d, d).CopyTo(h[l]);
+                if (shape.Cell == Cell.Lstm) carry.Initial.Slice((L + l) * d, d).CopyTo(saved[l].AsSpan(4 * d, d));
             }
         }
 
@@ -94,6 +121,13 @@ public sealed class CellKernel<T> : IShardKernel<T> where T : unmanaged, IFloati
             for (int t = 1; t <= len; t++)
                 for (int j = 0; j < d; j++) x[(t - 1) * d + j] = h[l][t * d + j] * mask[l][(t - 1) * d + j];
         }
+
+        if (carry.IsCarried)
+            for (int l = 0; l < L; l++)
+            {
+                h[l].AsSpan(len * d, d).CopyTo(carry.Final.Slice(l * d, d));
+                if (shape.Cell == Cell.Lstm) saved[l].AsSpan(len * 5 * d + 4 * d, d).CopyTo(carry.Final.Slice((L + l) * d, d));
+            }
 
         // Output layer on x = m^L ⊙ h^L.
         var y = new T[len * k];

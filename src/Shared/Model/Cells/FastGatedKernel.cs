@@ -79,11 +79,12 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
     public void Run<TSink>(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs,
         ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, PackedParams<T>? packed = null, CarriedState<T> carry = default) where TSink : struct, IShardSink<T>
     {
-        if (carry.IsCarried) throw new NotSupportedException("carried states (--state carry) are not implemented for gated or stacked cells yet");
         var shape = p.Shape;
         if (!Enum.IsDefined(shape.Cell)) throw new ArgumentException($"unknown cell {shape.Cell}");
         int shards = bounds.Length - 1;
         if (shards < 1 || bounds[0] != 0 || bounds[shards] != seqs.Length) throw new ArgumentException("bounds must run from 0 to the number of sequences");
+        int n = shape.StateSize;
+        carry.Check(seqs.Length, n);
         if (seqs.Length == 0) { for (int j = 0; j < shards; j++) sink.OnShard(j, gradients ? Zero(shape) : null, 0, 0); return; }
 
         var s = t_scratch ??= new Scratch();
@@ -99,7 +100,10 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                     var part = seqs[from..Math.Min(from + MaxLossRows, bounds[j + 1])];
                     var pw = s.Prepare(p, part, _wide, gradients: false);
                     pw.Act = act;
+                    var partCarry = carry.Slice(from, part.Length, n);
+                    InitialStates(pw, partCarry);
                     Forward(p, pw, tokens, part, drop: false);
+                    FinalStates(pw, partCarry);
                     Output(p, pw, tokens, part, gradients: false);
                     for (int i = 0; i < part.Length; i++) { loss += pw.RowLoss[pw.RowOf[i]]; chars += part[i].Length; }
                 }
@@ -110,7 +114,9 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
         var w = s.Prepare(p, seqs, _wide, gradients: true);
         w.Act = act;
         bool drop = DropoutRate > 0;
+        InitialStates(w, carry);
         Forward(p, w, tokens, seqs, drop);
+        FinalStates(w, carry);
         var rowLoss = w.RowLoss;
         Output(p, w, tokens, seqs, gradients: true);
         Backward(w, drop);
@@ -129,6 +135,43 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
     }
 
     private static Tensors<T> Zero(ModelShape shape) => new(shape);
+
+    /// <summary>
+    /// --state carry: row m's H_0 (and lstm C_0) of every layer from its sequence's carried state (layout
+    /// <see cref="ModelShape.StateSize"/>: h of layers 1..L, then c of layers 1..L); reset leaves them 0.
+    /// </summary>
+    private static void InitialStates(Work w, CarriedState<T> carry)
+    {
+        w.Carried = carry.IsCarried;
+        if (!carry.IsCarried) return;
+        int d = w.D, dp = w.Dp, tm = w.Tm, L = w.L, n = carry.Initial.Length / Math.Max(1, w.R);
+        for (int m = 0; m < w.R; m++)
+        {
+            var s0 = carry.Initial.Slice(w.SeqOf[m] * n, n);
+            for (int l = 0; l < L; l++)
+            {
+                s0.Slice(l * d, d).CopyTo(w.H[l].AsSpan(m * (tm + 1) * dp, d));
+                if (w.Cell == Cell.Lstm) s0.Slice((L + l) * d, d).CopyTo(w.C[l].AsSpan(m * (tm + 1) * dp, d));
+            }
+        }
+    }
+
+    /// <summary>--state carry: each sequence's H_T (and lstm C_T) of every layer, its last row (row 0 for an empty one), into its final state.</summary>
+    private static void FinalStates(Work w, CarriedState<T> carry)
+    {
+        if (!carry.IsCarried) return;
+        int d = w.D, dp = w.Dp, tm = w.Tm, L = w.L, n = carry.Final.Length / Math.Max(1, w.R);
+        for (int m = 0; m < w.R; m++)
+        {
+            var sT = carry.Final.Slice(w.SeqOf[m] * n, n);
+            int at = (m * (tm + 1) + w.Len[m]) * dp;
+            for (int l = 0; l < L; l++)
+            {
+                w.H[l].AsSpan(at, d).CopyTo(sT.Slice(l * d, d));
+                if (w.Cell == Cell.Lstm) w.C[l].AsSpan(at, d).CopyTo(sT.Slice((L + l) * d, d));
+            }
+        }
+    }
 
     /// <summary>Forward through every layer; the top layer's masked output goes to <see cref="Work.Xtop"/>.</summary>
     private void Forward(Tensors<T> p, Work w, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs, bool drop)
@@ -157,7 +200,8 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                     if (gru) w.BiasH[l].AsSpan(0, gp).CopyTo(B.AsSpan((m * tm + t - 1) * gp, gp));
                 }
                 if (l > 0) Gemm<T>.Run(w.X[l].AsSpan((t - 1) * dp), tm * dp, 1, w.Wx[l], gp, P.AsSpan((t - 1) * gp), tm * gp, r, gp, d, _wide);
-                if (t > 1) Gemm<T>.Run(H.AsSpan((t - 1) * dp), (tm + 1) * dp, 1, w.Wh[l], gp, (gru ? B : P).AsSpan((t - 1) * gp), tm * gp, r, gp, d, _wide);
+                // + H_{t−1} Wh; H_0 = 0 adds nothing unless carried
+                if (t > 1 || w.Carried) Gemm<T>.Run(H.AsSpan((t - 1) * dp), (tm + 1) * dp, 1, w.Wh[l], gp, (gru ? B : P).AsSpan((t - 1) * gp), tm * gp, r, gp, d, _wide);
                 for (int m = 0; m < r; m++)
                 {
                     var row = P.AsSpan((m * tm + t - 1) * gp, gp);
@@ -366,8 +410,9 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                 int len = w.Len[m];
                 var dA = G.AsSpan(m * tm * gp);
                 var dB = hSide.AsSpan(m * tm * gp);
-                // dWh += Σ_t H_{t−1}ᵀ dA_t (H_0 = 0 contributes nothing, exactly)
-                if (len > 1) Gemm<T>.Run(H.AsSpan((m * (tm + 1) + 1) * dp), 1, dp, dB[gp..], gp, gWh, gp, d, gp, len - 1, _wide);
+                // dWh += Σ_t H_{t−1}ᵀ dA_t (H_0 = 0 contributes nothing, exactly; a carried H_0 does, held fixed)
+                if (w.Carried) { if (len > 0) Gemm<T>.Run(H.AsSpan(m * (tm + 1) * dp), 1, dp, dB, gp, gWh, gp, d, gp, len, _wide); }
+                else if (len > 1) Gemm<T>.Run(H.AsSpan((m * (tm + 1) + 1) * dp), 1, dp, dB[gp..], gp, gWh, gp, d, gp, len - 1, _wide);
                 if (l == 0)
                 {
                     var seq = seqs[w.SeqOf[m]];
@@ -408,7 +453,7 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
     private sealed class Work
     {
         public int D, Dp, Gp, Gw, K, Kp, Tm, L, R;
-        public bool Gru;
+        public bool Gru, Carried;
         public Cell Cell;
         public Activation Act;
         public int[] SeqOf = [], RowOf = [], Len = [], Active = [];
@@ -424,12 +469,14 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
     private sealed class Scratch
     {
         private readonly Work _w = new();
-        private readonly Dictionary<string, T[]> _buffers = new();
+        private readonly Dictionary<(string Name, int Layer), T[]> _buffers = new();   // keyed without formatting a name per call (no allocation per step)
         private Tensors<T>? _grad;
 
-        private T[] Buffer(string name, long size)
+        private T[] Buffer(string name, long size) => Buffer(name, -1, size);
+
+        private T[] Buffer(string name, int layer, long size)
         {
-            if (!_buffers.TryGetValue(name, out var b) || b.Length < size) _buffers[name] = b = new T[size];
+            if (!_buffers.TryGetValue((name, layer), out var b) || b.Length < size) _buffers[(name, layer)] = b = new T[size];
             return b;
         }
 
@@ -468,27 +515,27 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
             for (int l = 0; l < L; l++)
             {
                 int n = shape.LayerInput(l);
-                w.Wx[l] = PadRows(Buffer($"wx{l}", (long)n * gp), p.Wx(l), n, gw, gp);
-                w.Wh[l] = PadRows(Buffer($"wh{l}", (long)d * gp), p.Wh(l), d, gw, gp);
-                w.Bias[l] = Cleared(Buffer($"b{l}", gp), gp);
+                w.Wx[l] = PadRows(Buffer("wx", l, (long)n * gp), p.Wx(l), n, gw, gp);
+                w.Wh[l] = PadRows(Buffer("wh", l, (long)d * gp), p.Wh(l), d, gw, gp);
+                w.Bias[l] = Cleared(Buffer("b", l, gp), gp);
                 p.Bias(l).CopyTo(w.Bias[l]);
                 if (w.Gru)
                 {
-                    w.BiasH[l] = Cleared(Buffer($"bh{l}", gp), gp);
+                    w.BiasH[l] = Cleared(Buffer("bh", l, gp), gp);
                     p.BiasH(l).CopyTo(w.BiasH[l]);
-                    w.HSide[l] = Buffer($"hs{l}", (long)R * tm * gp);
+                    w.HSide[l] = Buffer("hs", l, (long)R * tm * gp);
                 }
                 if (gradients)
                 {
-                    w.WhT[l] = Transpose(Buffer($"wht{l}", (long)gw * dp), p.Wh(l), d, gw, dp);
-                    if (l > 0) w.WxT[l] = Transpose(Buffer($"wxt{l}", (long)gw * dp), p.Wx(l), d, gw, dp);
+                    w.WhT[l] = Transpose(Buffer("wht", l, (long)gw * dp), p.Wh(l), d, gw, dp);
+                    if (l > 0) w.WxT[l] = Transpose(Buffer("wxt", l, (long)gw * dp), p.Wx(l), d, gw, dp);
                 }
-                w.Gates[l] = Buffer($"g{l}", (long)R * tm * gp);
-                w.H[l] = Cleared(Buffer($"h{l}", (long)R * (tm + 1) * dp), (long)R * (tm + 1) * dp);
-                w.C[l] = Cleared(Buffer($"c{l}", (long)R * (tm + 1) * dp), (long)R * (tm + 1) * dp);
-                w.TanhC[l] = Buffer($"tc{l}", (long)R * tm * dp);
-                w.X[l] = l == 0 ? [] : Cleared(Buffer($"x{l}", (long)R * tm * dp), (long)R * tm * dp);
-                w.Mask[l] = Buffer($"m{l}", (long)R * tm * dp);
+                w.Gates[l] = Buffer("g", l, (long)R * tm * gp);
+                w.H[l] = Cleared(Buffer("h", l, (long)R * (tm + 1) * dp), (long)R * (tm + 1) * dp);
+                w.C[l] = Cleared(Buffer("c", l, (long)R * (tm + 1) * dp), (long)R * (tm + 1) * dp);
+                w.TanhC[l] = Buffer("tc", l, (long)R * tm * dp);
+                w.X[l] = l == 0 ? [] : Cleared(Buffer("x", l, (long)R * tm * dp), (long)R * tm * dp);
+                w.Mask[l] = Buffer("m", l, (long)R * tm * dp);
             }
             w.V = PadRows(Buffer("v", (long)d * kp), p.V, d, k, kp);
             if (gradients) w.VT = Transpose(Buffer("vt", (long)k * dp), p.V, d, k, dp);
