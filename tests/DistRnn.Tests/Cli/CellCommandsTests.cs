@@ -118,6 +118,12 @@ public class CellCommandsTests
         var eval = JsonDocument.Parse((await Ok("eval", "--checkpoint", dir, "--json")).Out).RootElement;
         double loss = eval.GetProperty("loss").GetDouble();
         Assert.InRange(loss, 0.1, Math.Log(30));
+        // eval --state carry: the validation text as one stream, every layer's h (and lstm c) handed from window to window
+        var carried = JsonDocument.Parse((await Ok("eval", "--checkpoint", dir, "--state", "carry", "--json")).Out).RootElement;
+        Assert.Equal("carry", carried.GetProperty("state").GetString());
+        Assert.Equal(loss, carried.GetProperty("reset_loss").GetDouble());
+        Assert.InRange(carried.GetProperty("loss").GetDouble(), 0.1, Math.Log(30));
+        Assert.NotEqual(loss, carried.GetProperty("loss").GetDouble());
 
         // the same eight steps in two runs: the cell, layers and dropout come back from the checkpoint
         var half = TestUtil.TempDir();

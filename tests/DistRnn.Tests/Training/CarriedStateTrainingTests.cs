@@ -24,7 +24,7 @@ public sealed class CarriedStateTrainingTests
 
     private static async Task<TrainingSession<T>> Train<T>(TrainingSession<T> session, int threads = 2) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var kernel = Kernels.Default<T>();
+        var kernel = Kernels.For<T>(session.Params.Shape, session.Config.Dropout);
         using var computer = new SubtreeComputer<T>(kernel, threads);
         var source = new LocalGradientSource<T>(computer, session.Activation, session.Corpus.Tokens, session.ShardCount);
         var options = new TrainOptions { OutDir = TestUtil.TempDir(), CheckpointEvery = 1000, ValWindows = 4, Parallelism = threads };
@@ -81,15 +81,17 @@ public sealed class CarriedStateTrainingTests
     [Theory]
     [InlineData("float32")]
     [InlineData("float64")]
-    public async Task Stopped_at_100_and_resumed_to_200_gives_the_bits_of_200_straight(string precision)
+    [InlineData("float32", "lstm", 2, 0.2)]   // every layer's h and c in the checkpoint's carried states
+    [InlineData("float64", "lstm", 1, 0.0)]
+    public async Task Stopped_at_100_and_resumed_to_200_gives_the_bits_of_200_straight(string precision, string cell = "rnn", int layers = 1, double dropout = 0)
     {
-        if (precision == "float32") await StopResume<float>(precision); else await StopResume<double>(precision);
+        if (precision == "float32") await StopResume<float>(precision, cell, layers, dropout); else await StopResume<double>(precision, cell, layers, dropout);
     }
 
-    private static async Task StopResume<T>(string precision) where T : unmanaged, IFloatingPointIeee754<T>
+    private static async Task StopResume<T>(string precision, string cell, int layers, double dropout) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var corpus = TestUtil.CorpusOf(TestUtil.SmallText(12));
-        var cfg = new TrainConfig { Hidden = 8, Seq = 8, Batch = 4, Shards = 2, Steps = 200, Seed = 3, Lr = 0.01, Precision = precision, State = "carry" };
+        var cfg = new TrainConfig { Hidden = 8, Seq = 8, Batch = 4, Shards = 2, Steps = 200, Seed = 3, Lr = 0.01, Precision = precision, State = "carry", Cell = cell, Layers = layers, Dropout = dropout };
         Assert.True(StreamPlan.For(cfg, corpus).Windows < 200, "the streams should wrap to the start within the run");
         var straight = await Train(new TrainingSession<T>(cfg, corpus));
 
@@ -99,6 +101,7 @@ public sealed class CarriedStateTrainingTests
         var resumed = ck.ToSession<T>(corpus, ck.Header.Config with { Steps = 200 });
         Assert.Equal(first.CarriedStates, resumed.CarriedStates);
         Assert.Contains(resumed.CarriedStates!, v => v != T.Zero);
+        Assert.Equal(4 * resumed.Params.Shape.StateSize, resumed.CarriedStates!.Length);
         await Train(resumed, threads: 1);
         Assert.Equal(straight.ParamsSha256(), resumed.ParamsSha256());
         Assert.Equal(straight.CarriedStates, resumed.CarriedStates);
