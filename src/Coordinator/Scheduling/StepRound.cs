@@ -191,11 +191,11 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
         T[]? states = null;
         if (Carry is not null)
         {
-            var (_, count) = SubtreeComputer<T>.SequencesOf(result.Node, _batch.Length, _shardCount);
+            var (first, count) = SubtreeComputer<T>.SequencesOf(result.Node, _batch.Length, _shardCount);
             if (result.States is null || result.States.Count != count * Carry.StateSize || result.States.Precision != TensorPayload.PrecisionOf<T>())
                 return new(ResultAction.Exclude, $"subtree {result.Node}: expected the final states of its {count} sequences ({count * Carry.StateSize} {TensorPayload.PrecisionOf<T>().Name()} values), got {result.States?.ToString() ?? "none"}");
             states = result.States.ToArray<T>();
-            if (CarriedStateCheck.Problem(states) is string problem) return new(ResultAction.Exclude, $"subtree {result.Node}: {problem}");
+            if (CarriedStateCheck.Problem<T>(Parameters.Shape, _batch.AsSpan(first, count), Carry.Initial.AsSpan(first * Carry.StateSize, count * Carry.StateSize), states) is string problem) return new(ResultAction.Exclude, $"subtree {result.Node}: {problem}");
         }
 
         var grad = _rent();

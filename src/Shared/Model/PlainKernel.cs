@@ -35,28 +35,10 @@ public sealed class PlainKernel<T> : IShardKernel<T> where T : unmanaged, IFloat
     /// <summary>Nothing to pack: the loops read the parameters as they are.</summary>
     public Fast.PackedParams<T>? Pack(Tensors<T> p, bool gradients, Fast.PackedParams<T>? into = null) => null;
 
-    /// <summary>Shard after shard, each into one zeroed scratch gradient handed to the sink.</summary>
+    /// <summary>Shard after shard, each into one zeroed scratch gradient handed to the sink (<see cref="ShardByShard"/>).</summary>
     public void Run<TSink>(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs,
-        ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, Fast.PackedParams<T>? packed = null, CarriedState<T> carry = default) where TSink : struct, IShardSink<T>
-    {
-        int shards = bounds.Length - 1;
-        if (shards < 1 || bounds[0] != 0 || bounds[shards] != seqs.Length) throw new ArgumentException("bounds must run from 0 to the number of sequences");
-        int n = p.Shape.StateSize;
-        carry.Check(seqs.Length, n);
-        var grad = gradients ? new Tensors<T>(p.Shape) : null;
-        for (int j = 0; j < shards; j++)
-        {
-            double loss = 0;
-            long chars = 0;
-            grad?.Clear();
-            for (int i = bounds[j]; i < bounds[j + 1]; i++)
-            {
-                chars += seqs[i].Length;
-                loss += Sequence(p, act, tokens, seqs[i], grad, carry.Slice(i, 1, n));
-            }
-            sink.OnShard(j, grad, loss, chars);
-        }
-    }
+        ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, Fast.PackedParams<T>? packed = null, CarriedState<T> carry = default) where TSink : struct, IShardSink<T> =>
+        ShardByShard.Run(p, act, tokens, seqs, bounds, gradients, ref sink, carry, Sequence);
 
     /// <summary>One sequence's loss (and gradient into <paramref name="g"/>), from s_0 = 0 or from the carried s_0, its s_T into the carried final state.</summary>
     private static double Sequence(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, SequenceRef seq, Tensors<T>? g, CarriedState<T> carry = default)

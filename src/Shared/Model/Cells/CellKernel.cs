@@ -53,24 +53,9 @@ public sealed class CellKernel<T> : IShardKernel<T> where T : unmanaged, IFloati
     public void Run<TSink>(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs,
         ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, Fast.PackedParams<T>? packed = null, CarriedState<T> carry = default) where TSink : struct, IShardSink<T>
     {
-        if (!carry.IsCarried) { ShardByShard.Run(this, p, act, tokens, seqs, bounds, gradients, ref sink); return; }
-        int shards = bounds.Length - 1;
-        if (shards < 1 || bounds[0] != 0 || bounds[shards] != seqs.Length) throw new ArgumentException("bounds must run from 0 to the number of sequences");
-        int n = p.Shape.StateSize;
-        carry.Check(seqs.Length, n);
-        var grad = gradients ? new Tensors<T>(p.Shape) : null;
-        for (int j = 0; j < shards; j++)
-        {
-            double loss = 0;
-            long chars = 0;
-            grad?.Clear();
-            for (int i = bounds[j]; i < bounds[j + 1]; i++)
-            {
-                chars += seqs[i].Length;
-                loss += Sequence(p, act, tokens, seqs[i], grad, DropoutRate, carry.Slice(i, 1, n));
-            }
-            sink.OnShard(j, grad, loss, chars);
-        }
+        double dropout = DropoutRate;
+        ShardByShard.Run(p, act, tokens, seqs, bounds, gradients, ref sink, carry,
+            (pp, a, tk, seq, g, c) => Sequence(pp, a, tk, seq, g, dropout, c));
     }
 
     /// <summary>
@@ -183,27 +168,37 @@ public sealed class CellKernel<T> : IShardKernel<T> where T : unmanaged, IFloati
     }
 }
 
+/// <summary>One sequence's loss (and its gradient added into <paramref name="g"/> when given), from its carried state or from zero.</summary>
+public delegate double SequencePass<T>(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, SequenceRef seq, Tensors<T>? g, CarriedState<T> carry)
+    where T : unmanaged, IFloatingPointIeee754<T>;
+
 /// <summary>
-/// The shard loop of the readable kernels: shard after shard, each into one zeroed scratch gradient handed to the
-/// sink (what <see cref="IShardKernel{T}.Run{TSink}"/> asks, for a kernel that computes one shard with Accumulate).
+/// The shard loop of the readable kernels (<see cref="PlainKernel{T}"/>, <see cref="CellKernel{T}"/>): shard after
+/// shard, sequence after sequence, each shard into one zeroed scratch gradient handed to the sink (what
+/// <see cref="IShardKernel{T}.Run{TSink}"/> asks), sequence i with the carried states' row i.
 /// </summary>
 public static class ShardByShard
 {
-    public static void Run<T, TSink>(IShardKernel<T> kernel, Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs,
-        ReadOnlySpan<int> bounds, bool gradients, ref TSink sink)
+    public static void Run<T, TSink>(Tensors<T> p, Activation act, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs,
+        ReadOnlySpan<int> bounds, bool gradients, ref TSink sink, CarriedState<T> carry, SequencePass<T> sequence)
         where T : unmanaged, IFloatingPointIeee754<T> where TSink : struct, IShardSink<T>
     {
         int shards = bounds.Length - 1;
         if (shards < 1 || bounds[0] != 0 || bounds[shards] != seqs.Length) throw new ArgumentException("bounds must run from 0 to the number of sequences");
+        int n = p.Shape.StateSize;
+        carry.Check(seqs.Length, n);
         var grad = gradients ? new Tensors<T>(p.Shape) : null;
         for (int j = 0; j < shards; j++)
         {
-            var shard = seqs[bounds[j]..bounds[j + 1]];
+            double loss = 0;
             long chars = 0;
-            foreach (var s in shard) chars += s.Length;
-            if (grad is null) { sink.OnShard(j, null, kernel.Loss(p, act, tokens, shard), chars); continue; }
-            grad.Clear();
-            sink.OnShard(j, grad, kernel.Accumulate(p, act, tokens, shard, grad), chars);
+            grad?.Clear();
+            for (int i = bounds[j]; i < bounds[j + 1]; i++)
+            {
+                chars += seqs[i].Length;
+                loss += sequence(p, act, tokens, seqs[i], grad, carry.Slice(i, 1, n));
+            }
+            sink.OnShard(j, grad, loss, chars);
         }
     }
 }
