@@ -50,7 +50,10 @@ public sealed class Tensors<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         var a = Data; var o = other.Data;
         if (o.Length != a.Length) throw new ArgumentException("shape mismatch");
-        for (int i = 0; i < a.Length; i++) a[i] += o[i];
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && (typeof(T) == typeof(float) || typeof(T) == typeof(double)))
+            for (int n = Vector<T>.Count; i + n <= a.Length; i += n) (new Vector<T>(a, i) + new Vector<T>(o, i)).CopyTo(a, i);
+        for (; i < a.Length; i++) a[i] += o[i];
     }
 
     public bool AllFinite()

@@ -184,22 +184,28 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
             var X = l + 1 < L ? w.X[l + 1] : w.Xtop; // where this layer's masked output goes
             var M = w.Mask[l];
             var bias = w.Bias[l];
-            for (int t = 1; t <= tm; t++)
+            // every step's P_t = b (+ the first layer's row of Wx) and, above the first layer, + X_t Wx: the input side
+            // does not depend on the recurrence, so it is one product over all the layer's rows (each element's FMA
+            // chain is the one a step at a time would run: the same bits)
+            for (int m = 0; m < R; m++)
             {
-                int r = w.Active[t];
-                for (int m = 0; m < r; m++)
+                int len = w.Len[m];
+                for (int t = 1; t <= len; t++)
                 {
                     var row = P.AsSpan((m * tm + t - 1) * gp, gp);
-                    bias.AsSpan(0, gp).CopyTo(row);
                     if (l == 0)
                     {
                         int x = tokens[seqs[w.SeqOf[m]].Start + t - 1];
-                        var wx = w.Wx[0].AsSpan(x * gp, gp);
-                        for (int j = 0; j < gw; j++) row[j] += wx[j];
+                        Sum(bias.AsSpan(0, gp), w.Wx[0].AsSpan(x * gp, gp), row);
                     }
+                    else bias.AsSpan(0, gp).CopyTo(row);
                     if (gru) w.BiasH[l].AsSpan(0, gp).CopyTo(B.AsSpan((m * tm + t - 1) * gp, gp));
                 }
-                if (l > 0) Gemm<T>.Run(w.X[l].AsSpan((t - 1) * dp), tm * dp, 1, w.Wx[l], gp, P.AsSpan((t - 1) * gp), tm * gp, r, gp, d, _wide);
+                if (l > 0 && len > 0) Gemm<T>.Run(w.X[l].AsSpan(m * tm * dp), dp, 1, w.Wx[l], gp, P.AsSpan(m * tm * gp), gp, len, gp, d, _wide);
+            }
+            for (int t = 1; t <= tm; t++)
+            {
+                int r = w.Active[t];
                 // + H_{t−1} Wh; H_0 = 0 adds nothing unless carried
                 if (t > 1 || w.Carried) Gemm<T>.Run(H.AsSpan((t - 1) * dp), (tm + 1) * dp, 1, w.Wh[l], gp, (gru ? B : P).AsSpan((t - 1) * gp), tm * gp, r, gp, d, _wide);
                 for (int m = 0; m < r; m++)
@@ -210,12 +216,11 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                     {
                         // r, z = σ(A + B) over 2d; n = tanh(A_n + r ⊙ B_n); h = (1 − z) ⊙ n + z ⊙ h_{t−1}
                         var hs = B.AsSpan((m * tm + t - 1) * gp, gp);
-                        for (int j = 0; j < 2 * d; j++) row[j] += hs[j];
+                        Sum(row[..(2 * d)], hs[..(2 * d)], row[..(2 * d)]);
                         DetVec.Activate(row[..(2 * d)], Activation.Sigmoid);
-                        for (int j = 0; j < d; j++) row[2 * d + j] += row[j] * hs[2 * d + j];
+                        Elementwise.GruCandidate(row, hs, d);
                         DetVec.Activate(row.Slice(2 * d, d), Activation.Tanh);
-                        var hPrev = H.AsSpan((m * (tm + 1) + t - 1) * dp, d);
-                        for (int j = 0; j < d; j++) h[j] = (T.One - row[d + j]) * row[2 * d + j] + row[d + j] * hPrev[j];
+                        Elementwise.GruState(row, H.AsSpan((m * (tm + 1) + t - 1) * dp, d), h, d);
                         Emit(w, seqs, X, M, l, m, t, h, drop);
                         continue;
                     }
@@ -232,10 +237,10 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                     var cPrev = C.AsSpan((m * (tm + 1) + t - 1) * dp, d);
                     var c = C.AsSpan((m * (tm + 1) + t) * dp, d);
                     var tc = TC.AsSpan((m * tm + t - 1) * dp, d);
-                    for (int j = 0; j < d; j++) c[j] = row[d + j] * cPrev[j] + row[j] * row[2 * d + j];
+                    Elementwise.LstmCell(row, cPrev, c, d);
                     c.CopyTo(tc);
                     DetVec.Activate(tc, Activation.Tanh);
-                    for (int j = 0; j < d; j++) h[j] = row[3 * d + j] * tc[j];
+                    Elementwise.Product(row.Slice(3 * d, d), tc, h);
                     Emit(w, seqs, X, M, l, m, t, h, drop);
                 }
             }
@@ -312,27 +317,18 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                     var cPrev = C.AsSpan((m * (tm + 1) + t - 1) * dp, d);
                     var tc = TC.AsSpan((m * tm + t - 1) * dp, d);
                     var up = above.AsSpan((m * tm + t - 1) * dp, d);
-                    var dhm = dh.AsSpan(m * dp, d); var dcm = dc.AsSpan(m * dp, d);
-                    for (int j = 0; j < d; j++)
-                    {
-                        T i = g[j], f = g[d + j], gg = g[2 * d + j], o = g[3 * d + j], tcj = tc[j];
-                        T dH = up[j] + dhm[j];
-                        T dC = dH * o * (T.One - tcj * tcj) + dcm[j];
-                        T dO = dH * tcj;
-                        g[j] = dC * gg * i * (T.One - i);
-                        g[d + j] = dC * cPrev[j] * f * (T.One - f);
-                        g[2 * d + j] = dC * i * (T.One - gg * gg);
-                        g[3 * d + j] = dO * o * (T.One - o);
-                        dcm[j] = dC * f;
-                    }
+                    Elementwise.LstmBack(g, cPrev, tc, up, dh.AsSpan(m * dp, d), dc.AsSpan(m * dp, d), d);
                 }
                 // dH_{t−1} from the recurrence: dA_t Whᵀ (gru: dB_t Whᵀ added to the dH ⊙ z GruBackStep left there)
                 if (!gru) Array.Clear(dh, 0, r * dp);
                 if (t > 1) Gemm<T>.Run((gru ? B : G).AsSpan((t - 1) * gp), tm * gp, 1, w.WhT[l], dp, dh, dp, r, dp, gw, _wide);
-                if (l > 0) Gemm<T>.Run(G.AsSpan((t - 1) * gp), tm * gp, 1, w.WxT[l], dp, below.AsSpan((t - 1) * dp), tm * dp, r, dp, gw, _wide);
             }
             if (l > 0)
             {
+                // the layer below's error dA_t Wxᵀ for every step at once, once all dA_t are known (the same chains as a
+                // step at a time)
+                for (int m = 0; m < w.R; m++)
+                    if (w.Len[m] > 0) Gemm<T>.Run(G.AsSpan(m * tm * gp), gp, 1, w.WxT[l], dp, below.AsSpan(m * tm * dp), dp, w.Len[m], dp, gw, _wide);
                 if (drop) MultiplyMask(below, w.Mask[l - 1], w);
                 (above, below) = (below, above);
             }
@@ -367,6 +363,9 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
             }
         }
     }
+
+    /// <summary>into = a + b, element by element.</summary>
+    private static void Sum(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> into) => Elementwise.Sum(a, b, into);
 
     private static void MultiplyMask(T[] e, T[] mask, Work w)
     {
