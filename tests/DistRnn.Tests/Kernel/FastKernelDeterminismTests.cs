@@ -168,26 +168,33 @@ public class FastKernelDeterminismTests
             Check<float>(M: 16, N: Gemm<float>.Nr(wide) * 3, K: 70, transposed: false, wide);
             Check<double>(M: 70, N: Gemm<double>.Nr(wide) * 3, K: 260, transposed: true, wide);
             Check<double>(M: 3, N: Gemm<double>.Nr(wide), K: 1, transposed: false, wide);
+            // The packed paths: several depth blocks (K > 2·256), more rows than one row block (128) ending in a
+            // partial micro-tile, leading dimensions wider than the matrices, both layouts of A.
+            Check<float>(M: 131, N: Gemm<float>.Nr(wide) * 5, K: 600, transposed: false, wide, pad: 40);
+            Check<float>(M: 133, N: Gemm<float>.Nr(wide) * 2, K: 513, transposed: true, wide, pad: 8);
+            Check<double>(M: 130, N: Gemm<double>.Nr(wide) * 4, K: 257, transposed: false, wide, pad: 12);
         }
     }
 
-    private static void Check<T>(int M, int N, int K, bool transposed, bool wide) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <param name="pad">extra elements per row of A, B and C (leading dimensions wider than the matrices)</param>
+    private static void Check<T>(int M, int N, int K, bool transposed, bool wide, int pad = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rng = new Random(M * N + K);
         T R() => T.CreateTruncating(rng.NextDouble() * 2 - 1);
-        var a = Enumerable.Range(0, M * K).Select(_ => R()).ToArray();
-        var b = Enumerable.Range(0, K * N).Select(_ => R()).ToArray();
-        var c = Enumerable.Range(0, M * N).Select(_ => R()).ToArray();
+        int lda = (transposed ? M : K) + pad, ldb = N + pad, ldc = N + pad;
+        var a = Enumerable.Range(0, (transposed ? K : M) * lda).Select(_ => R()).ToArray();
+        var b = Enumerable.Range(0, K * ldb).Select(_ => R()).ToArray();
+        var c = Enumerable.Range(0, M * ldc).Select(_ => R()).ToArray();
         var expected = (T[])c.Clone();
-        int ars = transposed ? 1 : K, aks = transposed ? M : 1;
+        int ars = transposed ? 1 : lda, aks = transposed ? lda : 1;
         for (int m = 0; m < M; m++)
             for (int n = 0; n < N; n++)
             {
-                T acc = expected[m * N + n];
-                for (int kk = 0; kk < K; kk++) acc = T.FusedMultiplyAdd(a[m * ars + kk * aks], b[kk * N + n], acc);
-                expected[m * N + n] = acc;
+                T acc = expected[m * ldc + n];
+                for (int kk = 0; kk < K; kk++) acc = T.FusedMultiplyAdd(a[m * ars + kk * aks], b[kk * ldb + n], acc);
+                expected[m * ldc + n] = acc;
             }
-        Gemm<T>.Run(a, ars, aks, b, N, c, N, M, N, K, wide);
+        Gemm<T>.Run(a, ars, aks, b, ldb, c, ldc, M, N, K, wide);
         Assert.True(expected.AsSpan().SequenceEqual(c), $"{typeof(T).Name} {M}×{K}·{K}×{N} (transposed {transposed}, 512-bit {wide})");
     }
 

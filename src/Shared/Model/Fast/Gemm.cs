@@ -1,6 +1,8 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace DistRnn.Model.Fast;
 
@@ -36,8 +38,8 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
     /// <summary>Columns of one micro-tile on this host.</summary>
     public static int NR => Nr(Wide);
 
-    private const int DepthBlock = 256;  // depth of one cache block: a DepthBlock×NR panel of B stays in L1
-    private const int RowBlock = 64;     // rows of A per cache block (RowBlock×DepthBlock stays in L2)
+    private const int DepthBlock = 256;  // depth of one cache block: a DepthBlock×NR micro-panel of packed B stays in L1
+    private const int RowBlock = 128;    // rows of A per cache block (the packed RowBlock×DepthBlock block of A stays in L2)
 
     /// <summary>Rounds n up to a multiple of <see cref="NR"/>.</summary>
     public static int Pad(int n, bool wide) => (n + Nr(wide) - 1) / Nr(wide) * Nr(wide);
@@ -64,50 +66,120 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
         fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c) Run(pa, ars, aks, pb, ldb, pc, ldc, rows, cols, depth, wide);
     }
 
+    /// <summary>
+    /// Rows of one micro-tile: 4 on the 256-bit path (4×3 accumulators + 3 B vectors + 1 broadcast = the 16 ymm
+    /// registers of AVX2), 8 on the 512-bit one (8×2 accumulators of the 32 zmm registers).
+    /// </summary>
+    private static int Mr(bool wide) => wide ? 8 : 4;
+
+    /// <summary>
+    /// Per-thread packing buffers (GotoBLAS/BLIS style), reused across calls: nothing is allocated in steady
+    /// state, they only grow. Pinned, so the pointers stay valid; the pointers are rounded up to 64 bytes so
+    /// that no vector load of a packed panel straddles a cache line.
+    ///   packed B: kc × cols as cols/NR contiguous micro-panels of kc×NR (row kk of a panel at kk·NR);
+    ///   packed A: RowBlock × kc as ⌈rows/MR⌉ micro-panels of kc×MR (A(m0 + i, k0 + kk) at kk·MR + i), the rows
+    ///             past the end zero-filled;
+    ///   edge C:   an MR×NR tile for the last, partial row tile.
+    /// Packing only copies values; every element's chain of FMAs is untouched (see the class comment).
+    /// </summary>
+    [ThreadStatic] private static T[]? t_packB, t_packA, t_edge;
+
+    private static T* Buffer(ref T[]? buffer, long length)
+    {
+        int pad = 64 / Unsafe.SizeOf<T>();
+        if (buffer is null || buffer.Length < length + pad)
+            buffer = GC.AllocateUninitializedArray<T>((int)Math.Max(length + pad, (buffer?.Length ?? 0) * 3L / 2), pinned: true);
+        T* p = (T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
+        return (T*)(((nint)p + 63) & ~(nint)63);
+    }
+
     /// <param name="wide">the 512-bit path (needs cols a multiple of Nr(true)); false: the 256-bit one</param>
     public static void Run(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int rows, int cols, int depth, bool wide)
     {
         if (rows <= 0 || depth <= 0) return;
-        if (wide) { Run512(a, ars, aks, b, ldb, c, ldc, rows, cols, depth); return; }
-        int nr = Nr(false);
+        int nr = Nr(wide), mr = Mr(wide);
+        int kcMax = Math.Min(DepthBlock, depth), mcMax = Math.Min(RowBlock, (rows + mr - 1) / mr * mr);
+        T* packB = Buffer(ref t_packB, (long)kcMax * cols);
+        T* packA = Buffer(ref t_packA, (long)kcMax * mcMax);
+        T* edge = Buffer(ref t_edge, mr * nr);
+        // Depth blocks in ascending order, each continuing from the C the previous one stored: the chains stay whole.
         for (int k0 = 0; k0 < depth; k0 += DepthBlock)
         {
             int kc = Math.Min(DepthBlock, depth - k0);
+            PackB(b + (long)k0 * ldb, ldb, cols, kc, nr, packB);
             for (int m0 = 0; m0 < rows; m0 += RowBlock)
             {
-                int mEnd = Math.Min(rows, m0 + RowBlock);
+                int mc = Math.Min(RowBlock, rows - m0);
+                PackA(a + (long)m0 * ars + (long)k0 * aks, ars, aks, mc, kc, mr, packA);
                 for (int n0 = 0; n0 < cols; n0 += nr)
                 {
-                    T* bp = b + (long)k0 * ldb + n0;
-                    int m = m0;
-                    for (; m + 4 <= mEnd; m += 4) Tile4(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc);
-                    if (m + 2 <= mEnd) { Tile2(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc); m += 2; }
-                    if (m < mEnd) Tile1(a + (long)m * ars + (long)k0 * aks, aks, bp, ldb, c + (long)m * ldc + n0, kc);
+                    T* bp = packB + (long)n0 * kc;  // micro-panel n0/nr: kc·nr elements each
+                    for (int i = 0; i < mc; i += mr)
+                    {
+                        T* ap = packA + (long)i * kc, ct = c + (long)(m0 + i) * ldc + n0;
+                        int m = Math.Min(mr, mc - i);
+                        Prefetch(ct + (long)mr * ldc, ldc, Math.Min(mr, mc - i - mr), nr);
+                        if (m == mr) Kernel(ap, bp, ct, ldc, kc, wide);
+                        else
+                        {
+                            // Partial tile: the kernel works on a copy of the m real rows of C (the padded rows of
+                            // A are zero and their results are dropped), so there is one kernel for every shape.
+                            for (int r = 0; r < m; r++) new Span<T>(ct + (long)r * ldc, nr).CopyTo(new Span<T>(edge + r * nr, nr));
+                            Kernel(ap, bp, edge, nr, kc, wide);
+                            for (int r = 0; r < m; r++) new Span<T>(edge + r * nr, nr).CopyTo(new Span<T>(ct + (long)r * ldc, nr));
+                        }
+                    }
                 }
             }
         }
     }
 
-    private static void Run512(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int rows, int cols, int depth)
+    /// <summary>
+    /// Asks for the C tile the next kernel call works on (rows × nr from c), so that its loads do not stall the
+    /// start of that call: consecutive tiles lie ldc apart, a pattern the hardware prefetchers do not follow.
+    /// Only the speed depends on it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Prefetch(T* c, long ldc, int rows, int nr)
     {
-        int nr = 2 * Vector512<T>.Count;
-        for (int k0 = 0; k0 < depth; k0 += DepthBlock)
+        if (!Sse.IsSupported) return;
+        int last = nr - 1;
+        for (int r = 0; r < rows; r++, c += ldc)
+            for (int j = 0; j <= last + 64 / Unsafe.SizeOf<T>(); j += 64 / Unsafe.SizeOf<T>())
+                Sse.Prefetch0(c + Math.Min(j, last));
+    }
+
+    /// <summary>B[0..kc, 0..cols) (row stride ldb) into cols/nr contiguous kc×nr micro-panels.</summary>
+    private static void PackB(T* b, int ldb, int cols, int kc, int nr, T* dst)
+    {
+        for (int n0 = 0; n0 < cols; n0 += nr)
         {
-            int kc = Math.Min(DepthBlock, depth - k0);
-            for (int m0 = 0; m0 < rows; m0 += RowBlock)
+            T* src = b + n0, d = dst + (long)n0 * kc;
+            for (int kk = 0; kk < kc; kk++, src += ldb, d += nr)
+                new ReadOnlySpan<T>(src, nr).CopyTo(new Span<T>(d, nr));
+        }
+    }
+
+    /// <summary>A(0..mc, 0..kc) into ⌈mc/mr⌉ micro-panels of kc×mr (row i of a tile at offset i of each kk), zero-padded.</summary>
+    private static void PackA(T* a, int ars, int aks, int mc, int kc, int mr, T* dst)
+    {
+        for (int i0 = 0; i0 < mc; i0 += mr, dst += (long)kc * mr)
+        {
+            int m = Math.Min(mr, mc - i0);
+            for (int i = 0; i < mr; i++)
             {
-                int mEnd = Math.Min(rows, m0 + RowBlock);
-                for (int n0 = 0; n0 < cols; n0 += nr)
-                {
-                    T* bp = b + (long)k0 * ldb + n0;
-                    int m = m0;
-                    for (; m + 8 <= mEnd; m += 8) Tile8x512(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc);
-                    if (m + 4 <= mEnd) { Tile4x512(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc); m += 4; }
-                    if (m + 2 <= mEnd) { Tile2x512(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc); m += 2; }
-                    if (m < mEnd) Tile1x512(a + (long)m * ars + (long)k0 * aks, aks, bp, ldb, c + (long)m * ldc + n0, kc);
-                }
+                T* d = dst + i;
+                if (i >= m) { for (int kk = 0; kk < kc; kk++, d += mr) *d = T.Zero; continue; }
+                T* src = a + (long)(i0 + i) * ars;
+                for (int kk = 0; kk < kc; kk++, src += aks, d += mr) *d = *src;
             }
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Kernel(T* ap, T* bp, T* c, long ldc, int kc, bool wide)
+    {
+        if (wide) Kernel8x512(ap, bp, c, ldc, kc); else Kernel4x256(ap, bp, c, ldc, kc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -120,8 +192,22 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
         throw new NotSupportedException(typeof(T).Name);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<T> Fma(Vector256<T> x, Vector256<T> y, Vector256<T> acc)
+    {
+        if (typeof(T) == typeof(float))
+            return Vector256.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), acc.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(double))
+            return Vector256.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), acc.AsDouble()).As<double, T>();
+        throw new NotSupportedException(typeof(T).Name);
+    }
+
+    /// <summary>
+    /// The micro-kernel of the 512-bit path: C[0..8, 0..2v) (row stride ldc) += packed A (kc×8) · packed B (kc×2v),
+    /// one FMA per element per kk, kk ascending.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile8x512(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int kc)
+    private static void Kernel8x512(T* a, T* b, T* c, long ldc, int kc)
     {
         int v = Vector512<T>.Count;
         T* c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc, c6 = c5 + ldc, c7 = c6 + ldc;
@@ -137,14 +223,14 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
         {
             var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + v);
             var x = Vector512.Create(a[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01);
-            x = Vector512.Create(a[ars]); c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11);
-            x = Vector512.Create(a[2 * ars]); c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21);
-            x = Vector512.Create(a[3 * ars]); c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31);
-            x = Vector512.Create(a[4 * ars]); c40 = Fma(x, b0, c40); c41 = Fma(x, b1, c41);
-            x = Vector512.Create(a[5 * ars]); c50 = Fma(x, b0, c50); c51 = Fma(x, b1, c51);
-            x = Vector512.Create(a[6 * ars]); c60 = Fma(x, b0, c60); c61 = Fma(x, b1, c61);
-            x = Vector512.Create(a[7 * ars]); c70 = Fma(x, b0, c70); c71 = Fma(x, b1, c71);
-            a += aks; b += ldb;
+            x = Vector512.Create(a[1]); c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11);
+            x = Vector512.Create(a[2]); c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21);
+            x = Vector512.Create(a[3]); c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31);
+            x = Vector512.Create(a[4]); c40 = Fma(x, b0, c40); c41 = Fma(x, b1, c41);
+            x = Vector512.Create(a[5]); c50 = Fma(x, b0, c50); c51 = Fma(x, b1, c51);
+            x = Vector512.Create(a[6]); c60 = Fma(x, b0, c60); c61 = Fma(x, b1, c61);
+            x = Vector512.Create(a[7]); c70 = Fma(x, b0, c70); c71 = Fma(x, b1, c71);
+            a += 8; b += 2 * v;
         }
         c00.Store(c); c01.Store(c + v); c10.Store(c1); c11.Store(c1 + v);
         c20.Store(c2); c21.Store(c2 + v); c30.Store(c3); c31.Store(c3 + v);
@@ -152,71 +238,12 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
         c60.Store(c6); c61.Store(c6 + v); c70.Store(c7); c71.Store(c7 + v);
     }
 
+    /// <summary>
+    /// The micro-kernel of the 256-bit path: C[0..4, 0..3v) (row stride ldc) += packed A (kc×4) · packed B (kc×3v),
+    /// one FMA per element per kk, kk ascending.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4x512(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int kc)
-    {
-        int v = Vector512<T>.Count;
-        T* c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
-        var c00 = Vector512.Load(c); var c01 = Vector512.Load(c + v);
-        var c10 = Vector512.Load(c1); var c11 = Vector512.Load(c1 + v);
-        var c20 = Vector512.Load(c2); var c21 = Vector512.Load(c2 + v);
-        var c30 = Vector512.Load(c3); var c31 = Vector512.Load(c3 + v);
-        for (int kk = 0; kk < kc; kk++)
-        {
-            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + v);
-            var x = Vector512.Create(a[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01);
-            x = Vector512.Create(a[ars]); c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11);
-            x = Vector512.Create(a[2 * ars]); c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21);
-            x = Vector512.Create(a[3 * ars]); c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31);
-            a += aks; b += ldb;
-        }
-        c00.Store(c); c01.Store(c + v); c10.Store(c1); c11.Store(c1 + v);
-        c20.Store(c2); c21.Store(c2 + v); c30.Store(c3); c31.Store(c3 + v);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile2x512(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int kc)
-    {
-        int v = Vector512<T>.Count;
-        T* c1 = c + ldc;
-        var c00 = Vector512.Load(c); var c01 = Vector512.Load(c + v);
-        var c10 = Vector512.Load(c1); var c11 = Vector512.Load(c1 + v);
-        for (int kk = 0; kk < kc; kk++)
-        {
-            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + v);
-            var x = Vector512.Create(a[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01);
-            x = Vector512.Create(a[ars]); c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11);
-            a += aks; b += ldb;
-        }
-        c00.Store(c); c01.Store(c + v); c10.Store(c1); c11.Store(c1 + v);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile1x512(T* a, int aks, T* b, int ldb, T* c, int kc)
-    {
-        int v = Vector512<T>.Count;
-        var c00 = Vector512.Load(c); var c01 = Vector512.Load(c + v);
-        for (int kk = 0; kk < kc; kk++)
-        {
-            var x = Vector512.Create(a[0]);
-            c00 = Fma(x, Vector512.Load(b), c00); c01 = Fma(x, Vector512.Load(b + v), c01);
-            a += aks; b += ldb;
-        }
-        c00.Store(c); c01.Store(c + v);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<T> Fma(Vector256<T> x, Vector256<T> y, Vector256<T> acc)
-    {
-        if (typeof(T) == typeof(float))
-            return Vector256.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), acc.AsSingle()).As<float, T>();
-        if (typeof(T) == typeof(double))
-            return Vector256.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), acc.AsDouble()).As<double, T>();
-        throw new NotSupportedException(typeof(T).Name);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int kc)
+    private static void Kernel4x256(T* a, T* b, T* c, long ldc, int kc)
     {
         int v = Vector256<T>.Count;
         T* c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
@@ -229,51 +256,17 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
             var b0 = Vector256.Load(b); var b1 = Vector256.Load(b + v); var b2 = Vector256.Load(b + 2 * v);
             var x = Vector256.Create(a[0]);
             c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01); c02 = Fma(x, b2, c02);
-            x = Vector256.Create(a[ars]);
+            x = Vector256.Create(a[1]);
             c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11); c12 = Fma(x, b2, c12);
-            x = Vector256.Create(a[2 * ars]);
+            x = Vector256.Create(a[2]);
             c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21); c22 = Fma(x, b2, c22);
-            x = Vector256.Create(a[3 * ars]);
+            x = Vector256.Create(a[3]);
             c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31); c32 = Fma(x, b2, c32);
-            a += aks; b += ldb;
+            a += 4; b += 3 * v;
         }
         c00.Store(c); c01.Store(c + v); c02.Store(c + 2 * v);
         c10.Store(c1); c11.Store(c1 + v); c12.Store(c1 + 2 * v);
         c20.Store(c2); c21.Store(c2 + v); c22.Store(c2 + 2 * v);
         c30.Store(c3); c31.Store(c3 + v); c32.Store(c3 + 2 * v);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile2(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int kc)
-    {
-        int v = Vector256<T>.Count;
-        T* c1 = c + ldc;
-        var c00 = Vector256.Load(c); var c01 = Vector256.Load(c + v); var c02 = Vector256.Load(c + 2 * v);
-        var c10 = Vector256.Load(c1); var c11 = Vector256.Load(c1 + v); var c12 = Vector256.Load(c1 + 2 * v);
-        for (int kk = 0; kk < kc; kk++)
-        {
-            var b0 = Vector256.Load(b); var b1 = Vector256.Load(b + v); var b2 = Vector256.Load(b + 2 * v);
-            var x = Vector256.Create(a[0]);
-            c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01); c02 = Fma(x, b2, c02);
-            x = Vector256.Create(a[ars]);
-            c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11); c12 = Fma(x, b2, c12);
-            a += aks; b += ldb;
-        }
-        c00.Store(c); c01.Store(c + v); c02.Store(c + 2 * v);
-        c10.Store(c1); c11.Store(c1 + v); c12.Store(c1 + 2 * v);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile1(T* a, int aks, T* b, int ldb, T* c, int kc)
-    {
-        int v = Vector256<T>.Count;
-        var c00 = Vector256.Load(c); var c01 = Vector256.Load(c + v); var c02 = Vector256.Load(c + 2 * v);
-        for (int kk = 0; kk < kc; kk++)
-        {
-            var x = Vector256.Create(a[0]);
-            c00 = Fma(x, Vector256.Load(b), c00); c01 = Fma(x, Vector256.Load(b + v), c01); c02 = Fma(x, Vector256.Load(b + 2 * v), c02);
-            a += aks; b += ldb;
-        }
-        c00.Store(c); c01.Store(c + v); c02.Store(c + 2 * v);
     }
 }
