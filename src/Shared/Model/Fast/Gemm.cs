@@ -97,6 +97,7 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
     public static void Run(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int rows, int cols, int depth, bool wide)
     {
         if (rows <= 0 || depth <= 0) return;
+        if (rows < PackFrom) { RunInPlace(a, ars, aks, b, ldb, c, ldc, rows, cols, depth, wide); return; }
         int nr = Nr(wide), mr = Mr(wide);
         int kcMax = Math.Min(DepthBlock, depth), mcMax = Math.Min(RowBlock, (rows + mr - 1) / mr * mr);
         T* packB = Buffer(ref t_packB, (long)kcMax * cols);
@@ -129,6 +130,62 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
                             for (int r = 0; r < m; r++) new Span<T>(edge + r * nr, nr).CopyTo(new Span<T>(ct + (long)r * ldc, nr));
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Rows from which the operands are packed. Below, packing B (every call copies its kc×cols block) costs more than
+    /// it saves: measured on the recurrences (32 rows, B = the 1 MiB weights), the in-place tiles were faster, while
+    /// the products over a sequence's steps or a shard's rows (64 and more) gain 10–65 % packed. Only the speed
+    /// depends on it.
+    /// </summary>
+    private const int PackFrom = 64;
+
+    /// <summary>
+    /// Few rows (<see cref="PackFrom"/>): A and B read where they lie, with no packing; the tiles below. Same chains,
+    /// same bits as the packed path.
+    /// </summary>
+    private static void RunInPlace(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int rows, int cols, int depth, bool wide)
+    {
+        if (wide) { Run512(a, ars, aks, b, ldb, c, ldc, rows, cols, depth); return; }
+        int nr = Nr(false);
+        for (int k0 = 0; k0 < depth; k0 += DepthBlock)
+        {
+            int kc = Math.Min(DepthBlock, depth - k0);
+            for (int m0 = 0; m0 < rows; m0 += RowBlock)
+            {
+                int mEnd = Math.Min(rows, m0 + RowBlock);
+                for (int n0 = 0; n0 < cols; n0 += nr)
+                {
+                    T* bp = b + (long)k0 * ldb + n0;
+                    int m = m0;
+                    for (; m + 4 <= mEnd; m += 4) Tile4(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc);
+                    if (m + 2 <= mEnd) { Tile2(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc); m += 2; }
+                    if (m < mEnd) Tile1(a + (long)m * ars + (long)k0 * aks, aks, bp, ldb, c + (long)m * ldc + n0, kc);
+                }
+            }
+        }
+    }
+
+    private static void Run512(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int rows, int cols, int depth)
+    {
+        int nr = 2 * Vector512<T>.Count;
+        for (int k0 = 0; k0 < depth; k0 += DepthBlock)
+        {
+            int kc = Math.Min(DepthBlock, depth - k0);
+            for (int m0 = 0; m0 < rows; m0 += RowBlock)
+            {
+                int mEnd = Math.Min(rows, m0 + RowBlock);
+                for (int n0 = 0; n0 < cols; n0 += nr)
+                {
+                    T* bp = b + (long)k0 * ldb + n0;
+                    int m = m0;
+                    for (; m + 8 <= mEnd; m += 8) Tile8x512(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc);
+                    if (m + 4 <= mEnd) { Tile4x512(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc); m += 4; }
+                    if (m + 2 <= mEnd) { Tile2x512(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc); m += 2; }
+                    if (m < mEnd) Tile1x512(a + (long)m * ars + (long)k0 * aks, aks, bp, ldb, c + (long)m * ldc + n0, kc);
                 }
             }
         }
@@ -268,5 +325,152 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
         c10.Store(c1); c11.Store(c1 + v); c12.Store(c1 + 2 * v);
         c20.Store(c2); c21.Store(c2 + v); c22.Store(c2 + 2 * v);
         c30.Store(c3); c31.Store(c3 + v); c32.Store(c3 + 2 * v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile8x512(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int kc)
+    {
+        int v = Vector512<T>.Count;
+        T* c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc, c6 = c5 + ldc, c7 = c6 + ldc;
+        var c00 = Vector512.Load(c); var c01 = Vector512.Load(c + v);
+        var c10 = Vector512.Load(c1); var c11 = Vector512.Load(c1 + v);
+        var c20 = Vector512.Load(c2); var c21 = Vector512.Load(c2 + v);
+        var c30 = Vector512.Load(c3); var c31 = Vector512.Load(c3 + v);
+        var c40 = Vector512.Load(c4); var c41 = Vector512.Load(c4 + v);
+        var c50 = Vector512.Load(c5); var c51 = Vector512.Load(c5 + v);
+        var c60 = Vector512.Load(c6); var c61 = Vector512.Load(c6 + v);
+        var c70 = Vector512.Load(c7); var c71 = Vector512.Load(c7 + v);
+        for (int kk = 0; kk < kc; kk++)
+        {
+            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + v);
+            var x = Vector512.Create(a[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01);
+            x = Vector512.Create(a[ars]); c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11);
+            x = Vector512.Create(a[2 * ars]); c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21);
+            x = Vector512.Create(a[3 * ars]); c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31);
+            x = Vector512.Create(a[4 * ars]); c40 = Fma(x, b0, c40); c41 = Fma(x, b1, c41);
+            x = Vector512.Create(a[5 * ars]); c50 = Fma(x, b0, c50); c51 = Fma(x, b1, c51);
+            x = Vector512.Create(a[6 * ars]); c60 = Fma(x, b0, c60); c61 = Fma(x, b1, c61);
+            x = Vector512.Create(a[7 * ars]); c70 = Fma(x, b0, c70); c71 = Fma(x, b1, c71);
+            a += aks; b += ldb;
+        }
+        c00.Store(c); c01.Store(c + v); c10.Store(c1); c11.Store(c1 + v);
+        c20.Store(c2); c21.Store(c2 + v); c30.Store(c3); c31.Store(c3 + v);
+        c40.Store(c4); c41.Store(c4 + v); c50.Store(c5); c51.Store(c5 + v);
+        c60.Store(c6); c61.Store(c6 + v); c70.Store(c7); c71.Store(c7 + v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile4x512(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int kc)
+    {
+        int v = Vector512<T>.Count;
+        T* c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
+        var c00 = Vector512.Load(c); var c01 = Vector512.Load(c + v);
+        var c10 = Vector512.Load(c1); var c11 = Vector512.Load(c1 + v);
+        var c20 = Vector512.Load(c2); var c21 = Vector512.Load(c2 + v);
+        var c30 = Vector512.Load(c3); var c31 = Vector512.Load(c3 + v);
+        for (int kk = 0; kk < kc; kk++)
+        {
+            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + v);
+            var x = Vector512.Create(a[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01);
+            x = Vector512.Create(a[ars]); c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11);
+            x = Vector512.Create(a[2 * ars]); c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21);
+            x = Vector512.Create(a[3 * ars]); c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31);
+            a += aks; b += ldb;
+        }
+        c00.Store(c); c01.Store(c + v); c10.Store(c1); c11.Store(c1 + v);
+        c20.Store(c2); c21.Store(c2 + v); c30.Store(c3); c31.Store(c3 + v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile2x512(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int kc)
+    {
+        int v = Vector512<T>.Count;
+        T* c1 = c + ldc;
+        var c00 = Vector512.Load(c); var c01 = Vector512.Load(c + v);
+        var c10 = Vector512.Load(c1); var c11 = Vector512.Load(c1 + v);
+        for (int kk = 0; kk < kc; kk++)
+        {
+            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + v);
+            var x = Vector512.Create(a[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01);
+            x = Vector512.Create(a[ars]); c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11);
+            a += aks; b += ldb;
+        }
+        c00.Store(c); c01.Store(c + v); c10.Store(c1); c11.Store(c1 + v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile1x512(T* a, int aks, T* b, int ldb, T* c, int kc)
+    {
+        int v = Vector512<T>.Count;
+        var c00 = Vector512.Load(c); var c01 = Vector512.Load(c + v);
+        for (int kk = 0; kk < kc; kk++)
+        {
+            var x = Vector512.Create(a[0]);
+            c00 = Fma(x, Vector512.Load(b), c00); c01 = Fma(x, Vector512.Load(b + v), c01);
+            a += aks; b += ldb;
+        }
+        c00.Store(c); c01.Store(c + v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile4(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int kc)
+    {
+        int v = Vector256<T>.Count;
+        T* c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
+        var c00 = Vector256.Load(c); var c01 = Vector256.Load(c + v); var c02 = Vector256.Load(c + 2 * v);
+        var c10 = Vector256.Load(c1); var c11 = Vector256.Load(c1 + v); var c12 = Vector256.Load(c1 + 2 * v);
+        var c20 = Vector256.Load(c2); var c21 = Vector256.Load(c2 + v); var c22 = Vector256.Load(c2 + 2 * v);
+        var c30 = Vector256.Load(c3); var c31 = Vector256.Load(c3 + v); var c32 = Vector256.Load(c3 + 2 * v);
+        for (int kk = 0; kk < kc; kk++)
+        {
+            var b0 = Vector256.Load(b); var b1 = Vector256.Load(b + v); var b2 = Vector256.Load(b + 2 * v);
+            var x = Vector256.Create(a[0]);
+            c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01); c02 = Fma(x, b2, c02);
+            x = Vector256.Create(a[ars]);
+            c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11); c12 = Fma(x, b2, c12);
+            x = Vector256.Create(a[2 * ars]);
+            c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21); c22 = Fma(x, b2, c22);
+            x = Vector256.Create(a[3 * ars]);
+            c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31); c32 = Fma(x, b2, c32);
+            a += aks; b += ldb;
+        }
+        c00.Store(c); c01.Store(c + v); c02.Store(c + 2 * v);
+        c10.Store(c1); c11.Store(c1 + v); c12.Store(c1 + 2 * v);
+        c20.Store(c2); c21.Store(c2 + v); c22.Store(c2 + 2 * v);
+        c30.Store(c3); c31.Store(c3 + v); c32.Store(c3 + 2 * v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile2(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int kc)
+    {
+        int v = Vector256<T>.Count;
+        T* c1 = c + ldc;
+        var c00 = Vector256.Load(c); var c01 = Vector256.Load(c + v); var c02 = Vector256.Load(c + 2 * v);
+        var c10 = Vector256.Load(c1); var c11 = Vector256.Load(c1 + v); var c12 = Vector256.Load(c1 + 2 * v);
+        for (int kk = 0; kk < kc; kk++)
+        {
+            var b0 = Vector256.Load(b); var b1 = Vector256.Load(b + v); var b2 = Vector256.Load(b + 2 * v);
+            var x = Vector256.Create(a[0]);
+            c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01); c02 = Fma(x, b2, c02);
+            x = Vector256.Create(a[ars]);
+            c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11); c12 = Fma(x, b2, c12);
+            a += aks; b += ldb;
+        }
+        c00.Store(c); c01.Store(c + v); c02.Store(c + 2 * v);
+        c10.Store(c1); c11.Store(c1 + v); c12.Store(c1 + 2 * v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile1(T* a, int aks, T* b, int ldb, T* c, int kc)
+    {
+        int v = Vector256<T>.Count;
+        var c00 = Vector256.Load(c); var c01 = Vector256.Load(c + v); var c02 = Vector256.Load(c + 2 * v);
+        for (int kk = 0; kk < kc; kk++)
+        {
+            var x = Vector256.Create(a[0]);
+            c00 = Fma(x, Vector256.Load(b), c00); c01 = Fma(x, Vector256.Load(b + v), c01); c02 = Fma(x, Vector256.Load(b + 2 * v), c02);
+            a += aks; b += ldb;
+        }
+        c00.Store(c); c01.Store(c + v); c02.Store(c + 2 * v);
     }
 }
