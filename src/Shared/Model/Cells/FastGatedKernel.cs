@@ -13,7 +13,8 @@ namespace DistRnn.Model;
 ///
 /// All sequences of a call advance together, one time step at a time, as rows of matrices (rows still running at step t
 /// are a prefix: the rows are ordered longest first, stably):
-///   P_t = b + X_t Wx + H_{t−1} Wh       (r×4d; the first layer's X_t Wx is a row lookup)        Gemm
+///   P_t = b + X_t Wx + H_{t−1} Wh       (r×4d; the first layer's X_t Wx is a row lookup; above it, b + X_t Wx
+///                                        for all t of a sequence in one product before the recurrence)   Gemm
 ///   [i f g o] = σ, σ, tanh, σ of P_t's four blocks, vectorised DetMath (DetMath's bits)
 ///   C_t = f ⊙ C_{t−1} + i ⊙ g,  H_t = o ⊙ tanh(C_t),  the next layer's X_t = M_t ⊙ H_t     fused, one row at a time
 ///   Z = X_top V + c, softmax, loss, dZ = Y − onehot                                          per sequence, Gemm
