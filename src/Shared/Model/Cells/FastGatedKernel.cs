@@ -197,7 +197,7 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                     if (l == 0)
                     {
                         int x = tokens[seqs[w.SeqOf[m]].Start + t - 1];
-                        Sum(bias.AsSpan(0, gp), w.Wx[0].AsSpan(x * gp, gp), row);
+                        Elementwise.Sum<T>(bias.AsSpan(0, gp), w.Wx[0].AsSpan(x * gp, gp), row);
                     }
                     else bias.AsSpan(0, gp).CopyTo(row);
                     if (gru) w.BiasH[l].AsSpan(0, gp).CopyTo(B.AsSpan((m * tm + t - 1) * gp, gp));
@@ -217,7 +217,7 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                     {
                         // r, z = σ(A + B) over 2d; n = tanh(A_n + r ⊙ B_n); h = (1 − z) ⊙ n + z ⊙ h_{t−1}
                         var hs = B.AsSpan((m * tm + t - 1) * gp, gp);
-                        Sum(row[..(2 * d)], hs[..(2 * d)], row[..(2 * d)]);
+                        Elementwise.Sum<T>(row[..(2 * d)], hs[..(2 * d)], row[..(2 * d)]);
                         DetVec.Activate(row[..(2 * d)], Activation.Sigmoid);
                         Elementwise.GruCandidate(row, hs, d);
                         DetVec.Activate(row.Slice(2 * d, d), Activation.Tanh);
@@ -364,9 +364,6 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
             }
         }
     }
-
-    /// <summary>into = a + b, element by element.</summary>
-    private static void Sum(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> into) => Elementwise.Sum(a, b, into);
 
     private static void MultiplyMask(T[] e, T[] mask, Work w)
     {

@@ -233,10 +233,14 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
         }
     }
 
+    /// <summary>
+    /// One micro-tile from packed operands: the in-place tiles, reading packed A (kc×mr, A(i, kk) at kk·mr + i) with
+    /// (ars, aks) = (1, mr) and a packed B micro-panel (kc×nr) with ldb = nr.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Kernel(T* ap, T* bp, T* c, long ldc, int kc, bool wide)
+    private static void Kernel(T* ap, T* bp, T* c, int ldc, int kc, bool wide)
     {
-        if (wide) Kernel8x512(ap, bp, c, ldc, kc); else Kernel4x256(ap, bp, c, ldc, kc);
+        if (wide) Tile8x512(ap, 1, Mr(true), bp, Nr(true), c, ldc, kc); else Tile4(ap, 1, Mr(false), bp, Nr(false), c, ldc, kc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -257,74 +261,6 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
         if (typeof(T) == typeof(double))
             return Vector256.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), acc.AsDouble()).As<double, T>();
         throw new NotSupportedException(typeof(T).Name);
-    }
-
-    /// <summary>
-    /// The micro-kernel of the 512-bit path: C[0..8, 0..2v) (row stride ldc) += packed A (kc×8) · packed B (kc×2v),
-    /// one FMA per element per kk, kk ascending.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel8x512(T* a, T* b, T* c, long ldc, int kc)
-    {
-        int v = Vector512<T>.Count;
-        T* c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc, c6 = c5 + ldc, c7 = c6 + ldc;
-        var c00 = Vector512.Load(c); var c01 = Vector512.Load(c + v);
-        var c10 = Vector512.Load(c1); var c11 = Vector512.Load(c1 + v);
-        var c20 = Vector512.Load(c2); var c21 = Vector512.Load(c2 + v);
-        var c30 = Vector512.Load(c3); var c31 = Vector512.Load(c3 + v);
-        var c40 = Vector512.Load(c4); var c41 = Vector512.Load(c4 + v);
-        var c50 = Vector512.Load(c5); var c51 = Vector512.Load(c5 + v);
-        var c60 = Vector512.Load(c6); var c61 = Vector512.Load(c6 + v);
-        var c70 = Vector512.Load(c7); var c71 = Vector512.Load(c7 + v);
-        for (int kk = 0; kk < kc; kk++)
-        {
-            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + v);
-            var x = Vector512.Create(a[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01);
-            x = Vector512.Create(a[1]); c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11);
-            x = Vector512.Create(a[2]); c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21);
-            x = Vector512.Create(a[3]); c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31);
-            x = Vector512.Create(a[4]); c40 = Fma(x, b0, c40); c41 = Fma(x, b1, c41);
-            x = Vector512.Create(a[5]); c50 = Fma(x, b0, c50); c51 = Fma(x, b1, c51);
-            x = Vector512.Create(a[6]); c60 = Fma(x, b0, c60); c61 = Fma(x, b1, c61);
-            x = Vector512.Create(a[7]); c70 = Fma(x, b0, c70); c71 = Fma(x, b1, c71);
-            a += 8; b += 2 * v;
-        }
-        c00.Store(c); c01.Store(c + v); c10.Store(c1); c11.Store(c1 + v);
-        c20.Store(c2); c21.Store(c2 + v); c30.Store(c3); c31.Store(c3 + v);
-        c40.Store(c4); c41.Store(c4 + v); c50.Store(c5); c51.Store(c5 + v);
-        c60.Store(c6); c61.Store(c6 + v); c70.Store(c7); c71.Store(c7 + v);
-    }
-
-    /// <summary>
-    /// The micro-kernel of the 256-bit path: C[0..4, 0..3v) (row stride ldc) += packed A (kc×4) · packed B (kc×3v),
-    /// one FMA per element per kk, kk ascending.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel4x256(T* a, T* b, T* c, long ldc, int kc)
-    {
-        int v = Vector256<T>.Count;
-        T* c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
-        var c00 = Vector256.Load(c); var c01 = Vector256.Load(c + v); var c02 = Vector256.Load(c + 2 * v);
-        var c10 = Vector256.Load(c1); var c11 = Vector256.Load(c1 + v); var c12 = Vector256.Load(c1 + 2 * v);
-        var c20 = Vector256.Load(c2); var c21 = Vector256.Load(c2 + v); var c22 = Vector256.Load(c2 + 2 * v);
-        var c30 = Vector256.Load(c3); var c31 = Vector256.Load(c3 + v); var c32 = Vector256.Load(c3 + 2 * v);
-        for (int kk = 0; kk < kc; kk++)
-        {
-            var b0 = Vector256.Load(b); var b1 = Vector256.Load(b + v); var b2 = Vector256.Load(b + 2 * v);
-            var x = Vector256.Create(a[0]);
-            c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01); c02 = Fma(x, b2, c02);
-            x = Vector256.Create(a[1]);
-            c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11); c12 = Fma(x, b2, c12);
-            x = Vector256.Create(a[2]);
-            c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21); c22 = Fma(x, b2, c22);
-            x = Vector256.Create(a[3]);
-            c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31); c32 = Fma(x, b2, c32);
-            a += 4; b += 3 * v;
-        }
-        c00.Store(c); c01.Store(c + v); c02.Store(c + 2 * v);
-        c10.Store(c1); c11.Store(c1 + v); c12.Store(c1 + 2 * v);
-        c20.Store(c2); c21.Store(c2 + v); c22.Store(c2 + 2 * v);
-        c30.Store(c3); c31.Store(c3 + v); c32.Store(c3 + 2 * v);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
