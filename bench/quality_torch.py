@@ -22,7 +22,11 @@ p.add_argument("--val-frac", type=float, default=0.1); p.add_argument("--seed", 
 p.add_argument("--threads", type=int, default=1); p.add_argument("--state", choices=["reset", "carry"], default="reset")
 p.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="rnn"); p.add_argument("--layers", type=int, default=1)
 p.add_argument("--dropout", type=float, default=0.0)
+p.add_argument("--single-bias", action="store_true",
+               help="one bias per gate, as DistRnn's b: bias_hh held at 0 (PyTorch's bias_ih + bias_hh is one bias with twice"
+                    " the initial variance and, under Adam, twice the step)")
 a = p.parse_args()
+if a.single_bias and a.cell == "gru": p.error("--single-bias: gru has bx and bh in DistRnn too (bh sits inside r * (h Wh + bh))")
 torch.set_num_threads(a.threads); torch.manual_seed(a.seed)
 text = open(a.corpus, encoding="utf-8-sig").read()
 vocab = sorted(set(text)); idx = {c: i for i, c in enumerate(vocab)}; k = len(vocab)
@@ -33,7 +37,10 @@ rnn = {"rnn": lambda: nn.RNN(k, a.hidden, num_layers=a.layers, nonlinearity="tan
        "lstm": lambda: nn.LSTM(k, a.hidden, num_layers=a.layers, batch_first=True, dropout=inter),
        "gru": lambda: nn.GRU(k, a.hidden, num_layers=a.layers, batch_first=True, dropout=inter)}[a.cell]()
 top = nn.Dropout(a.dropout); out = nn.Linear(a.hidden, k)
-params = list(rnn.parameters()) + list(out.parameters())
+if a.single_bias:
+    for name, t in rnn.named_parameters():
+        if name.startswith("bias_hh"): nn.init.zeros_(t); t.requires_grad_(False)
+params = [t for t in rnn.parameters() if t.requires_grad] + list(out.parameters())
 opt = torch.optim.Adam(params, lr=a.lr)
 g = torch.Generator().manual_seed(a.seed)
 t0 = time.time()
@@ -73,6 +80,6 @@ def validation(carry):
             total += F.cross_entropy(out(s)[0], y, reduction="sum").item(); chars += n
         return total / chars
 result = {"peer": "pytorch", "corpus": a.corpus, "cell": a.cell, "layers": a.layers, "dropout": a.dropout, "hidden": a.hidden,
-          "steps": a.steps, "state": a.state, "val_loss": validation(False), "val_loss_carry": validation(True)}
+          "steps": a.steps, "state": a.state, "single_bias": a.single_bias, "val_loss": validation(False), "val_loss_carry": validation(True)}
 result.update({"train_loss_last": loss.item(), "seconds": train_seconds, "torch": torch.__version__})
 print(json.dumps(result))

@@ -229,8 +229,6 @@ internal static class TrainCommand
         }
         config.Validate();
         var run = RunFrom(parse, resume?.Header.Run);
-        if (config.CarriesState && run.DataPlane == "tree")
-            throw new InputException("--state carry: not supported with --data-plane tree yet (the workers' relay does not pass the carried states); use --data-plane star");
         // The security files are read before anything is written, so a bad one leaves no half-made run behind.
         var security = NodeSecurity.FromOptions(run.SecretFile, run.TlsCert, run.TlsCa, w => Console.Error.WriteLine(w));
         if (run.Listen is string exposed)

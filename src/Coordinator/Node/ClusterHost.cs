@@ -62,7 +62,7 @@ public sealed class ClusterHost<T> : IAsyncDisposable where T : unmanaged, IFloa
         var host = new ClusterHost<T>(coordinator, settings);
         int threads = o.ThreadsPerWorker > 0 ? o.ThreadsPerWorker : Math.Max(1, Environment.ProcessorCount / Math.Max(1, o.LocalWorkers));
         var seed = AkkaConfig.CoordinatorAddress(coordinator.Address.Host!, coordinator.Address.Port!.Value, o.Security.Scheme);
-        int modelValues = settings.Config.ShapeFor(settings.VocabSize).Count;
+        int wireValues = settings.Config.WireValues(settings.VocabSize);
         for (int i = 0; i < o.LocalWorkers; i++)
         {
             var options = new WorkerNodeOptions
@@ -78,7 +78,7 @@ public sealed class ClusterHost<T> : IAsyncDisposable where T : unmanaged, IFloa
                 Log = o.Verbose ? o.Log : _ => { },
                 OnSystem = o.OnSystem,
                 Security = o.Security,
-                MaxTensorValues = modelValues,
+                MaxTensorValues = wireValues,
             };
             host._workers.Add(Task.Run(() => WorkerNode.RunAsync(options, host._stopWorkers.Token)));
         }

@@ -106,7 +106,7 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
         var shape = settings.Config.ShapeFor(settings.VocabSize);
         CheckFits(shape);
         ActorSystem system;
-        var config = AkkaConfig.Node(AkkaConfig.CoordinatorRole, host, port, verbose, extra: string.Join('\n', new[] { AkkaConfig.TensorLimit(shape.Count), discovery?.Hocon() }.Where(x => x is not null)));
+        var config = AkkaConfig.Node(AkkaConfig.CoordinatorRole, host, port, verbose, extra: string.Join('\n', new[] { AkkaConfig.TensorLimit(settings.Config.WireValues(settings.VocabSize)), discovery?.Hocon() }.Where(x => x is not null)));
         // a flood of strangers at the port costs a few lines: the rate limit of the registration desk's refusals
         var refusals = new LineRateLimit(RefusalsPerMinute, TimeSpan.FromMinutes(1));
         void Refused(TransportRefusal why)
@@ -143,7 +143,7 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
         try
         {
             var bind = ListenAddresses.Of(host);
-            var limits = new DataChannelLimits(settings.Config.ShapeFor(settings.VocabSize).Count);
+            var limits = new DataChannelLimits(settings.Config.WireValues(settings.VocabSize));
             var server = new DataChannelServer<IActorRef>(bind, limits, security,
                 deliver: (worker, d) => actor().Tell(d, worker),
                 lost: (worker, why) => actor().Tell(new DataChannelLost(worker, why)),

@@ -183,7 +183,7 @@ public sealed class StepActor<T> : ReceiveActor, IWithTimers where T : unmanaged
         // peer links only beside a data channel (DISTRNN_DATA_CHANNEL=off: every tensor over Akka)
         string[]? peers = _channel is null ? null : plan.Workers.Select(PeerEndpoint).ToArray();
         for (int i = 0; i < plan.Workers.Count; i++)
-            SendJob(plan.Workers[i], new TreeStep(_s.RunId, _round.Step, plan.Epoch, paths, pieces, i, peers, _peerTicket.Id, _peerTicket.Key));
+            SendJob(plan.Workers[i], new TreeStep(_s.RunId, _round.Step, plan.Epoch, paths, pieces, i, peers, _peerTicket.Id, _peerTicket.Key, _round.StatesPayload));
         foreach (var chunk in _gather.ParameterChunks(_round.Parameters.Data)) SendJob(plan.RootOwner, chunk);
     }
 

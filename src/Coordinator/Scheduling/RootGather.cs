@@ -9,7 +9,8 @@ namespace DistRnn.Coordinator.Scheduling;
 /// on every re-plan), the parameters cut into the chunks that go to the root's owner, and the root's sum gathered chunk
 /// by chunk from the root's owners. A root chunk counts only from the worker that owned the root in the epoch it
 /// names (any epoch of this step: every epoch's root has the same bits); a copy loses to the first. The assembled root
-/// then takes the one path of every result (<see cref="StepRound{TWorker,T}.OfferRoot"/>). Not thread-safe.
+/// then takes the one path of every result (<see cref="StepRound{TWorker,T}.OfferRoot"/>), which checks, with --state
+/// carry, the batch's final states that came with chunk 0. Not thread-safe.
 /// </summary>
 public sealed class RootGather<TWorker, T> where TWorker : notnull where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -23,6 +24,7 @@ public sealed class RootGather<TWorker, T> where TWorker : notnull where T : unm
     private int _count;
     private double _loss;
     private long _chars;
+    private TensorPayload? _states;
     private bool _done;
 
     public RootGather(string runId, long step, Subtree root, int modelValues)
@@ -72,9 +74,10 @@ public sealed class RootGather<TWorker, T> where TWorker : notnull where T : unm
         m.Values.CopyTo(into);
         into.CopyTo(_sum, _layout.Start(m.Chunk));
         _have[m.Chunk] = true;
-        if (m.Chunk == 0) (_loss, _chars) = (m.Loss, m.Chars);
+        // --state carry: the batch's final states come with chunk 0 (copied: the message may be a frame's buffer)
+        if (m.Chunk == 0) (_loss, _chars, _states) = (m.Loss, m.Chars, m.States?.Detached());
         if (++_count < _have.Length) return null;
         _done = true;
-        return new SubtreeResult(_runId, _step, _root, _loss, _chars, TensorPayload.Wrap(_sum));
+        return new SubtreeResult(_runId, _step, _root, _loss, _chars, TensorPayload.Wrap(_sum), _states);
     }
 }

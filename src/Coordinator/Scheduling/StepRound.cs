@@ -81,7 +81,8 @@ public sealed class StepRound<TWorker, T> where TWorker : notnull where T : unma
     public TensorPayload ParametersPayload { get; }
     /// <summary>--state carry: the step's initial and final states (null with --state reset); a recomputation starts from the same initial ones.</summary>
     public StepCarry<T>? Carry { get; }
-    private TensorPayload? StatesPayload { get; }
+    /// <summary>--state carry: the initial states as every job (star) or plan (tree) carries them; null with --state reset.</summary>
+    public TensorPayload? StatesPayload { get; }
     /// <summary>The step's sequences (what a recomputation runs on).</summary>
     public SequenceRef[] Batch => _batch;
     public TimeSpan Deadline { get; private set; }

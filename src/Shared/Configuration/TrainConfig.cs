@@ -63,6 +63,16 @@ public sealed record TrainConfig
     [JsonIgnore] public Cell CellKind => CellExtensions.TryParse(Cell, out var c) ? c : throw new InputException($"--cell {Cell}: expected rnn, lstm or gru");
     /// <summary>The model these options describe, for a vocabulary of <paramref name="vocabSize"/> characters.</summary>
     public ModelShape ShapeFor(int vocabSize) => new(vocabSize, Hidden, CellKind, Layers);
+    /// <summary>
+    /// The most values one message of this run carries, which sizes every frame and tensor limit on the wire: the
+    /// model's, and with --state carry also a step's carried states (batch × StateSize), which travel in the same job
+    /// as the parameters.
+    /// </summary>
+    public int WireValues(int vocabSize)
+    {
+        var shape = ShapeFor(vocabSize);
+        return (int)Math.Min(int.MaxValue, shape.Count + (CarriesState ? (long)Batch * shape.StateSize : 0));
+    }
     [JsonIgnore] public int ShardCount => Shards > 0 ? Shards : ShardPlan.DefaultShardCount(Batch);
 
     /// <summary>The update rules a run may name (the coordinator's Optimizer implements each).</summary>

@@ -84,9 +84,9 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             case RunEnded m: w.Bool(m.Completed); w.String(m.Reason); break;
             case WorkerLeaving m: w.String(m.Reason); break;
             case DataChannelOffer m: w.String(m.RunId); w.Int(m.Port); w.Bytes(m.TicketId); w.Bytes(m.TicketKey); break;
-            case TreeStep m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Epoch); w.Strings(m.Workers); w.Int(m.Pieces.Length); foreach (var p in m.Pieces) w.Subtrees(p); w.Int(m.You); w.Strings(m.Peers ?? []); w.Bytes(m.PeerTicketId ?? []); w.Bytes(m.PeerTicketKey ?? []); break;
+            case TreeStep m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Epoch); w.Strings(m.Workers); w.Int(m.Pieces.Length); foreach (var p in m.Pieces) w.Subtrees(p); w.Int(m.You); w.Strings(m.Peers ?? []); w.Bytes(m.PeerTicketId ?? []); w.Bytes(m.PeerTicketKey ?? []); w.OptionalTensor(m.States); break;
             case TreeParameters m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Chunk); w.Tensor(m.Values); break;
-            case TreeSum m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Epoch); w.Subtree(m.Node); w.Int(m.Chunk); w.Double(m.Loss); w.Long(m.Chars); w.Tensor(m.Values); break;
+            case TreeSum m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Epoch); w.Subtree(m.Node); w.Int(m.Chunk); w.Double(m.Loss); w.Long(m.Chars); w.OptionalTensor(m.States); w.Tensor(m.Values); break;
             case ReplicaAttach m: w.Int(m.ProtocolVersion); w.String(m.Node); break;
             case ReplicaSnapshotPart m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Index); w.Int(m.Count); w.Bytes(m.Bytes); break;
             case StepDecision m: w.String(m.RunId); w.Long(m.Step); w.Double(m.Loss); w.Long(m.Chars); w.Int(m.Workers); w.OptionalTensor(m.States); w.Tensor(m.Gradient); break;
@@ -127,7 +127,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             DataOfferCode => new DataChannelOffer(r.String(), r.Int(), r.Bytes(), r.Bytes()),
             TreeStepCode => ReadTreeStep(r),
             TreeParametersCode => new TreeParameters(r.String(), r.Long(), r.Int(), r.Tensor()),
-            TreeSumCode => new TreeSum(r.String(), r.Long(), r.Int(), r.Subtree(), r.Int(), r.Double(), r.Long(), r.Tensor()),
+            TreeSumCode => ReadTreeSum(r),
             ReplicaAttachCode => new ReplicaAttach(r.Int(), r.String()),
             SnapshotPartCode => new ReplicaSnapshotPart(r.String(), r.Long(), r.Int(), r.Int(), r.LargeBytes()),
             DecisionCode => ReadDecision(r),
@@ -149,6 +149,13 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
     {
         string run = r.String(); long step = r.Long(); var node = r.Subtree(); double loss = r.Double(); long chars = r.Long(); var states = r.OptionalTensor();
         return new SubtreeResult(run, step, node, loss, chars, r.Tensor(), states);
+    }
+
+    private static TreeSum ReadTreeSum(WireReader r)
+    {
+        string run = r.String(); long step = r.Long(); int epoch = r.Int(); var node = r.Subtree(); int chunk = r.Int(); double loss = r.Double(); long chars = r.Long();
+        var states = r.OptionalTensor();
+        return new TreeSum(run, step, epoch, node, chunk, loss, chars, r.Tensor(), states);
     }
 
     private static StepDecision ReadDecision(WireReader r)
@@ -175,6 +182,6 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         if (peers.Length != 0 && peers.Length != n) throw new ProtocolException($"tree plan with {n} workers but {peers.Length} peer endpoints");
         var ticketId = r.Bytes();
         var ticketKey = r.Bytes();
-        return new TreeStep(run, step, epoch, workers, pieces, you, peers, ticketId, ticketKey);
+        return new TreeStep(run, step, epoch, workers, pieces, you, peers, ticketId, ticketKey, r.OptionalTensor());
     }
 }

@@ -12,10 +12,10 @@ namespace DistRnn.Worker.Node;
 /// <summary>What the worker makes of a coordinator's run spec.</summary>
 /// <param name="Register">the registration to send (always: a refused one tells the coordinator's user why)</param>
 /// <param name="Compute">the compute engine for the run; null when the corpus differs or the configuration is unreadable</param>
-/// <param name="ParameterCount">the model's size (bounds the data channel's frames)</param>
+/// <param name="WireValues">the most values a message of the run carries (<see cref="TrainConfig.WireValues"/>: bounds the frames)</param>
 /// <param name="Refusal">why this worker refuses the coordinator (it cannot prove the secret), or null</param>
 /// <param name="Relay">this worker's side of the tree data plane for the run (with <paramref name="Compute"/>), or null</param>
-public sealed record Enrolled(Register Register, IWorkerCompute? Compute, int ParameterCount, string? Refusal, ITreeRelay<Akka.Actor.IActorRef>? Relay = null);
+public sealed record Enrolled(Register Register, IWorkerCompute? Compute, int WireValues, string? Refusal, ITreeRelay<Akka.Actor.IActorRef>? Relay = null);
 
 /// <summary>
 /// The worker's side of registration as plain logic: from the run spec, the configuration's fingerprint as this worker
@@ -30,7 +30,7 @@ public static class Enrolment
         string fingerprint;
         IWorkerCompute? compute = null;
         ITreeRelay<Akka.Actor.IActorRef>? relay = null;
-        int parameters = 0;
+        int wireValues = 0;
         try
         {
             var config = JsonSerializer.Deserialize<TrainConfig>(spec.ConfigJson, TrainConfig.Json) ?? throw new JsonException("empty configuration");
@@ -41,8 +41,11 @@ public static class Enrolment
                     ? new WorkerCompute<float>(config, s.Corpus, s.Threads) { Slowdown = s.Slowdown }
                     : new WorkerCompute<double>(config, s.Corpus, s.Threads) { Slowdown = s.Slowdown };
             if (compute is not null && s.Metrics is not null) compute = s.Metrics.Measure(compute);
-            parameters = config.ShapeFor(s.Corpus.Vocabulary.Size).Count;
-            if (compute is not null) relay = TreeRelay.For<Akka.Actor.IActorRef>(config.PrecisionKind, spec.RunId, parameters, config.ShardCount);
+            var shape = config.ShapeFor(s.Corpus.Vocabulary.Size);
+            wireValues = config.WireValues(s.Corpus.Vocabulary.Size);
+            if (compute is not null)
+                relay = TreeRelay.For<Akka.Actor.IActorRef>(config.PrecisionKind, spec.RunId, shape.Count, config.ShardCount,
+                    config.Batch, config.CarriesState ? shape.StateSize : 0);
         }
         catch (Exception e) when (e is JsonException or InputException or NotSupportedException)
         {
@@ -59,6 +62,6 @@ public static class Enrolment
             compute = null;
             relay = null;
         }
-        return new Enrolled(register, compute, parameters, refusal, relay);
+        return new Enrolled(register, compute, wireValues, refusal, relay);
     }
 }

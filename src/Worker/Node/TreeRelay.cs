@@ -20,7 +20,8 @@ public interface ITreeRelay<TPeer> where TPeer : notnull
 {
     long Step { get; }
     int ShardCount { get; }
-    RelayOut<TPeer> Plan(long step, RelayPlan<TPeer> plan, TPeer me);
+    /// <param name="states">--state carry: the s_0 of the step's whole batch (batch × StateSize), from the plan</param>
+    RelayOut<TPeer> Plan(long step, RelayPlan<TPeer> plan, TPeer me, TensorPayload? states = null);
     RelayOut<TPeer> Parameters(TreeParameters m);
     RelayOut<TPeer> Sum(TreeSum m);
     /// <summary>A piece this worker computed; its gradient must be the relay's to keep (see <see cref="Detach"/>).</summary>
@@ -33,10 +34,12 @@ public interface ITreeRelay<TPeer> where TPeer : notnull
 
 public static class TreeRelay
 {
-    public static ITreeRelay<TPeer> For<TPeer>(Precision precision, string runId, int modelValues, int shardCount) where TPeer : notnull =>
+    /// <param name="batch">the step's sequences</param>
+    /// <param name="stateSize">--state carry: the values of one sequence's state (ModelShape.StateSize); 0 with --state reset</param>
+    public static ITreeRelay<TPeer> For<TPeer>(Precision precision, string runId, int modelValues, int shardCount, int batch = 0, int stateSize = 0) where TPeer : notnull =>
         precision == Precision.Float32
-            ? new TreeRelay<TPeer, float>(runId, modelValues, Subtree.Root(shardCount))
-            : new TreeRelay<TPeer, double>(runId, modelValues, Subtree.Root(shardCount));
+            ? new TreeRelay<TPeer, float>(runId, modelValues, Subtree.Root(shardCount), batch, stateSize)
+            : new TreeRelay<TPeer, double>(runId, modelValues, Subtree.Root(shardCount), batch, stateSize);
 }
 
 /// <summary>
@@ -46,24 +49,31 @@ public static class TreeRelay
 /// owns and per chunk, into which its pieces and the sums it receives go; a top's chunk leaves for the owner of its
 /// parent (the coordinator for the root) the moment it is complete. Only the current step's latest epoch counts: a
 /// sum of an older epoch or step is ignored, one of a newer epoch waits (bounded) for its plan; a duplicate loses to
-/// the first copy. Not thread-safe: one actor owns it.
+/// the first copy. With --state carry the plan brings the batch's initial states, each piece is computed from its
+/// sequences' ones, and a node's final states travel up with its chunk 0 (the left child's, then the right child's: the
+/// root's are the whole batch's in order). Not thread-safe: one actor owns it.
 /// </summary>
 public sealed class TreeRelay<TPeer, T> : ITreeRelay<TPeer> where TPeer : notnull where T : unmanaged, IFloatingPointIeee754<T>
 {
-    /// <summary>One chunk of a node's sum; only chunk 0 carries the loss and the characters.</summary>
-    private sealed class Part(T[] values, double loss, long chars)
+    /// <summary>One chunk of a node's sum; only chunk 0 carries the loss, the characters and (--state carry) the final states.</summary>
+    private sealed class Part(T[] values, double loss, long chars, T[]? states)
     {
         public T[] Values { get; } = values;
         public double Loss { get; private set; } = loss;
         public long Chars { get; private set; } = chars;
+        public T[]? States { get; private set; } = states;
 
-        /// <summary>Parent = left + right, elementwise into left's buffer, as <see cref="ShardSum{T}.Combine"/> does for whole tensors.</summary>
+        /// <summary>
+        /// Parent = left + right, elementwise into left's buffer, as <see cref="ShardSum{T}.Combine"/> does for whole
+        /// tensors; the parent's final states are the left child's sequences', then the right child's.
+        /// </summary>
         public static Part Combine(Part left, Part right)
         {
             var a = left.Values; var b = right.Values;
             for (int i = 0; i < a.Length; i++) a[i] += b[i];
             left.Loss += right.Loss;
             left.Chars += right.Chars;
+            if (left.States is not null && right.States is not null) left.States = [.. left.States, .. right.States];
             return left;
         }
     }
@@ -72,12 +82,15 @@ public sealed class TreeRelay<TPeer, T> : ITreeRelay<TPeer> where TPeer : notnul
     private readonly ChunkLayout _layout;
     private readonly Subtree _root;
     private readonly Precision _precision = TensorPayload.PrecisionOf<T>();
+    private readonly int _batch;
+    private readonly int _stateSize;
 
     private long _step = -1;
     private T[]?[] _parameters = [];
     private int _parameterChunks;
     private bool _computeAsked;
-    private readonly Dictionary<Subtree, (T[] Grad, double Loss, long Chars)> _own = new();
+    private TensorPayload? _initialStates;
+    private readonly Dictionary<Subtree, (T[] Grad, double Loss, long Chars, T[]? States)> _own = new();
     private readonly HashSet<Subtree> _requested = new();
     private RelayPlan<TPeer>? _plan;
     private TPeer? _me;
@@ -85,12 +98,27 @@ public sealed class TreeRelay<TPeer, T> : ITreeRelay<TPeer> where TPeer : notnul
     private readonly HashSet<(Subtree, int)> _sent = new();
     private readonly List<TreeSum> _early = new();
 
-    public TreeRelay(string runId, int modelValues, Subtree root)
+    /// <param name="batch">the step's sequences (needed with --state carry only)</param>
+    /// <param name="stateSize">--state carry: the values of one sequence's state; 0: the run carries none</param>
+    public TreeRelay(string runId, int modelValues, Subtree root, int batch = 0, int stateSize = 0)
     {
+        if (stateSize < 0 || (stateSize > 0 && batch < root.Count)) throw new ArgumentException($"carried states of {stateSize} values for a batch of {batch} sequences in {root.Count} shards");
         _runId = runId;
         _layout = ChunkLayout.For(modelValues, TensorPayload.PrecisionBytes<T>());
         _root = root;
+        _batch = batch;
+        _stateSize = stateSize;
     }
+
+    private bool Carries => _stateSize > 0;
+
+    /// <summary>How many values of final states <paramref name="node"/>'s chunk <paramref name="chunk"/> must carry (0: none).</summary>
+    private int StatesOf(Subtree node, int chunk) =>
+        !Carries || chunk != 0 ? 0 : DistRnn.Compute.SubtreeComputer<T>.SequencesOf(node, _batch, _root.Count).Count * _stateSize;
+
+    /// <summary>A payload holds exactly the states <paramref name="expected"/> asks for (none for 0), in this run's precision.</summary>
+    private bool StatesFit(TensorPayload? states, int expected) =>
+        expected == 0 ? states is null : states is not null && states.Count == expected && states.Precision == _precision;
 
     public long Step => _step;
     public int ShardCount => _root.Count;
@@ -99,13 +127,15 @@ public sealed class TreeRelay<TPeer, T> : ITreeRelay<TPeer> where TPeer : notnul
     private int EarlyLimit => 2 * _layout.Count * (2 * _root.Count - 1);
 
     /// <summary>The coordinator's plan of an epoch of <paramref name="step"/>; <paramref name="me"/>: this worker in it.</summary>
-    public RelayOut<TPeer> Plan(long step, RelayPlan<TPeer> plan, TPeer me)
+    public RelayOut<TPeer> Plan(long step, RelayPlan<TPeer> plan, TPeer me, TensorPayload? states = null)
     {
         var o = new RelayOut<TPeer>();
-        if (step < _step || plan.Root != _root) return o;
+        if (step < _step || plan.Root != _root || !StatesFit(states, Carries ? _batch * _stateSize : 0)) return o;
         if (step > _step) NewStep(step);
         if (_plan is not null && plan.Epoch <= _plan.Epoch) return o;
         _plan = plan;
+        // every epoch of a step has the same initial states (the step's plan); the first copy is kept
+        if (states is not null && _initialStates is null) _initialStates = TensorPayload.Wrap(states.ToArray<T>());
         _me = me;
         _trees.Clear();
         _sent.Clear();
@@ -115,7 +145,7 @@ public sealed class TreeRelay<TPeer, T> : ITreeRelay<TPeer> where TPeer : notnul
             for (int k = 0; k < trees.Length; k++) trees[k] = new ReductionTree<Part>(top, Part.Combine);
             _trees[top] = trees;
         }
-        foreach (var (node, sum) in _own) OfferOwn(node, sum.Grad, sum.Loss, sum.Chars);
+        foreach (var (node, sum) in _own) OfferOwn(node, sum.Grad, sum.Loss, sum.Chars, sum.States);
         var waiting = _early.Where(s => s.Epoch == plan.Epoch).ToList();
         _early.RemoveAll(s => s.Epoch <= plan.Epoch);
         foreach (var s in waiting) OfferSum(s);
@@ -153,6 +183,7 @@ public sealed class TreeRelay<TPeer, T> : ITreeRelay<TPeer> where TPeer : notnul
         var o = new RelayOut<TPeer>();
         if (m.RunId != _runId || m.Step < _step) return o;
         if (m.Values.Precision != _precision || !_layout.Valid(m.Chunk, m.Values.Count) || !_root.Contains(m.Node)) return o;
+        if (!StatesFit(m.States, StatesOf(m.Node, m.Chunk))) return o;
         if (m.Step > _step) NewStep(m.Step); // a peer is on a newer step: this one is over
         if (_plan is null || m.Epoch > _plan.Epoch)
         {
@@ -165,17 +196,23 @@ public sealed class TreeRelay<TPeer, T> : ITreeRelay<TPeer> where TPeer : notnul
         return o;
     }
 
-    public SubtreeResult Detach(SubtreeResult piece) => piece with { Gradient = TensorPayload.Wrap(piece.Gradient.ToArray<T>()) };
+    public SubtreeResult Detach(SubtreeResult piece) => piece with
+    {
+        Gradient = TensorPayload.Wrap(piece.Gradient.ToArray<T>()),
+        States = piece.States is null ? null : TensorPayload.Wrap(piece.States.ToArray<T>()),
+    };
 
     public RelayOut<TPeer> PieceComputed(SubtreeResult piece)
     {
         var o = new RelayOut<TPeer>();
         var (step, node, loss, chars) = (piece.Step, piece.Node, piece.Loss, piece.Chars);
         if (piece.RunId != _runId || step != _step || piece.Gradient.Precision != _precision || piece.Gradient.Count != _layout.Values || _own.ContainsKey(node)) return o;
+        if (!StatesFit(piece.States, StatesOf(node, 0))) return o;
         if (!piece.Gradient.TryGetArray<T>(out var grad)) grad = piece.Gradient.ToArray<T>();
-        _own[node] = (grad, loss, chars);
+        T[]? states = piece.States is null ? null : piece.States.TryGetArray<T>(out var s) ? s : piece.States.ToArray<T>();
+        _own[node] = (grad, loss, chars, states);
         if (_plan is null) return o;
-        OfferOwn(node, grad, loss, chars);
+        OfferOwn(node, grad, loss, chars, states);
         Emit(o);
         return o;
     }
@@ -186,6 +223,7 @@ public sealed class TreeRelay<TPeer, T> : ITreeRelay<TPeer> where TPeer : notnul
         _parameters = new T[]?[_layout.Count];
         _parameterChunks = 0;
         _computeAsked = false;
+        _initialStates = null;
         _own.Clear();
         _requested.Clear();
         _plan = null;
@@ -197,7 +235,7 @@ public sealed class TreeRelay<TPeer, T> : ITreeRelay<TPeer> where TPeer : notnul
     /// <summary>Once the plan and all the parameters are here: the pieces of this epoch neither computed nor asked for yet.</summary>
     private void AskCompute(RelayOut<TPeer> o)
     {
-        if (_plan is null || _computeAsked || _parameterChunks < _parameters.Length) return;
+        if (_plan is null || _computeAsked || _parameterChunks < _parameters.Length || (Carries && _initialStates is null)) return;
         _computeAsked = true;
         var nodes = new List<Subtree>();
         foreach (var piece in _plan.PiecesOf(_me!))
@@ -210,17 +248,17 @@ public sealed class TreeRelay<TPeer, T> : ITreeRelay<TPeer> where TPeer : notnul
         _requested.UnionWith(nodes);
         var all = new T[_layout.Values];
         for (int k = 0; k < _parameters.Length; k++) _parameters[k]!.CopyTo(all, _layout.Start(k));
-        o.Compute = new ComputeSubtrees(_runId, _step, nodes.ToArray(), TensorPayload.Wrap(all));
+        o.Compute = new ComputeSubtrees(_runId, _step, nodes.ToArray(), TensorPayload.Wrap(all), _initialStates);
     }
 
     /// <summary>An own piece goes into the top that holds it, a copy per chunk (the cache stays as computed, for a re-plan).</summary>
-    private void OfferOwn(Subtree node, T[] grad, double loss, long chars)
+    private void OfferOwn(Subtree node, T[] grad, double loss, long chars, T[]? states)
     {
         if (!_plan!.PiecesOf(_me!).Any(p => p.Contains(node))) return;
         var trees = TreesOf(node);
         if (trees is null) return;
         for (int k = 0; k < trees.Length; k++)
-            trees[k].Offer(node, new Part(_layout.Slice<T>(grad, k), k == 0 ? loss : 0, k == 0 ? chars : 0));
+            trees[k].Offer(node, new Part(_layout.Slice<T>(grad, k), k == 0 ? loss : 0, k == 0 ? chars : 0, k == 0 ? states : null));
     }
 
     /// <summary>A sum this worker receives in this epoch's plan (any other node, or a copy of one present, is ignored).</summary>
@@ -231,7 +269,7 @@ public sealed class TreeRelay<TPeer, T> : ITreeRelay<TPeer> where TPeer : notnul
         if (trees is null || trees[m.Chunk].IsCovered(m.Node)) return;
         var values = new T[m.Values.Count];
         m.Values.CopyTo(values);
-        trees[m.Chunk].Offer(m.Node, new Part(values, m.Chunk == 0 ? m.Loss : 0, m.Chunk == 0 ? m.Chars : 0));
+        trees[m.Chunk].Offer(m.Node, new Part(values, m.Chunk == 0 ? m.Loss : 0, m.Chunk == 0 ? m.Chars : 0, m.States?.ToArray<T>()));
     }
 
     /// <summary>The trees of the lowest top holding <paramref name="node"/> (a worker's tops may nest: its right piece under another's node under its root).</summary>
@@ -258,7 +296,8 @@ public sealed class TreeRelay<TPeer, T> : ITreeRelay<TPeer> where TPeer : notnul
     private TreeSum SumOf(Subtree top, ReductionTree<Part>[] trees, int k)
     {
         var part = trees[k].Result;
-        return new TreeSum(_runId, _step, _plan!.Epoch, top, k, part.Loss, part.Chars, TensorPayload.Wrap(part.Values));
+        return new TreeSum(_runId, _step, _plan!.Epoch, top, k, part.Loss, part.Chars, TensorPayload.Wrap(part.Values),
+            part.States is null ? null : TensorPayload.Wrap(part.States));
     }
 
     /// <summary>

@@ -51,7 +51,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private DataConnection? _channel;
     /// <summary>The latest data-channel offer's number: events of an earlier offer's connection are stale.</summary>
     private int _channelGeneration;
-    private int _parameterCount;
+    private int _wireValues;
     private CancellationTokenSource? _running;
     /// <summary>The tree data plane's relay for the run (docs/data-plane.md), and the step its compute jobs belong to.</summary>
     private ITreeRelay<IActorRef>? _relay;
@@ -123,7 +123,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             switch (d.Message)
             {
                 case ComputeSubtrees c: OnCompute(c, d); break;
-                case TreeStep t: d.Release(); OnTreeStep(t); break;
+                case TreeStep t: t = t with { States = t.States?.Detached() }; d.Release(); OnTreeStep(t); break; // its states: off the frame
                 case TreeParameters p: try { Relay(r => r.Parameters(p)); } finally { d.Release(); } break; // the relay copies them
                 default: d.Release(); break;
             }
@@ -135,7 +135,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             try
             {
                 if (d.Message is TreeParameters p) Relay(r => r.Parameters(p));
-                else if (d.Message is TreeSum s) Relay(r => r.Sum(s with { Values = s.Values.Detached() })); // one of a newer epoch waits: off the frame
+                else if (d.Message is TreeSum s) Relay(r => r.Sum(s with { Values = s.Values.Detached(), States = s.States?.Detached() })); // one of a newer epoch waits: off the frame
             }
             finally { d.Release(); }
         });
@@ -221,7 +221,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         if (m.Peers is { Length: > 0 } peers)
             for (int i = 0; i < workers.Length; i++) _peerEndpoints[workers[i]] = peers[i];
         if (m.PeerTicketId is { } id && m.PeerTicketKey is { } key) _links?.UseTicket(new DataTicket(id, key));
-        Relay(r => r.Plan(m.Step, plan, workers[m.You]));
+        Relay(r => r.Plan(m.Step, plan, workers[m.You], m.States));
     }
 
     /// <summary>A tree chunk to another worker: over the peer link to it when one is open, else over Akka.</summary>
@@ -271,7 +271,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         var self = Self;
         var coordinator = _coordinator!;
         var ticket = new DataTicket(m.TicketId ?? [], m.TicketKey ?? []);
-        var limits = new DataChannelLimits(_parameterCount);
+        var limits = new DataChannelLimits(_wireValues);
         var security = new NodeSecurity(_s.Secret, _s.Tls);
         DataChannelClient.ConnectAsync(host, m.Port, ticket, AkkaConfig.BoundAddress(Context.System).ToString(), limits, security,
                 deliver: d => self.Tell(d, coordinator),
@@ -341,15 +341,15 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         var enrolled = Enrolment.Enrol(m, _s, _credentials, AkkaConfig.BoundAddress(Context.System).ToString());
         _compute = enrolled.Compute;
         _relay = enrolled.Relay;
-        _parameterCount = enrolled.ParameterCount;
-        _links?.Configure(new DataChannelLimits(_parameterCount));
+        _wireValues = enrolled.WireValues;
+        _links?.Configure(new DataChannelLimits(_wireValues));
         // this node's frames were sized before it knew the model: a larger one needs a node with larger frames
-        if (enrolled.Refusal is null && enrolled.ParameterCount > _s.FrameValues)
+        if (enrolled.Refusal is null && enrolled.WireValues > _s.FrameValues)
         {
             _compute?.Dispose();
             _compute = null;
             Timers.Cancel("join");
-            _notify(new WorkerEvent.NeedsLargerFrames(enrolled.ParameterCount));
+            _notify(new WorkerEvent.NeedsLargerFrames(enrolled.WireValues));
             return;
         }
         Sender.Tell(enrolled.Register with { PeerPort = _links?.Port ?? 0 });

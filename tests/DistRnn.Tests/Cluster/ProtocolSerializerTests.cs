@@ -44,6 +44,8 @@ public sealed class ProtocolSerializerTests : Akka.TestKit.Xunit2.TestKit
         [new ComputeSubtrees("run-1", 43, [new Subtree(1, 0)], TensorPayload.Wrap(Floats), TensorPayload.Wrap(new[] { 0.5f, -1f, 0f }))],
         [new SubtreeResult("run-1", 8, new Subtree(0, 1), 9.5, 24, TensorPayload.Wrap(Doubles), TensorPayload.Wrap(new[] { -0.25, 1.0 }))],
         [new StepDecision("run-1", 122, 1.5, 64, 3, TensorPayload.Wrap(Floats), TensorPayload.Wrap(new[] { 0.125f }))],
+        [new TreeStep("run-1", 9, 4, ["a", "b"], [[new Subtree(1, 0)], [new Subtree(1, 1)]], 1, ["h:1", ""], [1], [2], TensorPayload.Wrap(new[] { 0.5, -0.75 }))],
+        [new TreeSum("run-1", 9, 4, new Subtree(1, 1), 0, 3.5, 48, TensorPayload.Wrap(Floats), TensorPayload.Wrap(new[] { 0.25f, -1f }))],
     ];
 
     /// <summary>
@@ -88,6 +90,11 @@ public sealed class ProtocolSerializerTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(["h:1", "h:2"], back.Peers);
         Assert.Equal(new byte[] { 1, 2 }, back.PeerTicketId);
         Assert.Equal(new byte[] { 3, 4, 5 }, back.PeerTicketKey);
+        Assert.Null(back.States);
+        var carried = (TreeStep)s.FromBinary(s.ToBinary(plan with { States = TensorPayload.Wrap(new[] { 0.5f, -2f }) }), s.Manifest(plan));
+        Assert.Equal(new[] { 0.5f, -2f }, carried.States!.ToArray<float>());
+        var sum = new TreeSum("r", 2, 1, new Subtree(1, 0), 0, 1.5, 8, TensorPayload.Wrap(new[] { 1.0 }), TensorPayload.Wrap(new[] { -0.125 }));
+        Assert.Equal(new[] { -0.125 }, ((TreeSum)s.FromBinary(s.ToBinary(sum), s.Manifest(sum))).States!.ToArray<double>());
         var wrong = plan with { Peers = ["h:1"] };
         Assert.Throws<SerializationException>(() => s.FromBinary(s.ToBinary(wrong), s.Manifest(wrong)));
         var register = new Register(ProtocolInfo.Version, "r", "n", "sha", "fp", 5, 1, [], 4321);

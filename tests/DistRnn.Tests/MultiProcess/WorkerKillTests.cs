@@ -43,13 +43,16 @@ public sealed class WorkerKillTests
     /// <summary>
     /// The same on the tree data plane, with a model of two float64 chunks: the workers sum among themselves, so the kill
     /// lands during a relay (the dead worker held pieces, received sums or forwarded the parameters); the coordinator
-    /// re-plans the step among the survivors, who keep what they computed, and no bit changes.
+    /// re-plans the step among the survivors, who keep what they computed, and no bit changes. With --state carry the
+    /// final states travel up the relay with the sums, and a re-planned piece starts from the plan's initial states.
     /// </summary>
-    [Fact]
-    public void A_worker_SIGKILLed_mid_reduction_on_the_tree_changes_no_bit()
+    [Theory]
+    [InlineData("reset")]
+    [InlineData("carry")]
+    public void A_worker_SIGKILLed_mid_reduction_on_the_tree_changes_no_bit(string state)
     {
         const int steps = 60;
-        string[] model = ["--hidden", "128", "--seq", "24", "--batch", "32", "--shards", "16", "--seed", "11", "--optimizer", "adam", "--lr", "0.01", "--precision", "float64"];
+        string[] model = ["--hidden", "128", "--seq", "24", "--batch", "32", "--shards", "16", "--seed", "11", "--optimizer", "adam", "--lr", "0.01", "--precision", "float64", "--state", state];
         using var c = new ProcessCluster(model: model);
         c.Explain(() =>
         {

@@ -114,9 +114,6 @@ public sealed class CarriedStateTrainingTests
         var bad = await CliRunner.Run("train", "--workers", "0", "--corpus", corpus, "--state", "sometimes", "--steps", "2", "--hidden", "4", "--out", TestUtil.TempDir());
         Assert.Equal(2, bad.Code);
         Assert.Contains("--state sometimes", bad.Err);
-        var tree = await CliRunner.Run("train", "--workers", "2", "--corpus", corpus, "--state", "carry", "--data-plane", "tree", "--steps", "2", "--hidden", "4", "--out", TestUtil.TempDir());
-        Assert.Equal(2, tree.Code);
-        Assert.Contains("--data-plane tree", tree.Err);
 
         var outDir = TestUtil.TempDir();
         var ok = await CliRunner.Run("train", "--workers", "0", "--corpus", corpus, "--state", "carry", "--steps", "3", "--hidden", "4", "--seq", "8", "--batch", "2", "--out", outDir);

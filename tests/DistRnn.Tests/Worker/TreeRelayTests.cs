@@ -46,9 +46,17 @@ public sealed class TreeRelayTests
         return tree.Result;
     }
 
+    // --state carry: a batch of 16 sequences (2 per shard), 3 state values each
+    private const int Batch = 16, StateSize = 3;
+
+    /// <summary>What a piece's compute turns a sequence's initial state into: any fixed function shows where each value went.</summary>
+    private static double FinalOf(double initial, int index) => initial * 2 + index;
+
     private sealed class Net(Sum[] leaves, int seed)
     {
         private readonly Random _rng = new(seed);
+        /// <summary>--state carry: the step's initial states, sent with every plan; null: the run carries none.</summary>
+        public double[]? States { get; init; }
         private readonly List<(string To, object Message)> _queue = new();
         public Dictionary<string, ITreeRelay<string>> Relays { get; } = new();
         public HashSet<string> Dead { get; } = new();
@@ -74,7 +82,7 @@ public sealed class TreeRelayTests
                 var relay = Relays[to];
                 var o = m switch
                 {
-                    RelayPlan<string> p => relay.Plan(Step, p, to),
+                    RelayPlan<string> p => relay.Plan(Step, p, to, States is null ? null : TensorPayload.Wrap(States)),
                     TreeParameters c => relay.Parameters(c),
                     TreeSum s => relay.Sum(s),
                     SubtreeResult piece => relay.PieceComputed(relay.Detach(piece)),
@@ -89,7 +97,16 @@ public sealed class TreeRelayTests
                     {
                         Computed.Add((to, node));
                         var s = SumOf(leaves, node);
-                        _queue.Add((to, new SubtreeResult(Run, Step, node, s.Loss, s.Chars, TensorPayload.Wrap(s.Grad))));
+                        TensorPayload? final = null;
+                        if (States is not null)
+                        {
+                            // the job carries the plan's initial states; the piece's final states are its sequences' only
+                            Assert.Equal(States, job.States!.ToArray<double>());
+                            var (first, count) = DistRnn.Compute.SubtreeComputer<double>.SequencesOf(node, Batch, Shards);
+                            final = TensorPayload.Wrap(Enumerable.Range(first * StateSize, count * StateSize).Select(i => FinalOf(States[i], i)).ToArray());
+                        }
+                        else Assert.Null(job.States);
+                        _queue.Add((to, new SubtreeResult(Run, Step, node, s.Loss, s.Chars, TensorPayload.Wrap(s.Grad), final)));
                     }
             }
         }
@@ -147,6 +164,68 @@ public sealed class TreeRelayTests
         // survivors keep what they computed: every shard was computed once in all (the lost worker computed none)
         Assert.Equal(Shards, net.Computed.Sum(c => c.Node.Count));
         Assert.All(net.Computed, c => Assert.NotEqual(names[lost], c.Worker));
+    }
+
+    /// <summary>
+    /// --state carry: the final states travel up with the sums' chunk 0, so the root brings every sequence's, in the
+    /// batch's order (left before right at every node), whatever the order, the copies, or a worker lost mid-step.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 1, -1)] [InlineData(3, 2, -1)] [InlineData(5, 3, -1)] [InlineData(8, 4, -1)] [InlineData(3, 5, 1)] [InlineData(4, 6, 0)]
+    public void With_carried_states_the_root_brings_the_whole_batchs_final_states_in_order(int workers, int seed, int lost)
+    {
+        var leaves = Leaves();
+        var initial = Enumerable.Range(0, Batch * StateSize).Select(i => Math.Sin(i) / 3).ToArray();
+        var names = Enumerable.Range(0, workers).Select(i => $"w{i}").ToList();
+        var net = new Net(leaves, seed) { Gather = new RootGather<string, double>(Run, Step, Root, Values), States = initial };
+        foreach (var n in names) net.Relays[n] = TreeRelay.For<string>(DistRnn.Model.Precision.Float64, Run, Values, Shards, Batch, StateSize);
+        var state = new StepState<string, int>(Step, Root, (a, b) => a + b);
+        state.Start(names);
+        net.Plan(net.Gather.Replan(state.Holdings()), new double[Values]);
+        if (lost >= 0)
+        {
+            net.Dead.Add(names[lost]);
+            net.RunToQuiet();
+            Assert.Null(net.Root);
+            state.WorkerLost(names[lost]);
+            net.Plan(net.Gather.Replan(state.Holdings()), new double[Values]);
+        }
+        net.RunToQuiet();
+        SameBits(SumOf(leaves, Root), net.Root);
+        Assert.Equal(initial.Select(FinalOf), net.Root!.States!.ToArray<double>());
+    }
+
+    /// <summary>With --state carry a plan without the batch's initial states, or with the wrong number, asks for no compute; a sum without its node's final states, or with the wrong number, is ignored.</summary>
+    [Fact]
+    public void With_carried_states_a_plan_or_sum_without_the_right_states_is_ignored()
+    {
+        var gather = new RootGather<string, double>(Run, Step, Root, Values);
+        var plan = gather.Replan([new Assignment<string>("a", [new Subtree(2, 0)]), new Assignment<string>("b", [new Subtree(2, 1)])]);
+        var parameters = gather.ParameterChunks(new double[Values]);
+        var relay = TreeRelay.For<string>(DistRnn.Model.Precision.Float64, Run, Values, Shards, Batch, StateSize);
+        Assert.Null(relay.Plan(Step, plan, "a").Compute);
+        Assert.All(parameters, p => Assert.Null(relay.Parameters(p).Compute)); // the parameters are all here, the states are not
+        Assert.Null(relay.Plan(Step, plan, "a", TensorPayload.Wrap(new double[Batch * StateSize - 1])).Compute);
+        Assert.Null(relay.Plan(Step, plan, "a", TensorPayload.Wrap(new float[Batch * StateSize])).Compute); // wrong precision
+        var job = relay.Plan(Step, plan, "a", TensorPayload.Wrap(new double[Batch * StateSize])).Compute;
+        Assert.Equal([new Subtree(2, 0)], job!.Nodes);
+        Assert.Equal(Batch * StateSize, job.States!.Count);
+
+        var leaves = Leaves();
+        var own = SumOf(leaves, new Subtree(2, 0));
+        // a piece of 4 shards holds 8 sequences: 24 state values
+        Assert.Empty(relay.PieceComputed(new SubtreeResult(Run, Step, new Subtree(2, 0), own.Loss, own.Chars, TensorPayload.Wrap(own.Grad), TensorPayload.Wrap(new double[23]))).Sums);
+        Assert.Empty(relay.PieceComputed(new SubtreeResult(Run, Step, new Subtree(2, 0), own.Loss, own.Chars, TensorPayload.Wrap(own.Grad), TensorPayload.Wrap(new double[24]))).Sums);
+        var right = SumOf(leaves, new Subtree(2, 1));
+        TreeSum Chunk(int k, TensorPayload? states) =>
+            new(Run, Step, 1, new Subtree(2, 1), k, k == 0 ? right.Loss : 0, k == 0 ? right.Chars : 0, TensorPayload.Wrap(right.Grad.AsSpan(k * ChunkValues, Math.Min(ChunkValues, Values - k * ChunkValues)).ToArray()), states);
+        var states = Enumerable.Range(0, 24).Select(i => (double)i).ToArray();
+        Assert.Empty(relay.Sum(Chunk(0, null)).Sums);
+        Assert.Empty(relay.Sum(Chunk(0, TensorPayload.Wrap(states[..23]))).Sums);
+        Assert.Empty(relay.Sum(Chunk(1, TensorPayload.Wrap(states))).Sums); // only chunk 0 carries states
+        var sent = new[] { Chunk(0, TensorPayload.Wrap(states)), Chunk(1, null), Chunk(2, null) }.Select(c => Assert.Single(relay.Sum(c).Sums).Sum).ToList();
+        Assert.Equal(new double[24].Concat(states), sent[0].States!.ToArray<double>()); // the left piece's, then the right's
+        Assert.All(sent.Skip(1), s => Assert.Null(s.States));
     }
 
     /// <summary>
