@@ -168,6 +168,8 @@ public class FastKernelDeterminismTests
             Check<float>(M: 16, N: Gemm<float>.Nr(wide) * 3, K: 70, transposed: false, wide);
             Check<double>(M: 70, N: Gemm<double>.Nr(wide) * 3, K: 260, transposed: true, wide);
             Check<double>(M: 3, N: Gemm<double>.Nr(wide), K: 1, transposed: false, wide);
+            Check<float>(M: 32, N: Gemm<float>.Nr(wide) * 4, K: 256, transposed: false, wide, pad: 16);  // a recurrence's shape: one whole depth block
+            Check<double>(M: 31, N: Gemm<double>.Nr(wide) * 2, K: 517, transposed: false, wide, pad: 4);
             // The packed paths: several depth blocks (K > 2·256), more rows than one row block (128) ending in a
             // partial micro-tile, leading dimensions wider than the matrices, both layouts of A.
             Check<float>(M: 131, N: Gemm<float>.Nr(wide) * 5, K: 600, transposed: false, wide, pad: 40);
@@ -186,6 +188,7 @@ public class FastKernelDeterminismTests
         var b = Enumerable.Range(0, K * ldb).Select(_ => R()).ToArray();
         var c = Enumerable.Range(0, M * ldc).Select(_ => R()).ToArray();
         var expected = (T[])c.Clone();
+        var cPacked = (T[])c.Clone();
         int ars = transposed ? 1 : lda, aks = transposed ? lda : 1;
         for (int m = 0; m < M; m++)
             for (int n = 0; n < N; n++)
@@ -196,6 +199,11 @@ public class FastKernelDeterminismTests
             }
         Gemm<T>.Run(a, ars, aks, b, ldb, c, ldc, M, N, K, wide);
         Assert.True(expected.AsSpan().SequenceEqual(c), $"{typeof(T).Name} {M}×{K}·{K}×{N} (transposed {transposed}, 512-bit {wide})");
+        // B packed once (a recurrence's weights) and A in place: the same chains
+        var packed = new T[Gemm<T>.PackedBLength(N, K)];
+        Gemm<T>.PackAllB(b, ldb, N, K, wide, packed);
+        Gemm<T>.RunPackedB(a, ars, aks, packed, cPacked, ldc, M, N, K, wide);
+        Assert.True(expected.AsSpan().SequenceEqual(cPacked), $"packed B: {typeof(T).Name} {M}×{K}·{K}×{N} (transposed {transposed}, 512-bit {wide})");
     }
 
     [Fact]

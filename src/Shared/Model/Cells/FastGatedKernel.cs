@@ -208,7 +208,7 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
             {
                 int r = w.Active[t];
                 // + H_{t−1} Wh; H_0 = 0 adds nothing unless carried
-                if (t > 1 || w.Carried) Gemm<T>.Run(H.AsSpan((t - 1) * dp), (tm + 1) * dp, 1, w.Wh[l], gp, (gru ? B : P).AsSpan((t - 1) * gp), tm * gp, r, gp, d, _wide);
+                if (t > 1 || w.Carried) Gemm<T>.RunPackedB(H.AsSpan((t - 1) * dp), (tm + 1) * dp, 1, w.WhPack[l].Span, (gru ? B : P).AsSpan((t - 1) * gp), tm * gp, r, gp, d, _wide);
                 for (int m = 0; m < r; m++)
                 {
                     var row = P.AsSpan((m * tm + t - 1) * gp, gp);
@@ -322,7 +322,7 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                 }
                 // dH_{t−1} from the recurrence: dA_t Whᵀ (gru: dB_t Whᵀ added to the dH ⊙ z GruBackStep left there)
                 if (!gru) Array.Clear(dh, 0, r * dp);
-                if (t > 1) Gemm<T>.Run((gru ? B : G).AsSpan((t - 1) * gp), tm * gp, 1, w.WhT[l], dp, dh, dp, r, dp, gw, _wide);
+                if (t > 1) Gemm<T>.RunPackedB((gru ? B : G).AsSpan((t - 1) * gp), tm * gp, 1, w.WhTPack[l].Span, dh, dp, r, dp, gw, _wide);
             }
             if (l > 0)
             {
@@ -457,6 +457,8 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
         public double[] RowLoss = [];
         public readonly List<int> ShardRows = new();
         public T[][] Wx = [], Wh = [], WxT = [], WhT = [], Bias = [], BiasH = [];
+        /// <summary>Wh and Whᵀ as Gemm packs B (<see cref="Gemm{T}.PackAllB(ReadOnlySpan{T}, int, int, int, bool, Span{T})"/>), once per call: the recurrence's product at every step reads them.</summary>
+        public Memory<T>[] WhPack = [], WhTPack = [];
         public T[] V = [], VT = [];
         public T[][] Gates = [], HSide = [], H = [], C = [], TanhC = [], X = [], Mask = [];
         public T[] Xtop = [], Z = [], Above = [], Below = [], DH = [], DC = [], GV = [], GWh = [], GWx = [];
@@ -475,6 +477,23 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
         {
             if (!_buffers.TryGetValue((name, layer), out var b) || b.Length < size) _buffers[(name, layer)] = b = new T[size];
             return b;
+        }
+
+        /// <summary>
+        /// A pinned buffer of at least <paramref name="size"/> values that starts on a 64-byte boundary (a packed panel's
+        /// vector loads then never straddle a cache line; only the speed depends on it).
+        /// </summary>
+        private Memory<T> Aligned(string name, int layer, long size)
+        {
+            int pad = 64 / System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+            if (!_buffers.TryGetValue((name, layer), out var b) || b.Length < size + pad)
+                _buffers[(name, layer)] = b = GC.AllocateUninitializedArray<T>((int)(size + pad), pinned: true);
+            unsafe
+            {
+                nint at = (nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(b));
+                int skip = (int)(((64 - (at & 63)) & 63) / System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
+                return b.AsMemory(skip, (int)size);
+            }
         }
 
         private int[] Ints(ref int[] a, int size) => a.Length >= size ? a : a = new int[size];
@@ -507,6 +526,7 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
             if (w.Wx.Length != L)
             {
                 w.Wx = new T[L][]; w.Wh = new T[L][]; w.WxT = new T[L][]; w.WhT = new T[L][]; w.Bias = new T[L][]; w.BiasH = new T[L][];
+                w.WhPack = new Memory<T>[L]; w.WhTPack = new Memory<T>[L];
                 w.Gates = new T[L][]; w.HSide = new T[L][]; w.H = new T[L][]; w.C = new T[L][]; w.TanhC = new T[L][]; w.X = new T[L][]; w.Mask = new T[L][];
             }
             for (int l = 0; l < L; l++)
@@ -514,6 +534,8 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                 int n = shape.LayerInput(l);
                 w.Wx[l] = PadRows(Buffer("wx", l, (long)n * gp), p.Wx(l), n, gw, gp);
                 w.Wh[l] = PadRows(Buffer("wh", l, (long)d * gp), p.Wh(l), d, gw, gp);
+                w.WhPack[l] = Aligned("whpack", l, Gemm<T>.PackedBLength(gp, d));
+                Gemm<T>.PackAllB(w.Wh[l], gp, gp, d, wide, w.WhPack[l].Span);
                 w.Bias[l] = Cleared(Buffer("b", l, gp), gp);
                 p.Bias(l).CopyTo(w.Bias[l]);
                 if (w.Gru)
@@ -525,6 +547,8 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                 if (gradients)
                 {
                     w.WhT[l] = Transpose(Buffer("wht", l, (long)gw * dp), p.Wh(l), d, gw, dp);
+                    w.WhTPack[l] = Aligned("whtpack", l, Gemm<T>.PackedBLength(dp, gw));
+                    Gemm<T>.PackAllB(w.WhT[l], dp, dp, gw, wide, w.WhTPack[l].Span);
                     if (l > 0) w.WxT[l] = Transpose(Buffer("wxt", l, (long)gw * dp), p.Wx(l), d, gw, dp);
                 }
                 w.Gates[l] = Buffer("g", l, (long)R * tm * gp);

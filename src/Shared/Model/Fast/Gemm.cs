@@ -66,6 +66,24 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
         fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c) Run(pa, ars, aks, pb, ldb, pc, ldc, rows, cols, depth, wide);
     }
 
+    /// <summary>Span form of <see cref="RunPackedB(T*, int, int, T*, T*, int, int, int, int, bool)"/>.</summary>
+    public static void RunPackedB(ReadOnlySpan<T> a, int ars, int aks, ReadOnlySpan<T> packedB, Span<T> c, int ldc, int rows, int cols, int depth, bool wide)
+    {
+        if (rows <= 0 || depth <= 0) return;
+        if ((long)(rows - 1) * ars + (long)(depth - 1) * aks >= a.Length || PackedBLength(cols, depth) > packedB.Length || (long)(rows - 1) * ldc + cols > c.Length || cols % Nr(wide) != 0)
+            throw new ArgumentException("matrix shapes do not fit the spans");
+        fixed (T* pa = a) fixed (T* pb = packedB) fixed (T* pc = c) RunPackedB(pa, ars, aks, pb, pc, ldc, rows, cols, depth, wide);
+    }
+
+    /// <summary>Span form of <see cref="PackAllB(T*, int, int, int, bool, T*)"/>: B (depth × cols, row stride ldb) into <paramref name="dst"/>.</summary>
+    public static void PackAllB(ReadOnlySpan<T> b, int ldb, int cols, int depth, bool wide, Span<T> dst)
+    {
+        if (depth <= 0) return;
+        if ((long)(depth - 1) * ldb + cols > b.Length || PackedBLength(cols, depth) > dst.Length || cols % Nr(wide) != 0)
+            throw new ArgumentException("matrix shapes do not fit the spans");
+        fixed (T* pb = b) fixed (T* pd = dst) PackAllB(pb, ldb, cols, depth, wide, pd);
+    }
+
     /// <summary>
     /// Rows of one micro-tile: 4 on the 256-bit path (4×3 accumulators + 3 B vectors + 1 broadcast = the 16 ymm
     /// registers of AVX2), 8 on the 512-bit one (8×2 accumulators of the 32 zmm registers).
@@ -149,43 +167,70 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
     /// </summary>
     private static void RunInPlace(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int rows, int cols, int depth, bool wide)
     {
-        if (wide) { Run512(a, ars, aks, b, ldb, c, ldc, rows, cols, depth); return; }
-        int nr = Nr(false);
         for (int k0 = 0; k0 < depth; k0 += DepthBlock)
         {
             int kc = Math.Min(DepthBlock, depth - k0);
-            for (int m0 = 0; m0 < rows; m0 += RowBlock)
-            {
-                int mEnd = Math.Min(rows, m0 + RowBlock);
-                for (int n0 = 0; n0 < cols; n0 += nr)
-                {
-                    T* bp = b + (long)k0 * ldb + n0;
-                    int m = m0;
-                    for (; m + 4 <= mEnd; m += 4) Tile4(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc);
-                    if (m + 2 <= mEnd) { Tile2(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc); m += 2; }
-                    if (m < mEnd) Tile1(a + (long)m * ars + (long)k0 * aks, aks, bp, ldb, c + (long)m * ldc + n0, kc);
-                }
-            }
+            Tiles(a + (long)k0 * aks, ars, aks, b + (long)k0 * ldb, ldb, 1, c, ldc, rows, cols, kc, wide);
         }
     }
 
-    private static void Run512(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int rows, int cols, int depth)
+    /// <summary>Values of B packed by <see cref="PackAllB"/>: depth × cols.</summary>
+    public static long PackedBLength(int cols, int depth) => (long)cols * depth;
+
+    /// <summary>
+    /// B (depth × cols, row stride ldb; cols a multiple of Nr(wide)) laid out as the packed path packs it, every depth
+    /// block at once (block k0 at dst + k0·cols, as cols/nr micro-panels of kc×nr), so that a product repeated with the
+    /// same B (a recurrence's weights, step after step) packs it once: <see cref="RunPackedB"/>.
+    /// </summary>
+    public static void PackAllB(T* b, int ldb, int cols, int depth, bool wide, T* dst)
     {
-        int nr = 2 * Vector512<T>.Count;
+        int nr = Nr(wide);
+        for (int k0 = 0; k0 < depth; k0 += DepthBlock)
+            PackB(b + (long)k0 * ldb, ldb, cols, Math.Min(DepthBlock, depth - k0), nr, dst + (long)k0 * cols);
+    }
+
+    /// <summary>
+    /// C += A·B with B as <see cref="PackAllB"/> laid it out (the same cols, depth and wide), A read in place: the same
+    /// tiles, chains and bits as <see cref="Run(T*, int, int, T*, int, T*, int, int, int, int, bool)"/>, without packing
+    /// B on every call.
+    /// </summary>
+    public static void RunPackedB(T* a, int ars, int aks, T* packedB, T* c, int ldc, int rows, int cols, int depth, bool wide)
+    {
+        if (rows <= 0 || depth <= 0) return;
         for (int k0 = 0; k0 < depth; k0 += DepthBlock)
         {
             int kc = Math.Min(DepthBlock, depth - k0);
-            for (int m0 = 0; m0 < rows; m0 += RowBlock)
+            // micro-panel n0/nr of the block: kc rows of nr, at n0·kc
+            Tiles(a + (long)k0 * aks, ars, aks, packedB + (long)k0 * cols, Nr(wide), kc, c, ldc, rows, cols, kc, wide);
+        }
+    }
+
+    /// <summary>
+    /// One depth block (kc) of C += A·B by tiles, A in place. B's columns n0 .. n0+nr start at b + n0·panel (panel 1:
+    /// B in place, row stride ldb; panel kc: packed micro-panels, ldb = nr).
+    /// </summary>
+    private static void Tiles(T* a, int ars, int aks, T* b, int ldb, int panel, T* c, int ldc, int rows, int cols, int kc, bool wide)
+    {
+        int nr = Nr(wide);
+        for (int m0 = 0; m0 < rows; m0 += RowBlock)
+        {
+            int mEnd = Math.Min(rows, m0 + RowBlock);
+            for (int n0 = 0; n0 < cols; n0 += nr)
             {
-                int mEnd = Math.Min(rows, m0 + RowBlock);
-                for (int n0 = 0; n0 < cols; n0 += nr)
+                T* bp = b + (long)n0 * panel;
+                int m = m0;
+                if (wide)
                 {
-                    T* bp = b + (long)k0 * ldb + n0;
-                    int m = m0;
-                    for (; m + 8 <= mEnd; m += 8) Tile8x512(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc);
-                    if (m + 4 <= mEnd) { Tile4x512(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc); m += 4; }
-                    if (m + 2 <= mEnd) { Tile2x512(a + (long)m * ars + (long)k0 * aks, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc); m += 2; }
-                    if (m < mEnd) Tile1x512(a + (long)m * ars + (long)k0 * aks, aks, bp, ldb, c + (long)m * ldc + n0, kc);
+                    for (; m + 8 <= mEnd; m += 8) Tile8x512(a + (long)m * ars, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc);
+                    if (m + 4 <= mEnd) { Tile4x512(a + (long)m * ars, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc); m += 4; }
+                    if (m + 2 <= mEnd) { Tile2x512(a + (long)m * ars, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc); m += 2; }
+                    if (m < mEnd) Tile1x512(a + (long)m * ars, aks, bp, ldb, c + (long)m * ldc + n0, kc);
+                }
+                else
+                {
+                    for (; m + 4 <= mEnd; m += 4) Tile4(a + (long)m * ars, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc);
+                    if (m + 2 <= mEnd) { Tile2(a + (long)m * ars, ars, aks, bp, ldb, c + (long)m * ldc + n0, ldc, kc); m += 2; }
+                    if (m < mEnd) Tile1(a + (long)m * ars, aks, bp, ldb, c + (long)m * ldc + n0, kc);
                 }
             }
         }
