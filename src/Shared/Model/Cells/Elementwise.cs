@@ -110,4 +110,43 @@ internal static class Elementwise
             dc[j] = dC * f;
         }
     }
+    /// <summary>
+    /// gru's step backwards for one row (<c>FastGatedKernel.GruBackStep</c>): from a = [r z n] and b's h side [· · hn],
+    /// dA (x side) into a, dB (h side) into b, and dH ⊙ z into <paramref name="dh"/>, each lane the scalar expression.
+    /// </summary>
+    public static void GruBack<T>(Span<T> a, Span<T> b, ReadOnlySpan<T> hPrev, ReadOnlySpan<T> up, Span<T> dh, int d)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var ar = a[..d]; var az = a.Slice(d, d); var an = a.Slice(2 * d, d);
+        var br = b[..d]; var bz = b.Slice(d, d); var bn = b.Slice(2 * d, d);
+        int j = 0;
+        if (Lanes<T>())
+        {
+            var one = Vector<T>.One;
+            for (int v = Vector<T>.Count; j + v <= d; j += v)
+            {
+                Vector<T> rr = Load<T>(ar, j), z = Load<T>(az, j), n = Load<T>(an, j), hn = Load<T>(bn, j);
+                var dH = Load(up, j) + Load<T>(dh, j);
+                var dan = dH * (one - z) * (one - n * n);
+                var dr = dan * hn * rr * (one - rr);
+                var dz = dH * (Load(hPrev, j) - n) * z * (one - z);
+                Store(dr, ar, j); Store(dr, br, j);
+                Store(dz, az, j); Store(dz, bz, j);
+                Store(dan, an, j);
+                Store(dan * rr, bn, j);
+                Store(dH * z, dh, j);
+            }
+        }
+        for (; j < d; j++)
+        {
+            T rr = ar[j], z = az[j], n = an[j], hn = bn[j];
+            T dH = up[j] + dh[j];
+            T dan = dH * (T.One - z) * (T.One - n * n);
+            ar[j] = br[j] = dan * hn * rr * (T.One - rr);
+            az[j] = bz[j] = dH * (hPrev[j] - n) * z * (T.One - z);
+            an[j] = dan;
+            bn[j] = dan * rr;
+            dh[j] = dH * z;
+        }
+    }
 }

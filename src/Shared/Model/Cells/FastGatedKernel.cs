@@ -350,18 +350,7 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
             var b = B.AsSpan((m * tm + t - 1) * gp, gp);
             var hPrev = H.AsSpan((m * (tm + 1) + t - 1) * dp, d);
             var up = above.AsSpan((m * tm + t - 1) * dp, d);
-            var dhm = dh.AsSpan(m * dp, d);
-            for (int j = 0; j < d; j++)
-            {
-                T rr = a[j], z = a[d + j], n = a[2 * d + j], hn = b[2 * d + j];
-                T dH = up[j] + dhm[j];
-                T dan = dH * (T.One - z) * (T.One - n * n);
-                a[j] = b[j] = dan * hn * rr * (T.One - rr);
-                a[d + j] = b[d + j] = dH * (hPrev[j] - n) * z * (T.One - z);
-                a[2 * d + j] = dan;
-                b[2 * d + j] = dan * rr;
-                dhm[j] = dH * z;
-            }
+            Elementwise.GruBack(a, b, hPrev, up, dh.AsSpan(m * dp, d), d);
         }
     }
 
