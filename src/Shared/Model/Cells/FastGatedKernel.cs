@@ -405,24 +405,16 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                     for (int t = 0; t < len; t++)
                     {
                         int x = tokens[seq.Start + t];
-                        var row = dA.Slice(t * gp, gw); var into = gWx0.Slice(x * gw, gw);
-                        for (int j = 0; j < gw; j++) into[j] += row[j];
+                        var into = gWx0.Slice(x * gw, gw);
+                        Elementwise.Sum<T>(into, dA.Slice(t * gp, gw), into);
                     }
                 }
                 else Gemm<T>.Run(w.X[l].AsSpan(m * tm * dp), 1, dp, dA, gp, gWx, gp, d, gp, len, _wide);
-                for (int t = 0; t < len; t++)
-                {
-                    var row = dA.Slice(t * gp, gw);
-                    for (int j = 0; j < gw; j++) gb[j] += row[j];
-                }
+                for (int t = 0; t < len; t++) Elementwise.Sum<T>(gb, dA.Slice(t * gp, gw), gb);
                 if (w.Gru)
                 {
                     var gbh = grad.BiasH(l);
-                    for (int t = 0; t < len; t++)
-                    {
-                        var row = dB.Slice(t * gp, gw);
-                        for (int j = 0; j < gw; j++) gbh[j] += row[j];
-                    }
+                    for (int t = 0; t < len; t++) Elementwise.Sum<T>(gbh, dB.Slice(t * gp, gw), gbh);
                 }
             }
             var Wh = grad.Wh(l);
