@@ -437,8 +437,8 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
         public int[] SeqOf = [], RowOf = [], Len = [], Active = [];
         public double[] RowLoss = [];
         public readonly List<int> ShardRows = new();
-        public T[][] Wx = [], Wh = [], WxT = [], WhT = [], Bias = [], BiasH = [];
-        /// <summary>Wh and Whᵀ as Gemm packs B (<see cref="Gemm{T}.PackAllB(ReadOnlySpan{T}, int, int, int, bool, Span{T})"/>), once per call: the recurrence's product at every step reads them.</summary>
+        public T[][] Wx = [], WxT = [], Bias = [], BiasH = [];
+        /// <summary>Wh and Whᵀ (padded) as Gemm packs B (<see cref="Gemm{T}.PackAllB(ReadOnlySpan{T}, int, int, int, bool, Span{T})"/>), once per call: the recurrence's product at every step reads them.</summary>
         public Memory<T>[] WhPack = [], WhTPack = [];
         public T[] V = [], VT = [];
         public T[][] Gates = [], HSide = [], H = [], C = [], TanhC = [], X = [], Mask = [];
@@ -503,10 +503,10 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
             for (int t = 0; t <= tm; t++) { int r = 0; while (r < R && w.Len[r] >= t) r++; w.Active[t] = r; }
             if (w.RowLoss.Length < R) w.RowLoss = new double[R];
 
-            // the weights, padded: Wx_l (n×Gp), Wh_l (d×Gp), their transposes (4d×Dp) for the backward pass, V (d×Kp), Vᵀ (k×Dp)
+            // the weights, padded: Wx_l (n×Gp), Wh_l (d×Gp, kept packed), their transposes (4d×Dp) for the backward pass, V (d×Kp), Vᵀ (k×Dp)
             if (w.Wx.Length != L)
             {
-                w.Wx = new T[L][]; w.Wh = new T[L][]; w.WxT = new T[L][]; w.WhT = new T[L][]; w.Bias = new T[L][]; w.BiasH = new T[L][];
+                w.Wx = new T[L][]; w.WxT = new T[L][]; w.Bias = new T[L][]; w.BiasH = new T[L][];
                 w.WhPack = new Memory<T>[L]; w.WhTPack = new Memory<T>[L];
                 w.Gates = new T[L][]; w.HSide = new T[L][]; w.H = new T[L][]; w.C = new T[L][]; w.TanhC = new T[L][]; w.X = new T[L][]; w.Mask = new T[L][];
             }
@@ -514,9 +514,9 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
             {
                 int n = shape.LayerInput(l);
                 w.Wx[l] = PadRows(Buffer("wx", l, (long)n * gp), p.Wx(l), n, gw, gp);
-                w.Wh[l] = PadRows(Buffer("wh", l, (long)d * gp), p.Wh(l), d, gw, gp);
+                var wh = PadRows(Buffer("wh", l, (long)d * gp), p.Wh(l), d, gw, gp);
                 w.WhPack[l] = Aligned("whpack", l, Gemm<T>.PackedBLength(gp, d));
-                Gemm<T>.PackAllB(w.Wh[l], gp, gp, d, wide, w.WhPack[l].Span);
+                Gemm<T>.PackAllB(wh, gp, gp, d, wide, w.WhPack[l].Span);
                 w.Bias[l] = Cleared(Buffer("b", l, gp), gp);
                 p.Bias(l).CopyTo(w.Bias[l]);
                 if (w.Gru)
@@ -527,9 +527,9 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                 }
                 if (gradients)
                 {
-                    w.WhT[l] = Transpose(Buffer("wht", l, (long)gw * dp), p.Wh(l), d, gw, dp);
+                    var whT = Transpose(Buffer("wht", l, (long)gw * dp), p.Wh(l), d, gw, dp);
                     w.WhTPack[l] = Aligned("whtpack", l, Gemm<T>.PackedBLength(dp, gw));
-                    Gemm<T>.PackAllB(w.WhT[l], dp, dp, gw, wide, w.WhTPack[l].Span);
+                    Gemm<T>.PackAllB(whT, dp, dp, gw, wide, w.WhTPack[l].Span);
                     if (l > 0) w.WxT[l] = Transpose(Buffer("wxt", l, (long)gw * dp), p.Wx(l), d, gw, dp);
                 }
                 w.Gates[l] = Buffer("g", l, (long)R * tm * gp);
