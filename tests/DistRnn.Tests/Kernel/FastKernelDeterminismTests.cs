@@ -207,6 +207,53 @@ public class FastKernelDeterminismTests
     }
 
     [Fact]
+    public void A_product_over_segments_is_one_chain_through_them_in_order()
+    {
+        // A weight gradient over a shard's sequences: the depth is cut into segments lying anywhere in A and B (here
+        // in reverse order, one empty); each element's chain must run through them one after another, across depth
+        // blocks (256) that span segments, on the in-place (< 64 rows) and the packed path, both layouts of A.
+        foreach (bool wide in Vector512.IsHardwareAccelerated ? new[] { false, true } : new[] { false })
+        {
+            Segments<float>(M: 200, N: Gemm<float>.Nr(wide) * 3, depths: [63, 0, 250, 1, 130], transposed: true, wide);
+            Segments<float>(M: 9, N: Gemm<float>.Nr(wide) * 2, depths: [40, 300], transposed: true, wide);
+            Segments<double>(M: 131, N: Gemm<double>.Nr(wide) * 2, depths: [257, 5, 0, 64], transposed: false, wide);
+            Segments<double>(M: 64, N: Gemm<double>.Nr(wide), depths: [3], transposed: true, wide);
+            Segments<float>(M: 70, N: Gemm<float>.Nr(wide), depths: [0, 0], transposed: true, wide);
+        }
+    }
+
+    private static void Segments<T>(int M, int N, int[] depths, bool transposed, bool wide) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var rng = new Random(M * 31 + N + depths.Sum());
+        T R() => T.CreateTruncating(rng.NextDouble() * 2 - 1);
+        int K = depths.Sum(), gap = 3;                      // the segments lie in reverse order, gap rows apart
+        int lda = (transposed ? M : K + gap * depths.Length) + 5, ldb = N + 7, ldc = N + 2;
+        int aRows = transposed ? K + gap * depths.Length : M;
+        var a = Enumerable.Range(0, aRows * lda).Select(_ => R()).ToArray();
+        var b = Enumerable.Range(0, (K + gap * depths.Length) * ldb).Select(_ => R()).ToArray();
+        var c = Enumerable.Range(0, M * ldc).Select(_ => R()).ToArray();
+        int ars = transposed ? 1 : lda, aks = transposed ? lda : 1;
+        var segments = new Gemm<T>.Segment[depths.Length];
+        int at = K + gap * depths.Length;
+        for (int s = 0; s < depths.Length; s++)
+        {
+            at -= depths[s] + gap;
+            segments[s] = new((long)at * aks, (long)at * ldb, depths[s]);
+        }
+        var expected = (T[])c.Clone();
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++)
+            {
+                T acc = expected[m * ldc + n];
+                foreach (var g in segments)
+                    for (int kk = 0; kk < g.Depth; kk++) acc = T.FusedMultiplyAdd(a[g.A + m * ars + kk * aks], b[g.B + kk * ldb + n], acc);
+                expected[m * ldc + n] = acc;
+            }
+        Gemm<T>.RunSegments(a, ars, aks, b, ldb, c, ldc, M, N, segments, wide);
+        Assert.True(expected.AsSpan().SequenceEqual(c), $"{typeof(T).Name} {M}×[{string.Join(",", depths)}]×{N} (transposed {transposed}, 512-bit {wide})");
+    }
+
+    [Fact]
     public void The_256_and_512_bit_kernels_give_the_same_bits()
     {
         if (!Vector512.IsHardwareAccelerated) return; // nothing to compare on this host: only the 256-bit path exists here

@@ -14,10 +14,10 @@ namespace DistRnn.Model;
 /// All sequences of a call advance together, one time step at a time, as rows of matrices (rows still running at step t
 /// are a prefix: the rows are ordered longest first, stably):
 ///   P_t = b + X_t Wx + H_{t−1} Wh       (r×4d; the first layer's X_t Wx is a row lookup; above it, b + X_t Wx
-///                                        for all t of a sequence in one product before the recurrence)   Gemm
+///                                        for all t of all sequences in one product before the recurrence)   Gemm
 ///   [i f g o] = σ, σ, tanh, σ of P_t's four blocks, vectorised DetMath (DetMath's bits)
 ///   C_t = f ⊙ C_{t−1} + i ⊙ g,  H_t = o ⊙ tanh(C_t),  the next layer's X_t = M_t ⊙ H_t     fused, one row at a time
-///   Z = X_top V + c, softmax, loss, dZ = Y − onehot                                          per sequence, Gemm
+///   Z = X_top V + c, softmax, loss, dZ = Y − onehot                          all rows in one product, Gemm
 ///   backward, per layer from the top, t = T..1: dH_t = from above + dA_{t+1} Whᵀ; dA_t from the cell; the layer
 ///   below's error dA_t Wxᵀ ⊙ M                                                               Gemm
 ///   per shard, per sequence: dWh += H_{t−1}ᵀ dA_t, dWx += X_tᵀ dA_t (a row update for the first layer),
@@ -202,8 +202,8 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                     else bias.AsSpan(0, gp).CopyTo(row);
                     if (gru) w.BiasH[l].AsSpan(0, gp).CopyTo(B.AsSpan((m * tm + t - 1) * gp, gp));
                 }
-                if (l > 0 && len > 0) Gemm<T>.Run(w.X[l].AsSpan(m * tm * dp), dp, 1, w.Wx[l], gp, P.AsSpan(m * tm * gp), gp, len, gp, d, _wide);
             }
+            if (l > 0) Gemm<T>.Run(w.X[l], dp, 1, w.Wx[l], gp, P, gp, w.Rows, gp, d, _wide);
             for (int t = 1; t <= tm; t++)
             {
                 int r = w.Active[t];
@@ -259,7 +259,7 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
         for (int j = 0; j < d; j++) x[j] = h[j] * mask[j];
     }
 
-    /// <summary>Z = X_top V + c per sequence, softmax and loss; with gradients, dZ = Y − onehot in Z's place.</summary>
+    /// <summary>Z = X_top V + c (one product over all rows), softmax and loss per sequence; with gradients, dZ = Y − onehot in Z's place.</summary>
     private void Output(Tensors<T> p, Work w, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs, bool gradients)
     {
         int k = w.K, kp = w.Kp, d = w.D, dp = w.Dp, tm = w.Tm;
@@ -269,7 +269,12 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
             var seq = seqs[w.SeqOf[m]];
             int len = seq.Length;
             for (int t = 0; t < len; t++) c.CopyTo(Z.AsSpan((m * tm + t) * kp, k));
-            Gemm<T>.Run(w.Xtop.AsSpan(m * tm * dp), dp, 1, w.V, kp, Z.AsSpan(m * tm * kp), kp, len, kp, d, _wide);
+        }
+        Gemm<T>.Run(w.Xtop, dp, 1, w.V, kp, Z, kp, w.Rows, kp, d, _wide);
+        for (int m = 0; m < w.R; m++)
+        {
+            var seq = seqs[w.SeqOf[m]];
+            int len = seq.Length;
             double loss = 0;
             for (int t = 0; t < len; t++)
             {
@@ -290,8 +295,7 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
         var above = w.Above; var below = w.Below;
         // the top layer's error from the output: (dZ Vᵀ) ⊙ M_top
         Array.Clear(above, 0, w.R * tm * dp);
-        for (int m = 0; m < w.R; m++)
-            Gemm<T>.Run(w.Z.AsSpan(m * tm * kp), kp, 1, w.VT, dp, above.AsSpan(m * tm * dp), dp, w.Len[m], dp, w.K, _wide);
+        Gemm<T>.Run(w.Z, kp, 1, w.VT, dp, above, dp, w.Rows, dp, w.K, _wide);
         if (drop) MultiplyMask(above, w.Mask[L - 1], w);
 
         for (int l = L - 1; l >= 0; l--)
@@ -326,10 +330,9 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
             }
             if (l > 0)
             {
-                // the layer below's error dA_t Wxᵀ for every step at once, once all dA_t are known (the same chains as a
-                // step at a time)
-                for (int m = 0; m < w.R; m++)
-                    if (w.Len[m] > 0) Gemm<T>.Run(G.AsSpan(m * tm * gp), gp, 1, w.WxT[l], dp, below.AsSpan(m * tm * dp), dp, w.Len[m], dp, gw, _wide);
+                // the layer below's error dA_t Wxᵀ for every step of every sequence at once, once all dA_t are known
+                // (the same chains as a step at a time)
+                Gemm<T>.Run(G, gp, 1, w.WxT[l], dp, below, dp, w.Rows, dp, gw, _wide);
                 if (drop) MultiplyMask(below, w.Mask[l - 1], w);
                 (above, below) = (below, above);
             }
@@ -364,41 +367,66 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
             }
     }
 
-    /// <summary>One shard's gradient from zero, its sequences in order (<see cref="Work.ShardRows"/>).</summary>
+    /// <summary>
+    /// One shard's gradient into <paramref name="grad"/> (cleared), its sequences in order (<see cref="Work.ShardRows"/>):
+    /// each weight gradient is one product whose depth runs over the shard's sequences one after another (a segment per
+    /// sequence), the chains those of a product per sequence in turn. Where a padded row is the gradient's own row (4d
+    /// and 3d are multiples of the tile's width for the usual sizes), the product writes straight into the gradient.
+    /// </summary>
     private void ShardGradient(Work w, ReadOnlySpan<int> tokens, ReadOnlySpan<SequenceRef> seqs, Tensors<T> grad)
     {
         int d = w.D, dp = w.Dp, gp = w.Gp, kp = w.Kp, k = w.K, tm = w.Tm, L = w.L, gw = w.Gw;
+        var rows = w.ShardRows;
+        var segs = w.Segments(rows.Count);
         var gV = w.GV; var gc = grad.C;
         Array.Clear(gV, 0, d * kp);
-        foreach (int m in w.ShardRows)
+        // dV = Σ X_topᵀ dZ, dc = Σ dZ
+        for (int i = 0; i < rows.Count; i++)
         {
-            int len = w.Len[m];
-            Gemm<T>.Run(w.Xtop.AsSpan(m * tm * dp), 1, dp, w.Z.AsSpan(m * tm * kp), kp, gV, kp, d, kp, len, _wide);
+            int m = rows[i], len = w.Len[m];
+            segs[i] = new(m * tm * dp, m * tm * kp, len);
             for (int t = 0; t < len; t++)
             {
                 var dz = w.Z.AsSpan((m * tm + t) * kp, k);
-                for (int i = 0; i < k; i++) gc[i] += dz[i];
+                for (int j = 0; j < k; j++) gc[j] += dz[j];
             }
         }
+        Gemm<T>.RunSegments(w.Xtop, 1, dp, w.Z, kp, gV, kp, d, kp, segs, _wide);
         var V = grad.V;
         for (int j = 0; j < d; j++) gV.AsSpan(j * kp, k).CopyTo(V.Slice(j * k, k));
 
+        bool direct = gw == gp;
         for (int l = 0; l < L; l++)
         {
             var G = w.Gates[l]; var H = w.H[l];
             var hSide = w.Gru ? w.HSide[l] : G;  // what Wh's products saw: gru's dB, lstm's dA
-            var gWh = w.GWh; var gWx = w.GWx;
-            Array.Clear(gWh, 0, d * gp);
-            if (l > 0) Array.Clear(gWx, 0, d * gp);
+            // dWh = Σ_t H_{t−1}ᵀ dA_t (H_0 = 0 contributes nothing, exactly; a carried H_0 does, held fixed)
+            for (int i = 0; i < rows.Count; i++)
+            {
+                int m = rows[i], len = w.Len[m];
+                segs[i] = w.Carried ? new(m * (tm + 1) * dp, m * tm * gp, len) : new((m * (tm + 1) + 1) * dp, (m * tm + 1) * gp, len - 1);
+            }
+            var gWh = direct ? grad.Wh(l) : Cleared(w.GWh, d * gp);
+            Gemm<T>.RunSegments(H, 1, dp, hSide, gp, gWh, gp, d, gp, segs, _wide);
+            if (!direct) Unpad(w.GWh, grad.Wh(l), d, gw, gp);
+            // dWx = Σ_t X_tᵀ dA_t: a product above the first layer, a row update per step for it
+            if (l > 0)
+            {
+                for (int i = 0; i < rows.Count; i++)
+                {
+                    int m = rows[i];
+                    segs[i] = new(m * tm * dp, m * tm * gp, w.Len[m]);
+                }
+                var gWx = direct ? grad.Wx(l) : Cleared(w.GWx, d * gp);
+                Gemm<T>.RunSegments(w.X[l], 1, dp, G, gp, gWx, gp, d, gp, segs, _wide);
+                if (!direct) Unpad(w.GWx, grad.Wx(l), d, gw, gp);
+            }
             var gWx0 = grad.Wx(0); var gb = grad.Bias(l);
-            foreach (int m in w.ShardRows)
+            foreach (int m in rows)
             {
                 int len = w.Len[m];
                 var dA = G.AsSpan(m * tm * gp);
                 var dB = hSide.AsSpan(m * tm * gp);
-                // dWh += Σ_t H_{t−1}ᵀ dA_t (H_0 = 0 contributes nothing, exactly; a carried H_0 does, held fixed)
-                if (w.Carried) { if (len > 0) Gemm<T>.Run(H.AsSpan(m * (tm + 1) * dp), 1, dp, dB, gp, gWh, gp, d, gp, len, _wide); }
-                else if (len > 1) Gemm<T>.Run(H.AsSpan((m * (tm + 1) + 1) * dp), 1, dp, dB[gp..], gp, gWh, gp, d, gp, len - 1, _wide);
                 if (l == 0)
                 {
                     var seq = seqs[w.SeqOf[m]];
@@ -409,7 +437,6 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                         Elementwise.Sum<T>(into, dA.Slice(t * gp, gw), into);
                     }
                 }
-                else Gemm<T>.Run(w.X[l].AsSpan(m * tm * dp), 1, dp, dA, gp, gWx, gp, d, gp, len, _wide);
                 for (int t = 0; t < len; t++) Elementwise.Sum<T>(gb, dA.Slice(t * gp, gw), gb);
                 if (w.Gru)
                 {
@@ -417,26 +444,41 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                     for (int t = 0; t < len; t++) Elementwise.Sum<T>(gbh, dB.Slice(t * gp, gw), gbh);
                 }
             }
-            var Wh = grad.Wh(l);
-            for (int i = 0; i < d; i++) gWh.AsSpan(i * gp, gw).CopyTo(Wh.Slice(i * gw, gw));
-            if (l > 0)
-            {
-                var Wx = grad.Wx(l);
-                for (int i = 0; i < d; i++) gWx.AsSpan(i * gp, gw).CopyTo(Wx.Slice(i * gw, gw));
-            }
         }
+    }
+
+    private static Span<T> Cleared(T[] a, int n) { var s = a.AsSpan(0, n); s.Clear(); return s; }
+
+    /// <summary>rows × ld (padded) into rows × cols.</summary>
+    private static void Unpad(T[] from, Span<T> into, int rows, int cols, int ld)
+    {
+        for (int i = 0; i < rows; i++) from.AsSpan(i * ld, cols).CopyTo(into.Slice(i * cols, cols));
     }
 
     /// <summary>The call's sizes and buffers (views of the thread's <see cref="Scratch"/>).</summary>
     private sealed class Work
     {
         public int D, Dp, Gp, Gw, K, Kp, Tm, L, R;
+        /// <summary>
+        /// Rows the products over every step of every sequence cover: up to the last sequence's last step. The rows past
+        /// a shorter sequence's end lie in between and are computed too; an output row's chains read only its own row
+        /// of A, so the real rows' bits are those of a product per sequence, and nothing reads the others.
+        /// </summary>
+        public int Rows;
         public bool Gru, Carried;
         public Cell Cell;
         public Activation Act;
         public int[] SeqOf = [], RowOf = [], Len = [], Active = [];
         public double[] RowLoss = [];
         public readonly List<int> ShardRows = new();
+        private Gemm<T>.Segment[] _segments = [];
+
+        /// <summary>n segments of a product over a shard's sequences (reused).</summary>
+        public Span<Gemm<T>.Segment> Segments(int n)
+        {
+            if (_segments.Length < n) _segments = new Gemm<T>.Segment[Math.Max(n, 2 * _segments.Length)];
+            return _segments.AsSpan(0, n);
+        }
         public T[][] Wx = [], WxT = [], Bias = [], BiasH = [];
         /// <summary>Wh and Whᵀ (padded) as Gemm packs B (<see cref="Gemm{T}.PackAllB(ReadOnlySpan{T}, int, int, int, bool, Span{T})"/>), once per call: the recurrence's product at every step reads them.</summary>
         public Memory<T>[] WhPack = [], WhTPack = [];
@@ -499,6 +541,7 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
             int tm = 0;
             for (int m = 0; m < R; m++) { w.RowOf[order[m]] = m; w.Len[m] = seqs[order[m]].Length; tm = Math.Max(tm, w.Len[m]); }
             w.Tm = tm;
+            w.Rows = R == 0 ? 0 : (R - 1) * tm + w.Len[R - 1];
             Ints(ref w.Active, tm + 2);
             for (int t = 0; t <= tm; t++) { int r = 0; while (r < R && w.Len[r] >= t) r++; w.Active[t] = r; }
             if (w.RowLoss.Length < R) w.RowLoss = new double[R];

@@ -66,6 +66,17 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
         fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c) Run(pa, ars, aks, pb, ldb, pc, ldc, rows, cols, depth, wide);
     }
 
+    /// <summary>Span form of <see cref="RunSegments(T*, int, int, T*, int, T*, int, int, int, ReadOnlySpan{Segment}, bool)"/>.</summary>
+    public static void RunSegments(ReadOnlySpan<T> a, int ars, int aks, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, int rows, int cols, ReadOnlySpan<Segment> segments, bool wide)
+    {
+        if (rows <= 0) return;
+        if ((long)(rows - 1) * ldc + cols > c.Length || cols % Nr(wide) != 0) throw new ArgumentException("matrix shapes do not fit the spans");
+        foreach (var g in segments)
+            if (g.Depth > 0 && (g.A < 0 || g.B < 0 || g.A + (long)(rows - 1) * ars + (long)(g.Depth - 1) * aks >= a.Length || g.B + (long)(g.Depth - 1) * ldb + cols > b.Length))
+                throw new ArgumentException("a segment does not fit the spans");
+        fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c) RunSegments(pa, ars, aks, pb, ldb, pc, ldc, rows, cols, segments, wide);
+    }
+
     /// <summary>Span form of <see cref="RunPackedB(T*, int, int, T*, T*, int, int, int, int, bool)"/>.</summary>
     public static void RunPackedB(ReadOnlySpan<T> a, int ars, int aks, ReadOnlySpan<T> packedB, Span<T> c, int ldc, int rows, int cols, int depth, bool wide)
     {
@@ -116,20 +127,65 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
     {
         if (rows <= 0 || depth <= 0) return;
         if (rows < PackFrom) { RunInPlace(a, ars, aks, b, ldb, c, ldc, rows, cols, depth, wide); return; }
+        Segment whole = new(0, 0, depth);
+        RunPacked(a, ars, aks, b, ldb, c, ldc, rows, cols, new ReadOnlySpan<Segment>(&whole, 1), depth, wide);
+    }
+
+    /// <summary>
+    /// A run of depth rows of a product whose depth is cut into pieces: A(m, kk) = a[A + m·ars + kk·aks] and B's row kk
+    /// at b + B + kk·ldb, for kk = 0 .. Depth − 1. A weight gradient Σ over a shard's sequences of H_{t−1}ᵀ dA_t is one
+    /// product of one segment per sequence.
+    /// </summary>
+    public readonly record struct Segment(long A, long B, int Depth);
+
+    /// <summary>
+    /// C += A·B over the depth the segments give one after another, as one chain per element: the bits of
+    /// <see cref="Run(T*, int, int, T*, int, T*, int, int, int, int, bool)"/> called segment by segment (each continuing
+    /// from the C the one before stored), with B packed and C passed over once per depth block rather than once per
+    /// segment.
+    /// </summary>
+    public static void RunSegments(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int rows, int cols, ReadOnlySpan<Segment> segments, bool wide)
+    {
+        long total = 0;
+        foreach (var g in segments) total += Math.Max(0, g.Depth);
+        if (rows <= 0 || total == 0) return;
+        if (rows < PackFrom)
+        {
+            foreach (var g in segments)
+                if (g.Depth > 0) RunInPlace(a + g.A, ars, aks, b + g.B, ldb, c, ldc, rows, cols, g.Depth, wide);
+            return;
+        }
+        RunPacked(a, ars, aks, b, ldb, c, ldc, rows, cols, segments, total, wide);
+    }
+
+    /// <summary>
+    /// The packed path (GotoBLAS/BLIS style): per depth block, B's rows packed into micro-panels, then per row block A's,
+    /// then micro-tiles. Depth blocks in ascending order, each continuing from the C the previous one stored: the chains
+    /// stay whole. A depth block may span segments; packing only gathers values, so that changes no bit.
+    /// </summary>
+    private static void RunPacked(T* a, int ars, int aks, T* b, int ldb, T* c, int ldc, int rows, int cols, ReadOnlySpan<Segment> segments, long depth, bool wide)
+    {
         int nr = Nr(wide), mr = Mr(wide);
-        int kcMax = Math.Min(DepthBlock, depth), mcMax = Math.Min(RowBlock, (rows + mr - 1) / mr * mr);
+        int kcMax = (int)Math.Min(DepthBlock, depth), mcMax = Math.Min(RowBlock, (rows + mr - 1) / mr * mr);
         T* packB = Buffer(ref t_packB, (long)kcMax * cols);
         T* packA = Buffer(ref t_packA, (long)kcMax * mcMax);
         T* edge = Buffer(ref t_edge, mr * nr);
-        // Depth blocks in ascending order, each continuing from the C the previous one stored: the chains stay whole.
-        for (int k0 = 0; k0 < depth; k0 += DepthBlock)
+        nint* aRow = stackalloc nint[DepthBlock], bRow = stackalloc nint[DepthBlock];  // where A(0, kk) and B's row kk of the block lie
+        int s = 0, j = 0;
+        for (long k0 = 0; k0 < depth; k0 += DepthBlock)
         {
-            int kc = Math.Min(DepthBlock, depth - k0);
-            PackB(b + (long)k0 * ldb, ldb, cols, kc, nr, packB);
+            int kc = (int)Math.Min(DepthBlock, depth - k0);
+            for (int kk = 0; kk < kc; kk++, j++)
+            {
+                while (j >= segments[s].Depth) { s++; j = 0; }
+                aRow[kk] = (nint)(a + segments[s].A + (long)j * aks);
+                bRow[kk] = (nint)(b + segments[s].B + (long)j * ldb);
+            }
+            PackB(bRow, cols, kc, nr, packB);
             for (int m0 = 0; m0 < rows; m0 += RowBlock)
             {
                 int mc = Math.Min(RowBlock, rows - m0);
-                PackA(a + (long)m0 * ars + (long)k0 * aks, ars, aks, mc, kc, mr, packA);
+                PackA(aRow, (long)m0 * ars, ars, mc, kc, mr, packA);
                 for (int n0 = 0; n0 < cols; n0 += nr)
                 {
                     T* bp = packB + (long)n0 * kc;  // micro-panel n0/nr: kc·nr elements each
@@ -257,23 +313,52 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
         for (int n0 = 0; n0 < cols; n0 += nr)
         {
             T* src = b + n0, d = dst + (long)n0 * kc;
-            for (int kk = 0; kk < kc; kk++, src += ldb, d += nr)
-                new ReadOnlySpan<T>(src, nr).CopyTo(new Span<T>(d, nr));
+            for (int kk = 0; kk < kc; kk++, src += ldb, d += nr) CopyRow(src, d, nr);
         }
     }
 
-    /// <summary>A(0..mc, 0..kc) into ⌈mc/mr⌉ micro-panels of kc×mr (row i of a tile at offset i of each kk), zero-padded.</summary>
-    private static void PackA(T* a, int ars, int aks, int mc, int kc, int mr, T* dst)
+    /// <summary>B's rows kk = 0 .. kc − 1 (row kk at bRow[kk]), columns 0..cols, into cols/nr contiguous kc×nr micro-panels.</summary>
+    private static void PackB(nint* bRow, int cols, int kc, int nr, T* dst)
+    {
+        for (int n0 = 0; n0 < cols; n0 += nr)
+        {
+            T* d = dst + (long)n0 * kc;
+            for (int kk = 0; kk < kc; kk++, d += nr) CopyRow((T*)bRow[kk] + n0, d, nr);
+        }
+    }
+
+    /// <summary>
+    /// n values (a multiple of Vector256's count, as every nr and a wide mr are) copied by vectors: a packing row is
+    /// 32–128 bytes, short enough that a call to memmove per row cost more than the copy.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyRow(T* src, T* dst, int n)
+    {
+        for (int j = 0; j < n; j += Vector256<T>.Count) Vector256.Load(src + j).Store(dst + j);
+    }
+
+    /// <summary>
+    /// Rows m0 .. m0 + mc of A (A(m, kk) at aRow[kk] + m·ars) over kk = 0 .. kc − 1 into ⌈mc/mr⌉ micro-panels of kc×mr
+    /// (row i of a tile at offset i of each kk), zero-padded.
+    /// </summary>
+    private static void PackA(nint* aRow, long m0, int ars, int mc, int kc, int mr, T* dst)
     {
         for (int i0 = 0; i0 < mc; i0 += mr, dst += (long)kc * mr)
         {
             int m = Math.Min(mr, mc - i0);
+            long first = m0 + (long)i0 * ars;
+            if (ars == 1 && m == mr && mr % Vector256<T>.Count == 0)
+            {
+                // Aᵀ read in place (a weight gradient's Hᵀ): a tile's mr values of one kk lie side by side
+                for (int kk = 0; kk < kc; kk++) CopyRow((T*)aRow[kk] + first, dst + (long)kk * mr, mr);
+                continue;
+            }
             for (int i = 0; i < mr; i++)
             {
                 T* d = dst + i;
                 if (i >= m) { for (int kk = 0; kk < kc; kk++, d += mr) *d = T.Zero; continue; }
-                T* src = a + (long)(i0 + i) * ars;
-                for (int kk = 0; kk < kc; kk++, src += aks, d += mr) *d = *src;
+                long at = first + (long)i * ars;
+                for (int kk = 0; kk < kc; kk++, d += mr) *d = ((T*)aRow[kk])[at];
             }
         }
     }
