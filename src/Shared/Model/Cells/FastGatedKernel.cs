@@ -618,10 +618,18 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
         /// <summary>The transpose of rows×cols as cols×ld (padding columns 0).</summary>
         private static T[] Transpose(T[] into, ReadOnlySpan<T> m, int rows, int cols, int ld)
         {
-            for (int j = 0; j < cols; j++)
+            // by 16×16 blocks, so that both the rows read and the rows written stay in cache
+            const int Block = 16;
+            for (int j0 = 0; j0 < cols; j0 += Block)
             {
-                for (int i = 0; i < rows; i++) into[j * ld + i] = m[i * cols + j];
-                into.AsSpan(j * ld + rows, ld - rows).Clear();
+                int j1 = Math.Min(cols, j0 + Block);
+                for (int i0 = 0; i0 < rows; i0 += Block)
+                {
+                    int i1 = Math.Min(rows, i0 + Block);
+                    for (int j = j0; j < j1; j++)
+                        for (int i = i0; i < i1; i++) into[j * ld + i] = m[i * cols + j];
+                }
+                for (int j = j0; j < j1; j++) into.AsSpan(j * ld + rows, ld - rows).Clear();
             }
             return into;
         }

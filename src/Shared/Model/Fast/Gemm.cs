@@ -353,12 +353,14 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
                 for (int kk = 0; kk < kc; kk++) CopyRow((T*)aRow[kk] + first, dst + (long)kk * mr, mr);
                 continue;
             }
-            for (int i = 0; i < mr; i++)
+            // A row-major: kk by kk, so the writes run on and each row of A is read in order
+            T* d = dst;
+            for (int kk = 0; kk < kc; kk++, d += mr)
             {
-                T* d = dst + i;
-                if (i >= m) { for (int kk = 0; kk < kc; kk++, d += mr) *d = T.Zero; continue; }
-                long at = first + (long)i * ars;
-                for (int kk = 0; kk < kc; kk++, d += mr) *d = ((T*)aRow[kk])[at];
+                T* src = (T*)aRow[kk] + first;
+                int i = 0;
+                for (; i < m; i++) d[i] = src[(long)i * ars];
+                for (; i < mr; i++) d[i] = T.Zero;
             }
         }
     }
