@@ -20,8 +20,8 @@ namespace DistRnn.Model;
 ///   Z = X_top V + c, softmax, loss, dZ = Y − onehot                          all rows in one product, Gemm
 ///   backward, per layer from the top, t = T..1: dH_t = from above + dA_{t+1} Whᵀ; dA_t from the cell; the layer
 ///   below's error dA_t Wxᵀ ⊙ M                                                               Gemm
-///   per shard, per sequence: dWh += H_{t−1}ᵀ dA_t, dWx += X_tᵀ dA_t (a row update for the first layer),
-///   dV += X_topᵀ dZ, db += Σ dA, dc += Σ dZ                                                   Gemm over time
+///   per shard, its sequences one after another: dWh = Σ H_{t−1}ᵀ dA_t, dWx = Σ X_tᵀ dA_t (a row update for the
+///   first layer), dV = Σ X_topᵀ dZ, db = Σ dA, dc = Σ dZ                   one Gemm over the shard's steps each
 ///
 /// Determinism, as <see cref="FastKernel{T}"/>: every product element is one sequential FMA chain (<see cref="Gemm{T}"/>)
 /// whose order depends only on its own sequence (the recurrence) or on its shard's sequences in their order (the weight
