@@ -68,39 +68,6 @@ public class DetVecTests
         }
     }
 
-    [Fact]
-    public void The_two_vector_forms_have_DetMaths_bits_in_both_vectors()
-    {
-        // Tanh2/Sigmoid2 interleave two vectors' polynomials: each lane must still be DetMath's, at both widths
-        var xs = Inputs();
-        while (xs.Length % 16 != 0) xs = [.. xs, -0.75];
-        for (int i = 0; i < xs.Length; i += 8)
-        {
-            var v0 = Vector256.Create<double>(xs.AsSpan(i, 4)); var v1 = Vector256.Create<double>(xs.AsSpan(i + 4, 4));
-            var (t0, t1) = DetLanes<Vector256<double>, Vector256<long>, Lanes256>.Tanh2(v0, v1);
-            var (s0, s1) = DetLanes<Vector256<double>, Vector256<long>, Lanes256>.Sigmoid2(v0, v1);
-            for (int l = 0; l < 8; l++)
-            {
-                double x = xs[i + l];
-                Same(DetMath.Tanh(x), l < 4 ? t0[l] : t1[l - 4], "tanh2", x);
-                Same(DetMath.Sigmoid(x), l < 4 ? s0[l] : s1[l - 4], "sigmoid2", x);
-            }
-        }
-        if (!Vector512.IsHardwareAccelerated) return;
-        for (int i = 0; i < xs.Length; i += 16)
-        {
-            var v0 = Vector512.Create<double>(xs.AsSpan(i, 8)); var v1 = Vector512.Create<double>(xs.AsSpan(i + 8, 8));
-            var (t0, t1) = DetLanes<Vector512<double>, Vector512<long>, Lanes512>.Tanh2(v0, v1);
-            var (s0, s1) = DetLanes<Vector512<double>, Vector512<long>, Lanes512>.Sigmoid2(v0, v1);
-            for (int l = 0; l < 16; l++)
-            {
-                double x = xs[i + l];
-                Same(DetMath.Tanh(x), l < 8 ? t0[l] : t1[l - 8], "tanh2 512", x);
-                Same(DetMath.Sigmoid(x), l < 8 ? s0[l] : s1[l - 8], "sigmoid2 512", x);
-            }
-        }
-    }
-
     [Theory]
     [InlineData(Activation.Tanh)]
     [InlineData(Activation.Sigmoid)]

@@ -39,26 +39,21 @@ internal static class DetVec
     private interface IOp
     {
         static abstract TVec Run<TVec, TInt, L>(TVec x) where TVec : struct where TInt : struct where L : struct, ILanes<TVec, TInt>;
-        /// <summary>Two vectors at once (the same bits as <see cref="Run"/> on each; faster where the function interleaves them).</summary>
-        static abstract (TVec, TVec) Run2<TVec, TInt, L>(TVec x0, TVec x1) where TVec : struct where TInt : struct where L : struct, ILanes<TVec, TInt>;
         static abstract double Scalar(double x);
     }
     private struct ExpOp : IOp
     {
         public static TVec Run<TVec, TInt, L>(TVec x) where TVec : struct where TInt : struct where L : struct, ILanes<TVec, TInt> => DetLanes<TVec, TInt, L>.Exp(x);
-        public static (TVec, TVec) Run2<TVec, TInt, L>(TVec x0, TVec x1) where TVec : struct where TInt : struct where L : struct, ILanes<TVec, TInt> => (DetLanes<TVec, TInt, L>.Exp(x0), DetLanes<TVec, TInt, L>.Exp(x1));
         public static double Scalar(double x) => DetMath.Exp(x);
     }
     private struct TanhOp : IOp
     {
         public static TVec Run<TVec, TInt, L>(TVec x) where TVec : struct where TInt : struct where L : struct, ILanes<TVec, TInt> => DetLanes<TVec, TInt, L>.Tanh(x);
-        public static (TVec, TVec) Run2<TVec, TInt, L>(TVec x0, TVec x1) where TVec : struct where TInt : struct where L : struct, ILanes<TVec, TInt> => DetLanes<TVec, TInt, L>.Tanh2(x0, x1);
         public static double Scalar(double x) => DetMath.Tanh(x);
     }
     private struct SigmoidOp : IOp
     {
         public static TVec Run<TVec, TInt, L>(TVec x) where TVec : struct where TInt : struct where L : struct, ILanes<TVec, TInt> => DetLanes<TVec, TInt, L>.Sigmoid(x);
-        public static (TVec, TVec) Run2<TVec, TInt, L>(TVec x0, TVec x1) where TVec : struct where TInt : struct where L : struct, ILanes<TVec, TInt> => DetLanes<TVec, TInt, L>.Sigmoid2(x0, x1);
         public static double Scalar(double x) => DetMath.Sigmoid(x);
     }
 
@@ -90,11 +85,6 @@ internal static class DetVec
     private static void Blocks<TVec, TInt, L, TOp>(Span<double> d, ref int i)
         where TVec : struct where TInt : struct where L : struct, ILanes<TVec, TInt> where TOp : struct, IOp
     {
-        for (; i + 2 * L.Count <= d.Length; i += 2 * L.Count)
-        {
-            var (y0, y1) = TOp.Run2<TVec, TInt, L>(L.Load(d.Slice(i, L.Count)), L.Load(d.Slice(i + L.Count, L.Count)));
-            L.Store(y0, d.Slice(i, L.Count)); L.Store(y1, d.Slice(i + L.Count, L.Count));
-        }
         for (; i + L.Count <= d.Length; i += L.Count)
             L.Store(TOp.Run<TVec, TInt, L>(L.Load(d.Slice(i, L.Count))), d.Slice(i, L.Count));
     }
@@ -107,8 +97,7 @@ internal static class DetVec
         for (; i + 2 * L.Count <= f.Length; i += 2 * L.Count)
         {
             var (lo, hi) = L.Widen(f.Slice(i, 2 * L.Count));
-            var (ylo, yhi) = TOp.Run2<TVec, TInt, L>(lo, hi);
-            L.Narrow(ylo, yhi, f.Slice(i, 2 * L.Count));
+            L.Narrow(TOp.Run<TVec, TInt, L>(lo), TOp.Run<TVec, TInt, L>(hi), f.Slice(i, 2 * L.Count));
         }
     }
 }
@@ -275,27 +264,6 @@ internal static class DetLanes<TVec, TInt, L> where TVec : struct where TInt : s
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static TVec Expm1ReducedCall(TVec r) => Expm1Reduced(r);
 
-    /// <summary>
-    /// <see cref="Expm1Reduced"/> of two vectors, their Horner steps interleaved: each is a chain of 24 dependent
-    /// operations, and one alone leaves the core waiting on every step (measured: ~110 cycles per vector, its latency).
-    /// Each lane sees exactly <see cref="Expm1Reduced"/>'s operations.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static (TVec, TVec) Expm1Reduced2Call(TVec r0, TVec r1) => Expm1Reduced2(r0, r1);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (TVec, TVec) Expm1Reduced2(TVec r0, TVec r1)
-    {
-        var p0 = L.Splat(C13); var p1 = p0;
-        p0 = Horner(p0, r0, C12); p1 = Horner(p1, r1, C12); p0 = Horner(p0, r0, C11); p1 = Horner(p1, r1, C11);
-        p0 = Horner(p0, r0, C10); p1 = Horner(p1, r1, C10); p0 = Horner(p0, r0, C9); p1 = Horner(p1, r1, C9);
-        p0 = Horner(p0, r0, C8); p1 = Horner(p1, r1, C8); p0 = Horner(p0, r0, C7); p1 = Horner(p1, r1, C7);
-        p0 = Horner(p0, r0, C6); p1 = Horner(p1, r1, C6); p0 = Horner(p0, r0, C5); p1 = Horner(p1, r1, C5);
-        p0 = Horner(p0, r0, C4); p1 = Horner(p1, r1, C4); p0 = Horner(p0, r0, C3); p1 = Horner(p1, r1, C3);
-        p0 = Horner(p0, r0, C2); p1 = Horner(p1, r1, C2);
-        return (L.Add(r0, L.Multiply(L.Multiply(r0, r0), p0)), L.Add(r1, L.Multiply(L.Multiply(r1, r1), p1)));
-    }
-
     /// <summary>x = k·ln2 + r (Cody–Waite); x must be finite with |x| &lt; 2^50.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TVec Reduce(TVec x, out TInt k)
@@ -331,14 +299,9 @@ internal static class DetLanes<TVec, TInt, L> where TVec : struct where TInt : s
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TVec Expm1NonPositive(TVec x)
     {
-        var r = Reduce(L.Max(x, -41.0), out var k);
-        return Expm1NonPositive(x, k, Expm1Reduced(r));
-    }
-
-    /// <summary><see cref="Expm1NonPositive(TVec)"/> given x's reduction (r = x − k·ln2 of max(x, −41)) and em = expm1(r).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVec Expm1NonPositive(TVec x, TInt k, TVec em)
-    {
+        var xc = L.Max(x, -41.0);
+        var r = Reduce(xc, out var k);
+        var em = Expm1Reduced(r);
         var scale = Pow2(k);
         var res = L.Add(L.Subtract(scale, L.Splat(1.0)), L.Multiply(scale, em));
         res = L.Select(L.AsDouble(L.Equals(k, L.Splat(0L))), em, res);
@@ -346,27 +309,11 @@ internal static class DetLanes<TVec, TInt, L> where TVec : struct where TInt : s
     }
 
     /// <summary>DetMath.Tanh, lane by lane.</summary>
-    public static TVec Tanh(TVec x) => Tanh(x, Expm1NonPositive(TanhArgument(x)));
-
-    /// <summary>DetMath.Tanh of two vectors, their polynomials interleaved (<see cref="Expm1Reduced2Call"/>).</summary>
-    public static (TVec, TVec) Tanh2(TVec x0, TVec x1)
-    {
-        TVec a0 = TanhArgument(x0), a1 = TanhArgument(x1);
-        TVec r0 = Reduce(L.Max(a0, -41.0), out var k0), r1 = Reduce(L.Max(a1, -41.0), out var k1);
-        var (m0, m1) = Expm1Reduced2(r0, r1);
-        return (Tanh(x0, Expm1NonPositive(a0, k0, m0)), Tanh(x1, Expm1NonPositive(a1, k1, m1)));
-    }
-
-    /// <summary>−2·min(|x|, 23): the argument of tanh's expm1.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVec TanhArgument(TVec x) => L.Multiply(L.Splat(-2.0), L.Min(L.AndNot(x, L.Splat(-0.0)), 23.0));
-
-    /// <summary>Tanh of x given em = expm1(<see cref="TanhArgument"/>(x)).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVec Tanh(TVec x, TVec em)
+    public static TVec Tanh(TVec x)
     {
         var signMask = L.Splat(-0.0);
         var ax = L.AndNot(x, signMask);
+        var em = Expm1NonPositive(L.Multiply(L.Splat(-2.0), L.Min(ax, 23.0)));
         var t = L.Divide(Neg(em), L.Add(L.Splat(2.0), em));
         var res = L.Select(L.LessThan(x, L.Splat(0.0)), Neg(t), t);
         var one = L.Or(L.Splat(1.0), L.And(x, signMask));
@@ -377,45 +324,24 @@ internal static class DetLanes<TVec, TInt, L> where TVec : struct where TInt : s
     /// <summary>
     /// DetMath.Sigmoid, lane by lane: 1/(1+e^−x) for x ≥ 0, e^x/(1+e^x) below. One division: the numerator (1 or e) is
     /// chosen first, so each lane divides exactly the operands DetMath divides; the exponential's argument is never
-    /// positive, so <see cref="ExpNonPositive(TVec, TInt, TVec)"/> (DetMath.Exp without its overflow branches) gives DetMath.Exp's bits.
+    /// positive, so <see cref="ExpNonPositive"/> (DetMath.Exp without its overflow branches) gives DetMath.Exp's bits.
     /// </summary>
     public static TVec Sigmoid(TVec x)
     {
-        var a = SigmoidArgument(x);
-        var r = Reduce(L.Max(a, -746.0), out var k);
-        return Sigmoid(x, ExpNonPositive(a, k, Expm1ReducedCall(r)));
-    }
-
-    /// <summary>DetMath.Sigmoid of two vectors, their polynomials interleaved (<see cref="Expm1Reduced2Call"/>).</summary>
-    public static (TVec, TVec) Sigmoid2(TVec x0, TVec x1)
-    {
-        TVec a0 = SigmoidArgument(x0), a1 = SigmoidArgument(x1);
-        TVec r0 = Reduce(L.Max(a0, -746.0), out var k0), r1 = Reduce(L.Max(a1, -746.0), out var k1);
-        var (m0, m1) = Expm1Reduced2Call(r0, r1);
-        return (Sigmoid(x0, ExpNonPositive(a0, k0, m0)), Sigmoid(x1, ExpNonPositive(a1, k1, m1)));
-    }
-
-    /// <summary>Exp(−x) for x ≥ 0 and Exp(x) below: the argument is x with the sign flipped on the non-negative lanes.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVec SigmoidArgument(TVec x) => L.Select(L.GreaterThanOrEqual(x, L.Splat(0.0)), Neg(x), x);
-
-    /// <summary>σ(x) given e = exp(<see cref="SigmoidArgument"/>(x)).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVec Sigmoid(TVec x, TVec e)
-    {
+        var nonNeg = L.GreaterThanOrEqual(x, L.Splat(0.0));
+        // Exp(−x) for x ≥ 0 and Exp(x) below: the argument is x with the sign flipped on the non-negative lanes.
+        var e = ExpNonPositive(L.Select(nonNeg, Neg(x), x));
         var one = L.Splat(1.0);
-        var res = L.Divide(L.Select(L.GreaterThanOrEqual(x, L.Splat(0.0)), one, e), L.Add(one, e));
+        var res = L.Divide(L.Select(nonNeg, one, e), L.Add(one, e));
         return L.Select(L.IsNaN(x), x, res);
     }
 
-    /// <summary>
-    /// DetMath.Exp for x ≤ 0 (NaN lanes are the caller's): its bits, without the branches only x &gt; 0 can take; given
-    /// the reduction of max(x, −746) (k) and em = expm1 of its r.
-    /// </summary>
+    /// <summary>DetMath.Exp for x ≤ 0 (NaN lanes are the caller's): its bits, without the branches only x &gt; 0 can take.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVec ExpNonPositive(TVec x, TInt k, TVec em)
+    private static TVec ExpNonPositive(TVec x)
     {
-        var e = L.Add(L.Splat(1.0), em);
+        var r = Reduce(L.Max(x, -746.0), out var k);
+        var e = L.Add(L.Splat(1.0), Expm1ReducedCall(r));
         // 2^k may be subnormal for k < −1000: scale in two exact steps, as DetMath (the second factor is 1 elsewhere)
         var low = L.LessThan(k, L.Splat(-1000L));
         var k1 = L.Select(low, L.Add(k, L.Splat(1000L)), k);
