@@ -406,7 +406,7 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                 int m = rows[i], len = w.Len[m];
                 segs[i] = w.Carried ? new(m * (tm + 1) * dp, m * tm * gp, len) : new((m * (tm + 1) + 1) * dp, (m * tm + 1) * gp, len - 1);
             }
-            var gWh = direct ? grad.Wh(l) : Cleared(w.GWh, d * gp);
+            var gWh = direct ? grad.Wh(l) : Cleared(w.GWh, d * gp).AsSpan(0, d * gp);
             Gemm<T>.RunSegments(H, 1, dp, hSide, gp, gWh, gp, d, gp, segs, _wide);
             if (!direct) Unpad(w.GWh, grad.Wh(l), d, gw, gp);
             // dWx = Σ_t X_tᵀ dA_t: a product above the first layer, a row update per step for it
@@ -417,7 +417,7 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                     int m = rows[i];
                     segs[i] = new(m * tm * dp, m * tm * gp, w.Len[m]);
                 }
-                var gWx = direct ? grad.Wx(l) : Cleared(w.GWx, d * gp);
+                var gWx = direct ? grad.Wx(l) : Cleared(w.GWx, d * gp).AsSpan(0, d * gp);
                 Gemm<T>.RunSegments(w.X[l], 1, dp, G, gp, gWx, gp, d, gp, segs, _wide);
                 if (!direct) Unpad(w.GWx, grad.Wx(l), d, gw, gp);
             }
@@ -447,7 +447,8 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
         }
     }
 
-    private static Span<T> Cleared(T[] a, int n) { var s = a.AsSpan(0, n); s.Clear(); return s; }
+    /// <summary><paramref name="a"/> with its first <paramref name="n"/> values set to 0.</summary>
+    private static T[] Cleared(T[] a, long n) { Array.Clear(a, 0, (int)n); return a; }
 
     /// <summary>rows × ld (padded) into rows × cols.</summary>
     private static void Unpad(T[] from, Span<T> into, int rows, int cols, int ld)
@@ -602,8 +603,6 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
             }
         }
 
-        private static T[] Cleared(T[] a, long n) { Array.Clear(a, 0, (int)n); return a; }
-
         /// <summary>rows×cols row-major into rows×ld (padding columns 0).</summary>
         private static T[] PadRows(T[] into, ReadOnlySpan<T> m, int rows, int cols, int ld)
         {
@@ -626,8 +625,16 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
                 for (int i0 = 0; i0 < rows; i0 += Block)
                 {
                     int i1 = Math.Min(rows, i0 + Block);
-                    for (int j = j0; j < j1; j++)
-                        for (int i = i0; i < i1; i++) into[j * ld + i] = m[i * cols + j];
+                    unsafe
+                    {
+                        // pointers: the bounds checks cost as much as the copy (only the speed depends on it)
+                        fixed (T* src = m, dst = into)
+                            for (int j = j0; j < j1; j++)
+                            {
+                                T* to = dst + (long)j * ld, from = src + j;
+                                for (int i = i0; i < i1; i++) to[i] = from[(long)i * cols];
+                            }
+                    }
                 }
                 for (int j = j0; j < j1; j++) into.AsSpan(j * ld + rows, ld - rows).Clear();
             }

@@ -241,8 +241,13 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
     public static void PackAllB(T* b, int ldb, int cols, int depth, bool wide, T* dst)
     {
         int nr = Nr(wide);
+        nint* bRow = stackalloc nint[DepthBlock];
         for (int k0 = 0; k0 < depth; k0 += DepthBlock)
-            PackB(b + (long)k0 * ldb, ldb, cols, Math.Min(DepthBlock, depth - k0), nr, dst + (long)k0 * cols);
+        {
+            int kc = Math.Min(DepthBlock, depth - k0);
+            for (int kk = 0; kk < kc; kk++) bRow[kk] = (nint)(b + (long)(k0 + kk) * ldb);
+            PackB(bRow, cols, kc, nr, dst + (long)k0 * cols);
+        }
     }
 
     /// <summary>
@@ -305,16 +310,6 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
         for (int r = 0; r < rows; r++, c += ldc)
             for (int j = 0; j <= last + 64 / Unsafe.SizeOf<T>(); j += 64 / Unsafe.SizeOf<T>())
                 Sse.Prefetch0(c + Math.Min(j, last));
-    }
-
-    /// <summary>B[0..kc, 0..cols) (row stride ldb) into cols/nr contiguous kc×nr micro-panels.</summary>
-    private static void PackB(T* b, int ldb, int cols, int kc, int nr, T* dst)
-    {
-        for (int n0 = 0; n0 < cols; n0 += nr)
-        {
-            T* src = b + n0, d = dst + (long)n0 * kc;
-            for (int kk = 0; kk < kc; kk++, src += ldb, d += nr) CopyRow(src, d, nr);
-        }
     }
 
     /// <summary>B's rows kk = 0 .. kc − 1 (row kk at bRow[kk]), columns 0..cols, into cols/nr contiguous kc×nr micro-panels.</summary>
