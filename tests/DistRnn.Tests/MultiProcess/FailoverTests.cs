@@ -1,3 +1,4 @@
+using DistRnn.Tests.Security;
 using Xunit.Abstractions;
 
 namespace DistRnn.Tests.MultiProcess;
@@ -33,17 +34,30 @@ public sealed class FailoverTests(ITestOutputHelper output)
         Run(killAWorkerToo: false, model: [.. ProcessCluster.Model, "--state", "carry"]);
     }
 
-    private void Run(bool killAWorkerToo, string[]? model = null)
+    /// <summary>
+    /// Mutual TLS on every node (each its own certificate of the run's CA; the standby's has the coordinator role): the
+    /// standby attaches over TLS, takes over, and the workers re-register with it (their check of a coordinator-role
+    /// certificate runs again), to the same bits.
+    /// </summary>
+    [Fact]
+    public void With_mutual_TLS_the_standby_finishes_a_run_whose_active_coordinator_was_SIGKILLed_with_the_same_bits()
+    {
+        Run(killAWorkerToo: false, tls: true);
+    }
+
+    private void Run(bool killAWorkerToo, string[]? model = null, bool tls = false)
     {
         using var c = new ProcessCluster(model: model);
         c.Explain(() =>
         {
-            var active = c.Coordinator(Steps, minWorkers: 2);
-            var standby = c.Standby(Steps);
+            var certs = tls ? new TestCertificates(c.Dir, "Failover CA") : null;
+            string[] Tls(string node) => certs is null ? [] : ["--tls-cert", certs.Node(node, password: null), "--tls-ca", certs.CaPath];
+            var active = c.Coordinator(Steps, minWorkers: 2, extra: Tls("coordinator-active"));
+            var standby = c.Standby(Steps, extra: Tls("coordinator-standby"));
             // the workers start only once the standby is attached: the active cannot step before it, so the standby
             // gets the state of step 0 and follows every step (started together, under load the workers could win)
             active.WaitForLine("attached; it gets the run's state", TimeSpan.FromSeconds(120));
-            var workers = new[] { c.WorkerOfBoth(slowdown: 2), c.WorkerOfBoth(slowdown: 2) };
+            var workers = new[] { c.WorkerOfBoth(slowdown: 2, extra: Tls("worker-1")), c.WorkerOfBoth(slowdown: 2, extra: Tls("worker-2")) };
 
             // the standby follows the run step by step before anything happens to the active
             standby.WaitForLine(TrainEvents.StepAtLeast(20), TimeSpan.FromSeconds(120), "the standby at step 20");

@@ -99,7 +99,7 @@ internal sealed class ProcessCluster : IDisposable
     }
 
     /// <summary>A worker that joins the coordinator and its standby (--join A,B).</summary>
-    public NodeProcess WorkerOfBoth(double slowdown = 1) => Worker(slowdown, join: $"{Listen},{StandbyListen}");
+    public NodeProcess WorkerOfBoth(double slowdown = 1, params string[] extra) => Worker(slowdown, join: $"{Listen},{StandbyListen}", extra: extra);
 
     private NodeProcess WhenListening(NodeProcess coordinator, int? port = null)
     {
