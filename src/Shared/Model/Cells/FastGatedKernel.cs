@@ -509,15 +509,9 @@ public sealed class FastGatedKernel<T> : IShardKernel<T> where T : unmanaged, IF
         /// </summary>
         private Memory<T> Aligned(string name, int layer, long size)
         {
-            int pad = 64 / System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
-            if (!_buffers.TryGetValue((name, layer), out var b) || b.Length < size + pad)
-                _buffers[(name, layer)] = b = GC.AllocateUninitializedArray<T>((int)(size + pad), pinned: true);
-            unsafe
-            {
-                nint at = (nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(b));
-                int skip = (int)(((64 - (at & 63)) & 63) / System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
-                return b.AsMemory(skip, (int)size);
-            }
+            if (!_buffers.TryGetValue((name, layer), out var b) || b.Length < size + Gemm<T>.AlignPad)
+                _buffers[(name, layer)] = b = GC.AllocateUninitializedArray<T>((int)(size + Gemm<T>.AlignPad), pinned: true);
+            return b.AsMemory(Gemm<T>.AlignSkip(b), (int)size);
         }
 
         private int[] Ints(ref int[] a, int size) => a.Length >= size ? a : a = new int[size];

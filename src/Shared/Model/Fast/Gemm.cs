@@ -115,11 +115,19 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
 
     private static T* Buffer(ref T[]? buffer, long length)
     {
-        int pad = 64 / Unsafe.SizeOf<T>();
-        if (buffer is null || buffer.Length < length + pad)
-            buffer = GC.AllocateUninitializedArray<T>((int)Math.Max(length + pad, (buffer?.Length ?? 0) * 3L / 2), pinned: true);
-        T* p = (T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
-        return (T*)(((nint)p + 63) & ~(nint)63);
+        if (buffer is null || buffer.Length < length + AlignPad)
+            buffer = GC.AllocateUninitializedArray<T>((int)Math.Max(length + AlignPad, (buffer?.Length ?? 0) * 3L / 2), pinned: true);
+        return (T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer)) + AlignSkip(buffer);
+    }
+
+    /// <summary>Values a pinned buffer needs beyond its length so that it can start on a 64-byte boundary.</summary>
+    public static int AlignPad => 64 / Unsafe.SizeOf<T>();
+
+    /// <summary>Values to skip from the start of a pinned array to its first 64-byte boundary (less than <see cref="AlignPad"/>).</summary>
+    public static int AlignSkip(T[] pinned)
+    {
+        nint at = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinned));
+        return (int)(((64 - (at & 63)) & 63) / Unsafe.SizeOf<T>());
     }
 
     /// <param name="wide">the 512-bit path (needs cols a multiple of Nr(true)); false: the 256-bit one</param>
