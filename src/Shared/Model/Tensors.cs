@@ -56,9 +56,18 @@ public sealed class Tensors<T> where T : unmanaged, IFloatingPointIeee754<T>
         for (; i < a.Length; i++) a[i] += o[i];
     }
 
+    /// <summary>True when no value is NaN or infinite (x − x is +0 exactly for every finite x, NaN for the others).</summary>
     public bool AllFinite()
     {
-        foreach (var v in Data) if (!T.IsFinite(v)) return false;
+        var a = Data;
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && (typeof(T) == typeof(float) || typeof(T) == typeof(double)))
+            for (int n = Vector<T>.Count; i + n <= a.Length; i += n)
+            {
+                var v = new Vector<T>(a, i);
+                if (!Vector.EqualsAll(v - v, Vector<T>.Zero)) return false;
+            }
+        for (; i < a.Length; i++) if (!T.IsFinite(a[i])) return false;
         return true;
     }
 }
