@@ -215,6 +215,7 @@ public class FastKernelDeterminismTests
         foreach (bool wide in Vector512.IsHardwareAccelerated ? new[] { false, true } : new[] { false })
         {
             Segments<float>(M: 200, N: Gemm<float>.Nr(wide) * 3, depths: [63, 0, 250, 1, 130], transposed: true, wide);
+            Segments<float>(M: 77, N: Gemm<float>.Nr(wide) * 2, depths: [13, 0, 300, 7, 16], transposed: false, wide);
             Segments<float>(M: 9, N: Gemm<float>.Nr(wide) * 2, depths: [40, 300], transposed: true, wide);
             Segments<double>(M: 131, N: Gemm<double>.Nr(wide) * 2, depths: [257, 5, 0, 64], transposed: false, wide);
             Segments<double>(M: 64, N: Gemm<double>.Nr(wide), depths: [3], transposed: true, wide);

@@ -356,9 +356,17 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
                 for (int kk = 0; kk < kc; kk++) CopyRow((T*)aRow[kk] + first, dst + (long)kk * mr, mr);
                 continue;
             }
-            // A row-major: kk by kk, so the writes run on and each row of A is read in order
+            // A row-major: kk by kk, so the writes run on and each row of A is read in order; float tiles of 8 rows by
+            // 8×8 transposes where 8 consecutive kk lie side by side (within one segment)
             T* d = dst;
-            for (int kk = 0; kk < kc; kk++, d += mr)
+            int kk0 = 0;
+            if (typeof(T) == typeof(float) && Avx.IsSupported && mr == 8 && m == 8)
+                for (; kk0 + 8 <= kc; kk0 += 8, d += 64)
+                {
+                    if (aRow[kk0 + 7] - aRow[kk0] != 7 * sizeof(float)) break;
+                    Transpose8x8((float*)((T*)aRow[kk0] + first), ars, (float*)d);
+                }
+            for (int kk = kk0; kk < kc; kk++, d += mr)
             {
                 T* src = (T*)aRow[kk] + first;
                 int i = 0;
@@ -366,6 +374,28 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
                 for (; i < mr; i++) d[i] = T.Zero;
             }
         }
+    }
+
+    /// <summary>dst[8·k + i] = src[i·ars + k] for i, k &lt; 8: the classic AVX 8×8 transpose (unpack, shuffle, permute). Values are only moved.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* src, long ars, float* dst)
+    {
+        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + ars);
+        var r2 = Avx.LoadVector256(src + 2 * ars); var r3 = Avx.LoadVector256(src + 3 * ars);
+        var r4 = Avx.LoadVector256(src + 4 * ars); var r5 = Avx.LoadVector256(src + 5 * ars);
+        var r6 = Avx.LoadVector256(src + 6 * ars); var r7 = Avx.LoadVector256(src + 7 * ars);
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var s0 = Avx.Shuffle(t0, t2, 0x44); var s1 = Avx.Shuffle(t0, t2, 0xEE);
+        var s2 = Avx.Shuffle(t1, t3, 0x44); var s3 = Avx.Shuffle(t1, t3, 0xEE);
+        var s4 = Avx.Shuffle(t4, t6, 0x44); var s5 = Avx.Shuffle(t4, t6, 0xEE);
+        var s6 = Avx.Shuffle(t5, t7, 0x44); var s7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(s0, s4, 0x20)); Avx.Store(dst + 8, Avx.Permute2x128(s1, s5, 0x20));
+        Avx.Store(dst + 16, Avx.Permute2x128(s2, s6, 0x20)); Avx.Store(dst + 24, Avx.Permute2x128(s3, s7, 0x20));
+        Avx.Store(dst + 32, Avx.Permute2x128(s0, s4, 0x31)); Avx.Store(dst + 40, Avx.Permute2x128(s1, s5, 0x31));
+        Avx.Store(dst + 48, Avx.Permute2x128(s2, s6, 0x31)); Avx.Store(dst + 56, Avx.Permute2x128(s3, s7, 0x31));
     }
 
     /// <summary>
