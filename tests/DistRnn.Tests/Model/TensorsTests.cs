@@ -17,7 +17,7 @@ public class TensorsTests
     {
         foreach (int hidden in new[] { 1, 2, 3, 5 })
         {
-            var t = new Tensors<T>(new ModelShape(3, hidden));   // 3·h + h² + 3·h + h + 3 values: tails of every length
+            var t = new Tensors<T>(new ModelShape(3, hidden));   // h² + 7h + 3 values (11, 21, 33, 63): vector bodies and tails of several lengths
             var rng = new Random(hidden);
             for (int i = 0; i < t.Data.Length; i++) t.Data[i] = i % 7 == 0 ? finite[i % finite.Length] : T.CreateTruncating(rng.NextDouble() * 4 - 2);
             Assert.True(t.AllFinite());

@@ -361,11 +361,8 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
             T* d = dst;
             int kk0 = 0;
             if (typeof(T) == typeof(float) && Avx.IsSupported && mr == 8 && m == 8)
-                for (; kk0 + 8 <= kc; kk0 += 8, d += 64)
-                {
-                    if (aRow[kk0 + 7] - aRow[kk0] != 7 * sizeof(float)) break;
+                for (; kk0 + 8 <= kc && Contiguous8(aRow + kk0); kk0 += 8, d += 64)
                     Transpose8x8((float*)((T*)aRow[kk0] + first), ars, (float*)d);
-                }
             for (int kk = kk0; kk < kc; kk++, d += mr)
             {
                 T* src = (T*)aRow[kk] + first;
@@ -374,6 +371,14 @@ internal static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<
                 for (; i < mr; i++) d[i] = T.Zero;
             }
         }
+    }
+
+    /// <summary>True when the 8 depth steps from <paramref name="row"/> lie side by side (each one float after the one before).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Contiguous8(nint* row)
+    {
+        for (int j = 1; j < 8; j++) if (row[j] - row[j - 1] != sizeof(float)) return false;
+        return true;
     }
 
     /// <summary>dst[8·k + i] = src[i·ars + k] for i, k &lt; 8: the classic AVX 8×8 transpose (unpack, shuffle, permute). Values are only moved.</summary>
