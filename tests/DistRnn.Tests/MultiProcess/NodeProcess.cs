@@ -75,12 +75,49 @@ internal sealed class NodeProcess : IDisposable
         var node = new NodeProcess(name, p);
         p.OutputDataReceived += (_, e) => node.Add(false, e.Data, node._outClosed);
         p.ErrorDataReceived += (_, e) => node.Add(true, e.Data, node._errClosed);
-        if (!p.Start()) throw new InvalidOperationException($"{name}: could not start {psi.FileName}");
+        if (!StartWithDefaultSigint(p)) throw new InvalidOperationException($"{name}: could not start {psi.FileName}");
         node.Pid = p.Id;
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         return node;
     }
+
+    private static readonly object StartGate = new();
+
+    /// <summary>
+    /// Starts <paramref name="p"/> with SIGINT at its default disposition, so that <see cref="Interrupt"/> is Ctrl+C at a
+    /// terminal. A script's background job (`dotnet test … &amp;`, as a CI runner may start the tests) begins with SIGINT
+    /// ignored, an ignored signal stays ignored across fork and exec, and .NET then never calls a SIGINT handler: the
+    /// child would train on through every Interrupt. The test host's own disposition is put back at once.
+    /// </summary>
+    private static bool StartWithDefaultSigint(Process p)
+    {
+        lock (StartGate)
+        {
+            bool ignored = SigintIgnored("self");
+            if (ignored) SysSignal(Sigint, SigDfl);
+            try { return p.Start(); }
+            finally { if (ignored) SysSignal(Sigint, SigIgn); }
+        }
+    }
+
+    private const int Sigint = 2;
+    private static readonly IntPtr SigDfl = 0, SigIgn = 1;
+
+    /// <summary>Whether SIGINT is ignored by process <paramref name="pid"/> ("self" or a number): bit 1 of /proc's SigIgn mask.</summary>
+    private static bool SigintIgnored(string pid)
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+            return line is not null && (Convert.ToUInt64(line["SigIgn:".Length..].Trim(), 16) & (1UL << (Sigint - 1))) != 0;
+        }
+        catch (IOException) { return false; } // the process is gone
+    }
+
+    [DllImport("libc", EntryPoint = "signal")]
+    private static extern IntPtr SysSignal(int signal, IntPtr handler);
 
     /// <summary>The dotnet host running this test (so the children use the same runtime).</summary>
     private static string DotnetHost()
@@ -185,7 +222,12 @@ internal sealed class NodeProcess : IDisposable
     public void Terminate() => Signal(15);
 
     /// <summary>SIGINT (Ctrl+C).</summary>
-    public void Interrupt() => Signal(2);
+    public void Interrupt()
+    {
+        if (SigintIgnored(Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+            throw new InvalidOperationException($"{Name} (pid {Pid}) ignores SIGINT: a Ctrl+C could not reach it");
+        Signal(Sigint);
+    }
 
     private void Signal(int signal)
     {
