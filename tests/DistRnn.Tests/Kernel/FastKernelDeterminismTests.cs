@@ -220,27 +220,33 @@ public class FastKernelDeterminismTests
             Segments<double>(M: 131, N: Gemm<double>.Nr(wide) * 2, depths: [257, 5, 0, 64], transposed: false, wide);
             Segments<double>(M: 64, N: Gemm<double>.Nr(wide), depths: [3], transposed: true, wide);
             Segments<float>(M: 70, N: Gemm<float>.Nr(wide), depths: [0, 0], transposed: true, wide);
+            // row-major float A whose 8 depth steps from kk = 0 run x, x+10 … x+15, x+7: the first and the last are 7
+            // floats apart though the steps between are not side by side (the 8×8 transpose must not be taken there)
+            Segments<float>(M: 72, N: Gemm<float>.Nr(wide), depths: [1, 6, 1, 8, 9], transposed: false, wide, starts: [0, 10, 7, 30, 17]);
         }
     }
 
-    private static void Segments<T>(int M, int N, int[] depths, bool transposed, bool wide) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <param name="starts">where each segment's first depth step lies (in depth steps); by default the segments lie in
+    /// reverse order, 3 steps apart</param>
+    private static void Segments<T>(int M, int N, int[] depths, bool transposed, bool wide, int[]? starts = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rng = new Random(M * 31 + N + depths.Sum());
         T R() => T.CreateTruncating(rng.NextDouble() * 2 - 1);
-        int K = depths.Sum(), gap = 3;                      // the segments lie in reverse order, gap rows apart
-        int lda = (transposed ? M : K + gap * depths.Length) + 5, ldb = N + 7, ldc = N + 2;
-        int aRows = transposed ? K + gap * depths.Length : M;
+        int K = depths.Sum(), gap = 3;
+        if (starts is null)
+        {
+            starts = new int[depths.Length];
+            int at = K + gap * depths.Length;
+            for (int s = 0; s < depths.Length; s++) starts[s] = at -= depths[s] + gap;
+        }
+        int extent = depths.Select((d, s) => starts[s] + d).Max() + gap;
+        int lda = (transposed ? M : extent) + 5, ldb = N + 7, ldc = N + 2;
+        int aRows = transposed ? extent : M;
         var a = Enumerable.Range(0, aRows * lda).Select(_ => R()).ToArray();
-        var b = Enumerable.Range(0, (K + gap * depths.Length) * ldb).Select(_ => R()).ToArray();
+        var b = Enumerable.Range(0, extent * ldb).Select(_ => R()).ToArray();
         var c = Enumerable.Range(0, M * ldc).Select(_ => R()).ToArray();
         int ars = transposed ? 1 : lda, aks = transposed ? lda : 1;
-        var segments = new Gemm<T>.Segment[depths.Length];
-        int at = K + gap * depths.Length;
-        for (int s = 0; s < depths.Length; s++)
-        {
-            at -= depths[s] + gap;
-            segments[s] = new((long)at * aks, (long)at * ldb, depths[s]);
-        }
+        var segments = depths.Select((d, s) => new Gemm<T>.Segment((long)starts[s] * aks, (long)starts[s] * ldb, d)).ToArray();
         var expected = (T[])c.Clone();
         for (int m = 0; m < M; m++)
             for (int n = 0; n < N; n++)
