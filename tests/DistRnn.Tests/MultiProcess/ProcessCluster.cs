@@ -22,8 +22,10 @@ internal sealed class ProcessCluster : IDisposable
     private int _workers;
 
     /// <param name="model">the model options of every run of this cluster and of its reference (default <see cref="Model"/>)</param>
-    public ProcessCluster(string host = "127.0.0.1", string[]? model = null)
+    /// <param name="env">environment variables of every node of the cluster (not of its reference run)</param>
+    public ProcessCluster(string host = "127.0.0.1", string[]? model = null, IReadOnlyDictionary<string, string>? env = null)
     {
+        _env = env;
         Host = host;
         _model = model ?? Model;
         Dir = TestUtil.TempDir();
@@ -39,6 +41,7 @@ internal sealed class ProcessCluster : IDisposable
     }
 
     private readonly string[] _security = [];
+    private readonly IReadOnlyDictionary<string, string>? _env;
 
     public string Host { get; }
     public int Port { get; }
@@ -47,16 +50,41 @@ internal sealed class ProcessCluster : IDisposable
     public string RunDir => Path.Combine(Dir, "run");
 
     /// <summary>
-    /// A TCP port that is free on <paramref name="address"/> now (the OS picks it; a program started next
-    /// binds it). Another process could take it in between — unlikely in the ephemeral range, and the
+    /// A TCP port that is free on <paramref name="address"/> now, for a program started next to bind. It is drawn from
+    /// the ports just below the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range), which no bind to port
+    /// 0 and no outgoing connection's source port ever takes — the other tests' nodes and connections use the ephemeral
+    /// range all the time, and one of them taking a port handed out here before its program bound it made a run fail to
+    /// start. Never the same port twice in this test process. Another program could still bind it in between; the
     /// failure would be loud (the coordinator says it cannot listen there, exit 2).
     /// </summary>
     public static int FreePort(string address = "127.0.0.1")
     {
-        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Parse(address), 0);
-        l.Start();
-        try { return ((System.Net.IPEndPoint)l.LocalEndpoint).Port; }
-        finally { l.Stop(); }
+        var ip = System.Net.IPAddress.Parse(address);
+        int ephemeralStart = EphemeralStart();
+        int lo = Math.Max(1024, ephemeralStart - 12_000);
+        for (int attempt = 0; attempt < 500; attempt++)
+        {
+            int port = Random.Shared.Next(lo, ephemeralStart);
+            lock (HandedOut) if (!HandedOut.Add(port)) continue;
+            var l = new System.Net.Sockets.TcpListener(ip, port);
+            try { l.Start(); return port; }
+            catch (System.Net.Sockets.SocketException) { /* in use: draw again */ }
+            finally { l.Stop(); }
+        }
+        throw new InvalidOperationException($"no free port on {address} in {lo}..{ephemeralStart - 1} after 500 draws");
+    }
+
+    private static readonly HashSet<int> HandedOut = new();
+
+    /// <summary>The first port of the kernel's ephemeral range (32768, Linux's default, where it cannot be read).</summary>
+    private static int EphemeralStart()
+    {
+        try
+        {
+            var first = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[0];
+            return int.Parse(first, System.Globalization.CultureInfo.InvariantCulture) is var p && p > 2048 ? p : 32768;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException) { return 32768; }
     }
 
     /// <summary>Starts the coordinator and waits until it accepts connections (so workers join at once rather than after a retry).</summary>
@@ -68,7 +96,7 @@ internal sealed class ProcessCluster : IDisposable
             "--wait-timeout", waitTimeout.ToString(), "--out", RunDir, "--json", "--eval-every", "100000"]);
         args.AddRange(_security);
         args.AddRange(extra);
-        return WhenListening(Track(NodeProcess.Start("coordinator", Executables.Coordinator, args)));
+        return WhenListening(Track(NodeProcess.Start("coordinator", Executables.Coordinator, args, _env)));
     }
 
     /// <summary>A coordinator continuing the run from its folder, at the same address.</summary>
@@ -78,7 +106,7 @@ internal sealed class ProcessCluster : IDisposable
             "--wait-timeout", "90", "--json", "--eval-every", "100000" };
         args.AddRange(_security);
         args.AddRange(extra);
-        return WhenListening(Track(NodeProcess.Start("coordinator (resumed)", Executables.Coordinator, args)));
+        return WhenListening(Track(NodeProcess.Start("coordinator (resumed)", Executables.Coordinator, args, _env)));
     }
 
     /// <summary>Where <see cref="Standby"/> listens, and its output folder (docs/failover.md).</summary>
@@ -95,7 +123,7 @@ internal sealed class ProcessCluster : IDisposable
             "--wait-timeout", waitTimeout.ToString(), "--out", StandbyDir, "--json", "--eval-every", "100000"]);
         args.AddRange(_security);
         args.AddRange(extra);
-        return WhenListening(Track(NodeProcess.Start("standby", Executables.Coordinator, args)), _standbyPort.Value);
+        return WhenListening(Track(NodeProcess.Start("standby", Executables.Coordinator, args, _env)), _standbyPort.Value);
     }
 
     /// <summary>A worker that joins the coordinator and its standby (--join A,B).</summary>
@@ -132,7 +160,7 @@ internal sealed class ProcessCluster : IDisposable
         if (bindHost is not null) args.AddRange(["--host", bindHost]);
         args.AddRange(_security);
         args.AddRange(extra);
-        return Track(NodeProcess.Start($"worker {n}", Executables.Worker, args, through: netns is null ? null : ["ip", "netns", "exec", netns]));
+        return Track(NodeProcess.Start($"worker {n}", Executables.Worker, args, _env, through: netns is null ? null : ["ip", "netns", "exec", netns]));
     }
 
     /// <summary>params_sha256 after <paramref name="steps"/> steps of this cluster's model without any cluster (computed once per model and step count).</summary>
