@@ -80,6 +80,7 @@ namespace DistRnn.Worker
                 double slowdown = parse.GetValue(slowdownOpt);
                 if (!(slowdown >= 1 && slowdown <= 1000)) throw new InputException($"--slowdown {slowdown}: must be from 1 to 1000");
                 if (giveUp < 0) throw new InputException($"--give-up-after {giveUp}: must not be negative");
+                DistRnn.Transport.DataChannel.DataChannelSwitch.Read(); // an odd DISTRNN_DATA_CHANNEL is bad input here too
                 if (parse.GetValue(hostOpt) is string h && (h.Length == 0 || h.Any(char.IsControl) || h.Contains(' ')))
                     throw new InputException($"--host {Vocabulary.Escape(h)}: must be a host name or address");
                 var security = NodeSecurity.FromOptions(parse.GetValue(secretOpt), parse.GetValue(tlsCertOpt), parse.GetValue(tlsCaOpt), w => Console.Error.WriteLine(w));

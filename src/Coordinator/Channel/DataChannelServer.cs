@@ -154,6 +154,7 @@ public sealed class DataChannelServer<TWorker> : IDisposable where TWorker : not
     {
         Stream? stream = null;
         TWorker worker;
+        FrameKeys? keys;
         try
         {
             socket.NoDelay = true;
@@ -162,7 +163,8 @@ public sealed class DataChannelServer<TWorker> : IDisposable where TWorker : not
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_life.Token);
             timeout.CancelAfter(_limits.Handshake);
             stream = await ChannelTls.AsServerAsync(stream, _security.Tls, problem => _notes.Note(problem, problem), timeout.Token).ConfigureAwait(false);
-            var ticket = await ChannelHandshake.AsCoordinatorAsync(stream, Claim, _security.Secret, timeout.Token).ConfigureAwait(false);
+            (var ticket, keys) = await ChannelHandshake.AsCoordinatorAsync(stream, Claim, _security.Secret,
+                _limits.SignsFrames(stream, _security.Secret, peer), timeout.Token).ConfigureAwait(false);
             worker = _claimed[ticket.IdHex];
             _claimed.TryRemove(ticket.IdHex, out _);
         }
@@ -181,7 +183,7 @@ public sealed class DataChannelServer<TWorker> : IDisposable where TWorker : not
             {
                 // reported only while this is still the worker's connection (not when replaced or forgotten)
                 if (_connections.TryRemove(new KeyValuePair<TWorker, DataConnection>(worker, connection!))) _lost(worker, why);
-            }, _traffic);
+            }, _traffic, keys);
         Drop(worker, "replaced by a new connection");
         _connections[worker] = connection;
         Interlocked.Increment(ref _accepted);

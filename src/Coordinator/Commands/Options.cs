@@ -21,9 +21,7 @@ internal static class Options
     /// <summary>The environment variables the commands read, checked like options: an odd value is bad input, not silently a default.</summary>
     public static void CheckEnvironment()
     {
-        string variable = Node.CoordinatorNode<float>.DataChannelVariable;
-        if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value && !value.Equals("on", StringComparison.OrdinalIgnoreCase) && !value.Equals("off", StringComparison.OrdinalIgnoreCase))
-            throw new InputException($"{variable}={DistRnn.Data.Vocabulary.Escape(value)}: expected on or off (unset = on)");
+        DistRnn.Transport.DataChannel.DataChannelSwitch.Read();
     }
 
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "More detail: Akka logs (cluster runs) and the stack trace of a failure" };

@@ -130,20 +130,17 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
         return new CoordinatorNode<T>(system, settings, host, security ?? NodeSecurity.None, standbyOf, failover, management);
     }
 
-    /// <summary>Switches the data channel off (tensors over Akka only): <c>DISTRNN_DATA_CHANNEL=off</c>, for comparisons.</summary>
-    public const string DataChannelVariable = "DISTRNN_DATA_CHANNEL";
-
     /// <summary>
     /// The listener of the data channel (Cluster/DataChannel) on the coordinator's host, any free port; null (and
     /// one line in the log) when it cannot listen or is switched off: then every tensor goes over Akka.
     /// </summary>
     private static DataChannelServer<IActorRef>? StartDataChannel(CoordinatorSettings settings, string host, NodeSecurity security, Func<IActorRef> actor)
     {
-        if (string.Equals(Environment.GetEnvironmentVariable(DataChannelVariable), "off", StringComparison.OrdinalIgnoreCase)) return null;
+        if (DataChannelSwitch.Read() == DataChannelMode.Off) return null; // DISTRNN_DATA_CHANNEL=off: every tensor over Akka
         try
         {
             var bind = ListenAddresses.Of(host);
-            var limits = new DataChannelLimits(settings.Config.WireValues(settings.VocabSize));
+            var limits = DataChannelSwitch.Limits(settings.Config.WireValues(settings.VocabSize));
             var server = new DataChannelServer<IActorRef>(bind, limits, security,
                 deliver: (worker, d) => actor().Tell(d, worker),
                 lost: (worker, why) => actor().Tell(new DataChannelLost(worker, why)),

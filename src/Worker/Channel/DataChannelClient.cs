@@ -25,6 +25,7 @@ public static class DataChannelClient
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         limits.Tune(socket);
         Stream? stream = null;
+        FrameKeys? keys;
         try
         {
             try
@@ -32,10 +33,11 @@ public static class DataChannelClient
                 await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
                 stream = new NetworkStream(socket, ownsSocket: true);
                 stream = await ChannelTls.AsClientAsync(stream, security.Tls, null, timeout.Token).ConfigureAwait(false);
-                if (peerLink)
-                    await ChannelHandshake.AsWorkerAsync(stream, ticket, workerAddress, security.Secret, timeout.Token,
-                        ChannelHandshake.PeerClientRole, ChannelHandshake.PeerServerRole).ConfigureAwait(false);
-                else await ChannelHandshake.AsWorkerAsync(stream, ticket, workerAddress, security.Secret, timeout.Token).ConfigureAwait(false);
+                bool sign = limits.SignsFrames(stream, security.Secret, socket.RemoteEndPoint);
+                keys = peerLink
+                    ? await ChannelHandshake.AsWorkerAsync(stream, ticket, workerAddress, security.Secret, sign, timeout.Token,
+                        ChannelHandshake.PeerClientRole, ChannelHandshake.PeerServerRole).ConfigureAwait(false)
+                    : await ChannelHandshake.AsWorkerAsync(stream, ticket, workerAddress, security.Secret, sign, timeout.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
@@ -50,6 +52,6 @@ public static class DataChannelClient
         }
         // not started: the caller starts it once it is ready for what arrives (nothing is lost meanwhile, it waits in the socket)
         byte[] allowed = peerLink ? [] : [DataFrame.ComputeCode, DataFrame.TreeStepCode, DataFrame.TreeParametersCode];
-        return new DataConnection(stream, limits, limits.NewPool(), allowed, deliver, closed, traffic);
+        return new DataConnection(stream, limits, limits.NewPool(), allowed, deliver, closed, traffic, keys);
     }
 }

@@ -185,6 +185,7 @@ public sealed class PeerLinks : IDisposable
     {
         string remote = (socket.RemoteEndPoint as IPEndPoint)?.ToString() ?? "a peer";
         Stream? stream = null;
+        FrameKeys? keys;
         try
         {
             // a peer with this step's plan may connect a moment before this worker has its own (the run's limits, the ticket)
@@ -199,9 +200,9 @@ public sealed class PeerLinks : IDisposable
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_life.Token);
             timeout.CancelAfter(runLimits.Handshake);
             stream = await ChannelTls.AsServerAsync(stream, _security.Tls, null, timeout.Token).ConfigureAwait(false);
-            await ChannelHandshake.AsCoordinatorAsync(stream,
+            (_, keys) = await ChannelHandshake.AsCoordinatorAsync(stream,
                 id => id.AsSpan().SequenceEqual(ticket.Id) ? (ticket, ChannelHandshake.PeerAddress) : null,
-                _security.Secret, timeout.Token, ChannelHandshake.PeerServerRole, ChannelHandshake.PeerClientRole).ConfigureAwait(false);
+                _security.Secret, runLimits.SignsFrames(stream, _security.Secret, socket.RemoteEndPoint), timeout.Token, ChannelHandshake.PeerServerRole, ChannelHandshake.PeerClientRole).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -216,7 +217,7 @@ public sealed class PeerLinks : IDisposable
         DataConnection? connection = null;
         connection = new DataConnection(stream, limits, limits.NewPool(), [DataFrame.TreeParametersCode, DataFrame.TreeSumCode],
             d => { Interlocked.Increment(ref _received); _deliver(d); },
-            why => _in.TryRemove(connection!, out byte _), _traffic);
+            why => _in.TryRemove(connection!, out byte _), _traffic, keys);
         _in[connection] = 0;
         if (_life.IsCancellationRequested) { connection.Close("stopped"); return; }
         connection.Start();

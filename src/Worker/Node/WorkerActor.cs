@@ -105,6 +105,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             if (m.Generation != _channelGeneration || _channel is not null || !_registered) { m.Connection.Dispose(); return; }
             _channel = m.Connection;
             _channel.Start(); // parameters it carries arrive after this: their results take the channel too
+            if (_channel.SignsFrames) _notify(new WorkerEvent.Note("data channel to the coordinator: every frame signed (HMAC-SHA256, keys from the run's secret)"));
         });
         Receive<ChannelFailed>(m =>
         {
@@ -271,7 +272,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         var self = Self;
         var coordinator = _coordinator!;
         var ticket = new DataTicket(m.TicketId ?? [], m.TicketKey ?? []);
-        var limits = new DataChannelLimits(_wireValues);
+        var limits = DataChannelSwitch.Limits(_wireValues);
         var security = new NodeSecurity(_s.Secret, _s.Tls);
         DataChannelClient.ConnectAsync(host, m.Port, ticket, AkkaConfig.BoundAddress(Context.System).ToString(), limits, security,
                 deliver: d => self.Tell(d, coordinator),
@@ -342,7 +343,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         _compute = enrolled.Compute;
         _relay = enrolled.Relay;
         _wireValues = enrolled.WireValues;
-        _links?.Configure(new DataChannelLimits(_wireValues));
+        _links?.Configure(DataChannelSwitch.Limits(_wireValues));
         // this node's frames were sized before it knew the model: a larger one needs a node with larger frames
         if (enrolled.Refusal is null && enrolled.WireValues > _s.FrameValues)
         {

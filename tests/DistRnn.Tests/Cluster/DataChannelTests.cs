@@ -287,11 +287,15 @@ public sealed class DataChannelTests
         public readonly BlockingCollection<(string Worker, DataDelivery D)> Results = new();
         public readonly ConcurrentQueue<(string Worker, string Why)> Lost = new();
         public readonly DataChannelServer<string> Server;
-        public readonly DataChannelLimits Limits = new(ModelValues, HandshakeTimeout: TimeSpan.FromSeconds(5));
+        public readonly DataChannelLimits Limits;
 
-        public Loopback(NodeSecurity security) =>
+        /// <param name="signLoopback">sign frames here as beyond loopback (<see cref="DataChannelLimits.SignsFrames"/>), so that the MACs are tested</param>
+        public Loopback(NodeSecurity security, bool signLoopback = true)
+        {
+            Limits = new(ModelValues, HandshakeTimeout: TimeSpan.FromSeconds(5), SignLoopback: signLoopback);
             Server = new DataChannelServer<string>([IPAddress.Loopback], Limits, security,
                 (w, d) => Results.Add((w, d)), (w, why) => Lost.Enqueue((w, why)), Log.Enqueue);
+        }
 
         public async Task<DataConnection> Connect(DataTicket ticket, string address, NodeSecurity security, Probe probe)
         {
@@ -327,15 +331,18 @@ public sealed class DataChannelTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task A_worker_with_its_ticket_exchanges_parameters_and_results_bit_for_bit(bool withSecret)
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    [InlineData(true, false)]
+    public async Task A_worker_with_its_ticket_exchanges_parameters_and_results_bit_for_bit(bool withSecret, bool signLoopback)
     {
         var security = withSecret ? new NodeSecurity(SharedSecret.FromBytes("0123456789abcdef0123"u8), null) : NodeSecurity.None;
-        using var loop = new Loopback(security);
+        using var loop = new Loopback(security, signLoopback);
         var ticket = loop.Server.Issue("w1", "akka.tcp://distrnn@127.0.0.1:1111");
         var probe = new Probe();
         using var client = await loop.Connect(ticket, "akka.tcp://distrnn@127.0.0.1:1111", security, probe);
+        // a secret, no TLS and beyond loopback (here: as if): every frame carries a MAC; over loopback none
+        Assert.Equal(withSecret && signLoopback, client.SignsFrames);
         await RoundTrip(loop, client, probe, "w1", 7);
         Assert.Equal(1, loop.Server.Accepted);
 
@@ -420,7 +427,114 @@ public sealed class DataChannelTests
         ticket = loop.Server.Issue("w1", address);
         var probe = new Probe();
         using var client = await loop.Connect(ticket, address, new NodeSecurity(secret, workerTls), probe);
+        Assert.False(client.SignsFrames); // TLS protects the frames itself
         await RoundTrip(loop, client, probe, "w1", 11);
         Assert.True(await loop.Logged(l => l.Contains("data channel: refused a connection"))); // the stranger and the plain-TCP node
+    }
+
+    // ---- frame MACs (a secret and no TLS) ----
+
+    [Fact]
+    public async Task A_frame_altered_replayed_or_unsigned_is_refused_before_it_is_handed_on()
+    {
+        var keys = new FrameKeys(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32), System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        var peer = new FrameKeys(keys.Receive, keys.Send);
+        var limits = new DataChannelLimits(ModelValues, BodyTimeout: TimeSpan.FromMilliseconds(500));
+        var g = Values(ModelValues, 21);
+        var (frame, length) = DataFrame.Encode(Result(g), ArrayPool<byte>.Shared);
+        var wire = frame.AsSpan(0, length).ToArray();
+        byte[] Signed(FrameMac mac, byte[] bytes) { var tag = new byte[FrameMac.TagBytes]; mac.Sign(bytes, [], tag); return [.. bytes, .. tag]; }
+
+        // signed with the peer's key: handed on, bit for bit; the same bytes and tag again (a replay) are refused
+        var (a, b) = await SocketPair();
+        var probe = new Probe();
+        using (var receiver = new DataConnection(b, limits, limits.NewPool(), [DataFrame.ResultCode], probe.Deliver, probe.Close, keys: keys))
+        {
+            receiver.Start();
+            var first = Signed(new FrameMac(peer.Send), wire);
+            await a.WriteAsync(first);
+            Assert.True(probe.Got.TryTake(out var d, Bound));
+            Assert.Equal(MemoryMarshal.AsBytes(g.AsSpan()).ToArray(), BytesOf(((SubtreeResult)d.Message).Gradient));
+            d.Release();
+            await a.WriteAsync(first);
+            Assert.Contains("MAC check", await probe.Closed.Task.WaitAsync(Bound));
+            Assert.Empty(probe.Got);
+        }
+        a.Dispose();
+
+        // one bit of a tensor value flipped on the way, a frame signed with another key, a frame with no MAC at all
+        foreach (var (what, bytes) in new (string, byte[])[]
+        {
+            ("altered", Flip(Signed(new FrameMac(peer.Send), wire), length - 7)),
+            ("another key", Signed(new FrameMac(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), wire)),
+            ("unsigned", [.. wire, .. wire.AsSpan(0, FrameMac.TagBytes).ToArray()]),
+        })
+        {
+            (a, b) = await SocketPair();
+            probe = new Probe();
+            using (var receiver = new DataConnection(b, limits, limits.NewPool(), [DataFrame.ResultCode], probe.Deliver, probe.Close, keys: keys))
+            {
+                receiver.Start();
+                await a.WriteAsync(bytes);
+                Assert.Contains("MAC check", await probe.Closed.Task.WaitAsync(Bound));
+                Assert.True(probe.Got.Count == 0, what);
+            }
+            a.Dispose();
+        }
+
+        static byte[] Flip(byte[] bytes, int at) { bytes[at] ^= 0x10; return bytes; }
+    }
+
+    [Fact]
+    public async Task With_a_secret_a_byte_changed_on_the_path_after_the_handshake_closes_the_channel_and_nothing_is_handed_on()
+    {
+        // an on-path relay between the worker and the coordinator's data channel: it passes the handshake as it is, then
+        // flips one byte inside the first frame to the worker (a tensor value), as an attacker without the secret could
+        var security = new NodeSecurity(SharedSecret.FromBytes("on-the-path-secret-0123"u8), null);
+        using var loop = new Loopback(security);
+        const string address = "akka.tcp://distrnn@127.0.0.1:5555";
+        var relay = new TcpListener(IPAddress.Loopback, 0);
+        relay.Start();
+        int toWorker = 4 + ChannelHandshake.NonceBytes + 1 + ChannelHandshake.ProofBytes; // hello, then the answer
+        var relaying = Task.Run(async () =>
+        {
+            using var worker = await relay.AcceptTcpClientAsync();
+            using var coordinator = new TcpClient();
+            await coordinator.ConnectAsync(IPAddress.Loopback, loop.Server.Port);
+            var up = Pump(worker.GetStream(), coordinator.GetStream(), flipAt: -1);
+            var down = Pump(coordinator.GetStream(), worker.GetStream(), flipAt: toWorker + DataFrame.HeaderBytes + 200);
+            await Task.WhenAny(up, down);
+        });
+        try
+        {
+            var ticket = loop.Server.Issue("w1", address);
+            var probe = new Probe();
+            using var client = await DataChannelClient.ConnectAsync("127.0.0.1", ((IPEndPoint)relay.LocalEndpoint).Port, ticket, address, loop.Limits, security, probe.Deliver, probe.Close);
+            client.Start();
+            Assert.True(client.SignsFrames);
+            for (var w = System.Diagnostics.Stopwatch.StartNew(); !loop.Server.HasConnection("w1") && w.Elapsed < Bound;) await Task.Delay(10);
+            Assert.True(loop.Server.TrySend("w1", Job(Values(ModelValues, 31))));
+            Assert.Contains("MAC check", await probe.Closed.Task.WaitAsync(Bound));
+            Assert.Empty(probe.Got);
+        }
+        finally { relay.Stop(); }
+        await relaying.WaitAsync(Bound);
+
+        static async Task Pump(Stream from, Stream to, long flipAt)
+        {
+            var buffer = new byte[8192];
+            long passed = 0;
+            try
+            {
+                while (await from.ReadAsync(buffer) is var n && n > 0)
+                {
+                    if (flipAt >= passed && flipAt < passed + n) buffer[flipAt - passed] ^= 0x01;
+                    passed += n;
+                    await to.WriteAsync(buffer.AsMemory(0, n));
+                }
+            }
+            catch (IOException) { }
+            catch (ObjectDisposedException) { }
+        }
     }
 }

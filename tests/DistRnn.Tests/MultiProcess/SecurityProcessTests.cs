@@ -41,6 +41,29 @@ public sealed class SecurityProcessTests
         });
     }
 
+    /// <summary>
+    /// With a secret and no TLS the data channel's and the peer links' frames carry MACs (here over loopback too:
+    /// DISTRNN_DATA_CHANNEL=signed on every node): the tree run has the reference bits, every worker's channel signs its
+    /// frames, and no frame failed its check (a failed one would close the channel and send the tensors over Akka).
+    /// </summary>
+    [Fact]
+    public void With_a_secret_the_data_channels_frames_are_signed_and_the_tree_run_has_the_reference_bits()
+    {
+        using var c = new ProcessCluster(env: new Dictionary<string, string> { ["DISTRNN_DATA_CHANNEL"] = "signed" });
+        c.Explain(() =>
+        {
+            var secret = SecretFile(c.Dir, "run.secret", "3f1d0c8a5b7e4d2f9a6c1b0e8d7f6a5c");
+            var coordinator = c.Coordinator(20, minWorkers: 3, extra: ["--secret-file", secret, "--data-plane", "tree"]);
+            var workers = Enumerable.Range(0, 3).Select(_ => c.Worker(extra: ["--secret-file", secret])).ToList();
+            Assert.Equal(0, coordinator.WaitForExit(TimeSpan.FromMinutes(3)));
+            foreach (var w in workers) Assert.Equal(0, w.WaitForExit(TimeSpan.FromSeconds(60)));
+            Assert.Equal(c.Reference(20), TrainEvents.ParamsSha256(coordinator));
+            foreach (var w in workers) Assert.Contains(w.Lines, l => l.Text.Contains("every frame signed"));
+            var nodes = workers.Prepend(coordinator);
+            Assert.DoesNotContain(nodes.SelectMany(n => n.Lines), l => l.Text.Contains("MAC check") || l.Text.Contains("refused a peer link"));
+        });
+    }
+
     [Fact]
     public void A_mutual_TLS_run_of_processes_trains_to_the_reference_and_a_plain_TCP_worker_never_joins()
     {

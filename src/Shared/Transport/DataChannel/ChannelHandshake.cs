@@ -16,6 +16,10 @@ namespace DistRnn.Transport.DataChannel;
 /// m = HMAC(run secret, the same bytes) when the run has a secret (--secret-file), empty otherwise. The worker
 /// address is the Akka address it registered with, so a ticket proves one registered worker; the nonces are fresh
 /// on both sides, so a recorded handshake cannot be replayed; the key and the secret never cross the wire.
+/// Where the frames after the handshake carry a MAC (<see cref="FrameMac"/>; a secret, no TLS, not over loopback: <see
+/// cref="DataChannelLimits.SignsFrames"/>), its keys are key_role = the same HMAC for the role "frames/" role (each end
+/// signs with its own role's key): the ticket key travels over Akka, authenticated but not encrypted without TLS, so
+/// the secret in m is what an eavesdropper lacks.
 /// </summary>
 public static class ChannelHandshake
 {
@@ -50,8 +54,18 @@ public static class ChannelHandshake
 
     public static bool Matches(byte[] expected, ReadOnlySpan<byte> got) => CryptographicOperations.FixedTimeEquals(expected, got);
 
-    /// <summary>The worker's side; throws <see cref="ProtocolException"/> when the coordinator refuses or cannot prove the ticket.</summary>
-    public static async Task AsWorkerAsync(Stream s, DataTicket ticket, string workerAddress, SharedSecret? secret, CancellationToken ct,
+    /// <summary>The frame MACs' keys of the end that proved <paramref name="role"/> to <paramref name="peerRole"/>, when its frames are signed.</summary>
+    private static FrameKeys? Keys(bool signFrames, string role, string peerRole, DataTicket ticket, ReadOnlySpan<byte> coordinatorNonce, ReadOnlySpan<byte> workerNonce,
+        string workerAddress, SharedSecret? secret) =>
+        !signFrames || secret is null ? null
+            : new(Proof("frames/" + role, ticket, coordinatorNonce, workerNonce, workerAddress, secret),
+                  Proof("frames/" + peerRole, ticket, coordinatorNonce, workerNonce, workerAddress, secret));
+
+    /// <summary>
+    /// The worker's side; throws <see cref="ProtocolException"/> when the coordinator refuses or cannot prove the ticket.
+    /// Returns the frame MACs' keys where <paramref name="signFrames"/> (<see cref="DataChannelLimits.SignsFrames"/>), else null.
+    /// </summary>
+    public static async Task<FrameKeys?> AsWorkerAsync(Stream s, DataTicket ticket, string workerAddress, SharedSecret? secret, bool signFrames, CancellationToken ct,
         string role = WorkerRole, string peerRole = CoordinatorRole)
     {
         var hello = new byte[Magic.Length + NonceBytes];
@@ -67,13 +81,15 @@ public static class ChannelHandshake
         if (answer[0] != Accepted) throw new ProtocolException("the coordinator refused the data channel's proof");
         var expected = Proof(peerRole, ticket, coordinatorNonce, workerNonce, workerAddress, secret);
         if (!Matches(expected, answer.AsSpan(1))) throw new ProtocolException("the data channel's peer could not prove the ticket (not this run's coordinator)");
+        return Keys(signFrames, role, peerRole, ticket, coordinatorNonce, workerNonce, workerAddress, secret);
     }
 
     /// <summary>
     /// The coordinator's side: returns the ticket the worker proved, or throws <see cref="ProtocolException"/> (the
-    /// worker is told it was refused). <paramref name="lookup"/> gives a ticket id's ticket and registered address, once.
+    /// worker is told it was refused), with the frame MACs' keys where <paramref name="signFrames"/> (else null).
+    /// <paramref name="lookup"/> gives a ticket id's ticket and registered address, once.
     /// </summary>
-    public static async Task<DataTicket> AsCoordinatorAsync(Stream s, Func<byte[], (DataTicket Ticket, string Address)?> lookup, SharedSecret? secret, CancellationToken ct,
+    public static async Task<(DataTicket Ticket, FrameKeys? Keys)> AsCoordinatorAsync(Stream s, Func<byte[], (DataTicket Ticket, string Address)?> lookup, SharedSecret? secret, bool signFrames, CancellationToken ct,
         string role = CoordinatorRole, string peerRole = WorkerRole)
     {
         var coordinatorNonce = Nonce();
@@ -90,7 +106,7 @@ public static class ChannelHandshake
             throw await Refuse(s, "wrong proof (another secret, or not the registered worker)", ct).ConfigureAwait(false);
         await s.WriteAsync((byte[])[Accepted, .. Proof(role, ticket, coordinatorNonce, workerNonce, address, secret)], ct).ConfigureAwait(false);
         await s.FlushAsync(ct).ConfigureAwait(false);
-        return ticket;
+        return (ticket, Keys(signFrames, role, peerRole, ticket, coordinatorNonce, workerNonce, address, secret));
     }
 
     private static async Task<ProtocolException> Refuse(Stream s, string why, CancellationToken ct)

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Threading.Channels;
 using DistRnn.Protocol;
+using DistRnn.Security;
 
 namespace DistRnn.Transport.DataChannel;
 
@@ -26,7 +27,9 @@ public sealed class DataDelivery(object message, ArrayPool<byte> pool, byte[] bu
 /// <param name="BodyTimeout">a frame whose header arrived must be complete within this (a stalled peer breaks the connection)</param>
 /// <param name="WriteTimeout">one frame must be written within this (a peer that stops reading breaks the connection)</param>
 /// <param name="HandshakeTimeout">connecting, TLS and the proof, all together</param>
-public sealed record DataChannelLimits(int MaxTensorValues, TimeSpan? BodyTimeout = null, TimeSpan? WriteTimeout = null, TimeSpan? HandshakeTimeout = null)
+/// <param name="SignLoopback">sign frames over loopback too (tests; see <see cref="SignsFrames"/>)</param>
+public sealed record DataChannelLimits(int MaxTensorValues, TimeSpan? BodyTimeout = null, TimeSpan? WriteTimeout = null, TimeSpan? HandshakeTimeout = null,
+    bool SignLoopback = false)
 {
     public TimeSpan Body => BodyTimeout ?? TimeSpan.FromSeconds(30);
     public TimeSpan Write => WriteTimeout ?? TimeSpan.FromSeconds(30);
@@ -50,6 +53,16 @@ public sealed record DataChannelLimits(int MaxTensorValues, TimeSpan? BodyTimeou
         catch (System.Net.Sockets.SocketException) { /* the defaults work too, only slower */ }
     }
 
+    /// <summary>
+    /// Whether a connection's frames carry a MAC (<see cref="FrameMac"/>): with the run's secret, without TLS (which
+    /// protects the frames itself), and not over loopback — only a process of this host, root, can be on that path,
+    /// and it can read the secret's file too. Both ends decide alike: each sees the other's address, both loopback or
+    /// neither, and the run's secret and TLS are the same on both (else the handshake fails).
+    /// </summary>
+    public bool SignsFrames(Stream afterTls, SharedSecret? secret, System.Net.EndPoint? peer) =>
+        secret is not null && afterTls is not System.Net.Security.SslStream
+        && (SignLoopback || !(peer is System.Net.IPEndPoint ip && System.Net.IPAddress.IsLoopback(ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address)));
+
     /// <summary>Frame buffers: a few per connection and direction are enough (a step has one parameter message and a few results in flight).</summary>
     public ArrayPool<byte> NewPool() => ArrayPool<byte>.Create(DataFrame.HeaderBytes + MaxBody, 16);
 }
@@ -58,8 +71,9 @@ public sealed record DataChannelLimits(int MaxTensorValues, TimeSpan? BodyTimeou
 /// One authenticated connection of the data channel: frames out through a queue and one writer task (so an
 /// actor or a compute thread never blocks on the socket), frames in through one reader task that hands each
 /// decoded message to <c>deliver</c>. Any failure — end of stream, a malformed or oversized frame, a stalled
-/// peer (<see cref="DataChannelLimits"/>) — closes the connection once and reports why to <c>closed</c>;
-/// nothing waits without a bound.
+/// peer (<see cref="DataChannelLimits"/>), a frame whose MAC does not verify (<see cref="FrameMac"/>, when the
+/// handshake gave keys) — closes the connection once and reports why to <c>closed</c>; nothing waits without a bound.
+/// A frame is handed on only after its MAC verified.
 /// </summary>
 public sealed class DataConnection : IDisposable
 {
@@ -70,15 +84,21 @@ public sealed class DataConnection : IDisposable
     private readonly Action<DataDelivery> _deliver;
     private readonly Action<string> _closed;
     private readonly Diagnostics.TrafficCounter? _traffic;
+    private readonly FrameMac? _sign, _verify;
     private readonly Channel<object> _out = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _life = new();
     private int _isClosed, _started;
 
+    /// <param name="keys">the handshake's frame MAC keys: every frame out is signed and every frame in verified (null: the frames carry no MAC)</param>
     public DataConnection(Stream stream, DataChannelLimits limits, ArrayPool<byte> pool, byte[] allowedIncoming,
-        Action<DataDelivery> deliver, Action<string> closed, Diagnostics.TrafficCounter? traffic = null)
+        Action<DataDelivery> deliver, Action<string> closed, Diagnostics.TrafficCounter? traffic = null, FrameKeys? keys = null)
     {
         _stream = stream; _limits = limits; _pool = pool; _allowed = allowedIncoming; _deliver = deliver; _closed = closed; _traffic = traffic;
+        if (keys is not null) { _sign = new FrameMac(keys.Send); _verify = new FrameMac(keys.Receive); }
     }
+
+    /// <summary>Whether this connection's frames carry a MAC.</summary>
+    public bool SignsFrames => _sign is not null;
 
     public bool IsOpen => Volatile.Read(ref _isClosed) == 0;
 
@@ -95,6 +115,7 @@ public sealed class DataConnection : IDisposable
 
     private async Task WriteLoop()
     {
+        var tag = new byte[FrameMac.TagBytes];
         try
         {
             await foreach (var message in _out.Reader.ReadAllAsync(_life.Token).ConfigureAwait(false))
@@ -103,14 +124,16 @@ public sealed class DataConnection : IDisposable
                 var (buffer, length, values) = DataFrame.EncodeParts(message, _pool);
                 try
                 {
+                    _sign?.Sign(buffer.AsSpan(0, length), values.Span, tag);
                     using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_life.Token);
                     timeout.CancelAfter(_limits.Write);
                     try
                     {
                         await _stream.WriteAsync(buffer.AsMemory(0, length), timeout.Token).ConfigureAwait(false);
                         if (!values.IsEmpty) await _stream.WriteAsync(values, timeout.Token).ConfigureAwait(false);
+                        if (_sign is not null) await _stream.WriteAsync(tag, timeout.Token).ConfigureAwait(false);
                         await _stream.FlushAsync(timeout.Token).ConfigureAwait(false);
-                        _traffic?.AddSent(length + values.Length);
+                        _traffic?.AddSent(length + values.Length + (_sign is null ? 0 : tag.Length));
                     }
                     catch (OperationCanceledException) when (!_life.IsCancellationRequested)
                     {
@@ -128,6 +151,7 @@ public sealed class DataConnection : IDisposable
     private async Task ReadLoop()
     {
         var header = new byte[DataFrame.HeaderBytes];
+        var tag = new byte[FrameMac.TagBytes];
         try
         {
             while (true)
@@ -144,14 +168,23 @@ public sealed class DataConnection : IDisposable
                     using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(_life.Token))
                     {
                         timeout.CancelAfter(_limits.Body);
-                        try { await _stream.ReadExactlyAsync(body.AsMemory(0, length), timeout.Token).ConfigureAwait(false); }
+                        try
+                        {
+                            await _stream.ReadExactlyAsync(body.AsMemory(0, length), timeout.Token).ConfigureAwait(false);
+                            if (_verify is not null) await _stream.ReadExactlyAsync(tag, timeout.Token).ConfigureAwait(false);
+                        }
                         catch (OperationCanceledException) when (!_life.IsCancellationRequested)
                         {
                             Close($"a frame of {length} bytes did not arrive within {_limits.Body.TotalSeconds:F0} s");
                             return;
                         }
                     }
-                    _traffic?.AddReceived(header.Length + length);
+                    _traffic?.AddReceived(header.Length + length + (_verify is null ? 0 : tag.Length));
+                    if (_verify is not null && !_verify.Verify(header, body.AsSpan(0, length), tag))
+                    {
+                        Close("a frame failed its MAC check (altered on the way, or not from the peer that proved the handshake)");
+                        return;
+                    }
                     var message = DataFrame.Decode(code, body, length, _limits.Wire);
                     handed = true;
                     _deliver(new DataDelivery(message, _pool, body));
