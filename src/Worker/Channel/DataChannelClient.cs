@@ -34,10 +34,10 @@ public static class DataChannelClient
                 stream = new NetworkStream(socket, ownsSocket: true);
                 stream = await ChannelTls.AsClientAsync(stream, security.Tls, null, timeout.Token).ConfigureAwait(false);
                 bool sign = limits.SignsFrames(stream, security.Secret, socket.RemoteEndPoint);
-                keys = peerLink
-                    ? await ChannelHandshake.AsWorkerAsync(stream, ticket, workerAddress, security.Secret, sign, timeout.Token,
-                        ChannelHandshake.PeerClientRole, ChannelHandshake.PeerServerRole).ConfigureAwait(false)
-                    : await ChannelHandshake.AsWorkerAsync(stream, ticket, workerAddress, security.Secret, sign, timeout.Token).ConfigureAwait(false);
+                var (role, peerRole) = peerLink
+                    ? (ChannelHandshake.PeerClientRole, ChannelHandshake.PeerServerRole)
+                    : (ChannelHandshake.WorkerRole, ChannelHandshake.CoordinatorRole);
+                keys = await ChannelHandshake.AsWorkerAsync(stream, ticket, workerAddress, security.Secret, sign, timeout.Token, role, peerRole).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {

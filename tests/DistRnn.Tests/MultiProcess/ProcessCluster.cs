@@ -53,8 +53,8 @@ internal sealed class ProcessCluster : IDisposable
     /// A TCP port that is free on <paramref name="address"/> now, for a program started next to bind. It is drawn from
     /// the ports just below the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range), which no bind to port
     /// 0 and no outgoing connection's source port ever takes — the other tests' nodes and connections use the ephemeral
-    /// range all the time, and one of them taking a port handed out here before its program bound it made a run fail to
-    /// start. Never the same port twice in this test process. Another program could still bind it in between; the
+    /// range all the time, and one of them could take a port handed out here before its program bound it, and the
+    /// run would fail to start. Never the same port twice in this test process. Another program could still bind it in between; the
     /// failure would be loud (the coordinator says it cannot listen there, exit 2).
     /// </summary>
     public static int FreePort(string address = "127.0.0.1")
