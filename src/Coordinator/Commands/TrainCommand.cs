@@ -60,7 +60,7 @@ internal static class TrainCommand
     internal static readonly Option<string?> Discovery = Options.Optional<string>(ClusterDiscovery.DiscoveryOption, "Form the cluster through Akka.Management's Cluster Bootstrap (with --listen): config (with --contact-points) or kubernetes (the run's pods); workers use the same");
     internal static readonly Option<string?> ContactPoints = Options.Optional<string>(ClusterDiscovery.ContactPointsOption, "With --discovery config: every node's management HOST:PORT, comma-separated (this node's --management among them)");
     internal static readonly Option<string?> Management = Options.Optional<string>(ClusterDiscovery.ManagementOption, "HOST:PORT of this node's Akka.Management endpoint (bootstrap, /alive, /ready) with --discovery (default: the --listen host, port 8558)");
-    internal static readonly Option<string?> Standby = Options.Optional<string>("--standby", "HOST:PORT of the active coordinator (its --listen): start as its standby, which holds the run's state step by step and continues the run by itself when the active is lost (needs --listen; the run's other options as the active's; docs/failover.md)");
+    internal static readonly Option<string?> Standby = Options.Optional<string>("--standby", "HOST:PORT of the active coordinator (its --listen), then optionally its other standbys' (HOST:PORT,HOST:PORT…): start as a standby, which holds the run's state step by step, follows whichever of them holds the run, and continues the run by itself when none is left (needs --listen; the run's other options as the active's; docs/failover.md)");
     internal static readonly Option<int?> MinWorkers = Options.Optional<int?>("--min-workers", "Workers (local + remote) that must be registered before step 1 (default: --workers, at least 1 with --listen)");
     internal static readonly Option<string?> SecretFile = Options.Optional<string>("--secret-file", "Shared secret of the run: a worker that does not prove the same secret (HMAC challenge–response; the secret never crosses the wire) is refused");
     internal static readonly Option<string?> TlsCert = Options.Optional<string>("--tls-cert", "This node's certificate with its key (.pfx; password from DISTRNN_TLS_PASSWORD): mutual TLS on the cluster transport (needs --tls-ca)");
@@ -185,7 +185,7 @@ internal static class TrainCommand
         if (parse.GetValue(DataPlaneOpt) is not ("star" or "tree")) throw new InputException($"--data-plane {parse.GetValue(DataPlaneOpt)}: expected star or tree");
         if (parse.GetValue(Standby) is string standby)
         {
-            AkkaConfig.ParseEndpoint(standby, "--standby");
+            StandbyEndpoints(standby);
             if (parse.GetValue(Listen) is null) throw new InputException($"--standby {standby}: needs --listen HOST:PORT (where this standby joins the cluster and, once it coordinates, workers reach it)");
             if (parse.GetValue(Resume) is string r) throw new InputException($"--resume {r}: a standby takes the run's state from the active coordinator (--standby), not from a checkpoint");
             if (parse.Given(Workers) && parse.GetValue(Workers) > 0) throw new InputException($"--workers {parse.GetValue(Workers)}: a standby starts no local workers; the run's workers join both coordinators (distrnn-worker --join ACTIVE,STANDBY)");
@@ -351,13 +351,16 @@ internal static class TrainCommand
     private static async Task<int> RunStandbyAsync<T>(ParseResult parse, TrainConfig config, RunSettings run, Corpus corpus, string outDir, NodeSecurity security, string activeText, CancellationToken ct)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (activeHost, activePort) = AkkaConfig.ParseEndpoint(activeText, "--standby");
+        var endpoints = StandbyEndpoints(activeText);
+        var (activeHost, activePort) = endpoints[0];
+        var coordinators = endpoints.Select(e => AkkaConfig.CoordinatorAddress(e.Host, e.Port, security.Scheme)).ToList();
         var (host, port) = AkkaConfig.ParseEndpoint(run.Listen!, "--listen");
         Directory.CreateDirectory(outDir);
         using var reporter = new TrainingReporter(parse.GetValue(Json), run.LogEvery, Path.Combine(outDir, TrainingReporter.MetricsName));
         reporter.PlotTitle = PlotTitle(corpus, config);
         var settings = SettingsFor(config, corpus, run, reporter); // once it coordinates: as its own command line says
-        reporter.Info($"standby of the coordinator at {activeHost}:{activePort}: joining its run from {host}:{port}, out {outDir}; cluster security: {security.Describe()}");
+        reporter.Info($"standby of the coordinator at {activeHost}:{activePort}" + (endpoints.Count > 1 ? $" (then of whichever of {string.Join(", ", endpoints.Skip(1).Select(e => $"{e.Host}:{e.Port}"))} holds the run)" : "") +
+            $": joining its run from {host}:{port}, out {outDir}; cluster security: {security.Describe()}");
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, Cli.Shutdown);
         var clusterHost = ClusterHost<T>.Start(settings, corpus, new ClusterHostOptions
         {
@@ -366,7 +369,7 @@ internal static class TrainCommand
             Verbose = parse.GetValue(Options.Verbose),
             Log = reporter.Info,
             Security = security,
-            StandbyOf = AkkaConfig.CoordinatorAddress(activeHost, activePort, security.Scheme),
+            StandbyOf = coordinators,
             Failover = true,
         });
         var node = clusterHost.Coordinator;
@@ -375,7 +378,7 @@ internal static class TrainCommand
         Failover.StandbySource<T>? source = null;
         try
         {
-            var (replica, snapshotTask) = node.Follow(AkkaConfig.CoordinatorAddress(activeHost, activePort, security.Scheme));
+            var (replica, snapshotTask) = node.Follow(coordinators, reporter.Info, reporter.OnWarning);
             var waited = await Task.WhenAny(snapshotTask, Task.Delay(TimeSpan.FromSeconds(run.WaitTimeout), stop.Token));
             stop.Token.ThrowIfCancellationRequested();
             if (waited != snapshotTask)
@@ -392,10 +395,13 @@ internal static class TrainCommand
             reporter.Info($"standby: holding the run's state from step {session.Step}; following the active coordinator step by step");
             var runId = snapshot.RunId;
             var s = session;
-            source = new Failover.StandbySource<T>(replica, node.Leadership!, step =>
+            source = new Failover.StandbySource<T>(replica, node.Leadership!, (step, last) =>
             {
                 clusterHost.TakeOver(runId);
-                reporter.Info($"standby: this node holds the run now (the active coordinator at {activeText} is gone); coordinating from step {step}, workers re-register here");
+                // before this step's Replicate (the same thread, so the same mailbox order): standbys that followed the
+                // lost coordinator alongside this one resume here
+                node.Replication!.Tell(new Failover.HoldsRun(runId, step - 1, last), Akka.Actor.ActorRefs.NoSender);
+                reporter.Info($"standby: this node holds the run now (the coordinator it followed is gone); coordinating from step {step}, workers re-register here");
                 return new Failover.ReplicatingSource<T>(clusterHost.Source, s, runId, node.Replication!, node.ReplicationStatus, run);
             }, config.ShapeFor(corpus.Vocabulary.Size));
             int threads = run.Threads > 0 ? run.Threads : Environment.ProcessorCount;
@@ -413,6 +419,14 @@ internal static class TrainCommand
             await clusterHost.DisposeAsync();
         }
         return Finish(parse, session!, corpus, outDir, reporter, result);
+    }
+
+    /// <summary>--standby's HOST:PORT list: the active coordinator first, then the run's other standbys.</summary>
+    private static List<(string Host, int Port)> StandbyEndpoints(string text)
+    {
+        var endpoints = text.Split(',').Select(e => AkkaConfig.ParseEndpoint(e.Trim(), "--standby")).ToList();
+        if (endpoints.Distinct().Count() != endpoints.Count) throw new InputException($"--standby {text}: an address is given twice");
+        return endpoints;
     }
 
     /// <summary>The coordinator's settings from the run's options (the active's and a standby's alike).</summary>

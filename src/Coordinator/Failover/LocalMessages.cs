@@ -23,3 +23,10 @@ public sealed class ReplicationStatus
     public bool WantsSnapshot => _wantsSnapshot;
     internal void Set(bool wants) => _wantsSnapshot = wants;
 }
+
+/// <summary>
+/// This node took the run over (it was a standby): it holds run <see cref="RunId"/> from the step after
+/// <see cref="Completed"/>; <see cref="Last"/> is that step's decision as it took it from the coordinator that is gone
+/// (null when it had none since its snapshot). The replication actor answers resuming standbys from here on.
+/// </summary>
+public sealed record HoldsRun(string RunId, long Completed, StepDecision? Last) : INoSerializationVerificationNeeded;

@@ -5,35 +5,36 @@ public enum StreamVerdict { Take, Stale, Gap }
 
 /// <summary>
 /// A standby's side of the stream, as decisions: after the snapshot of step s the decisions must come for s+1, s+2, …
-/// in order (a repeat of a step already taken is stale; a skipped step means the stream broke, and the standby no
-/// longer holds the run's state). It holds at most the one decision the training loop has not yet asked for (the
-/// active waits for its ack before the next), which the loop takes with <see cref="Take"/>.
+/// in order (a repeat of a step already received is stale; a skipped step means the stream broke, and the standby no
+/// longer holds the run's state). It holds the decisions the training loop has not yet asked for — one while the
+/// active waits for each ack, several when a coordinator that took the run over sends the ones this standby missed — and the loop takes them in order with <see cref="Take"/>.
 /// </summary>
 public sealed class ReplicaLog<TDecision> where TDecision : class
 {
-    private TDecision? _held;
+    private readonly Queue<TDecision> _held = new();
 
     public ReplicaLog(long snapshotStep) => Received = snapshotStep;
 
     /// <summary>The last step whose decision arrived.</summary>
     public long Received { get; private set; }
 
+    /// <summary>The step of the oldest decision not yet taken (Received + 1 when none is held).</summary>
+    private long FirstHeld => Received - _held.Count + 1;
+
     public StreamVerdict Offer(long step, TDecision d)
     {
         if (step <= Received) return StreamVerdict.Stale;
-        if (step != Received + 1 || _held is not null) return StreamVerdict.Gap;
+        if (step != Received + 1) return StreamVerdict.Gap;
         Received = step;
-        _held = d;
+        _held.Enqueue(d);
         return StreamVerdict.Take;
     }
 
     /// <summary>The decision for <paramref name="step"/> when it is here (the loop asks in order), else null.</summary>
     public TDecision? Take(long step)
     {
-        if (_held is null || step != Received) return null;
-        var d = _held;
-        _held = null;
-        return d;
+        if (_held.Count == 0 || step != FirstHeld) return null;
+        return _held.Dequeue();
     }
 }
 

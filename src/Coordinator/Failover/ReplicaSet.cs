@@ -26,6 +26,19 @@ public sealed class ReplicaSet<TReplica> where TReplica : notnull
         if (!_attached.Contains(r)) _waiting.Add(r);
     }
 
+    /// <summary>
+    /// A standby that already holds the run up to the steps it is about to be sent resumes: attached at once, with no
+    /// snapshot. It is not among the acks the step in flight (if any) needs: its decision is among those it is sent
+    /// first, and from the next step on its ack is needed as every attached standby's.
+    /// </summary>
+    public void Resumed(TReplica r)
+    {
+        _waiting.Remove(r);
+        _attached.Add(r);
+    }
+
+    public bool IsAttached(TReplica r) => _attached.Contains(r);
+
     /// <summary>The snapshot of a completed step was taken: the waiting standbys get it and are attached from here on.</summary>
     public IReadOnlyList<TReplica> SnapshotTaken()
     {

@@ -26,8 +26,8 @@ public sealed record ClusterHostOptions
     public ClusterDiscovery? Discovery { get; init; }
     /// <summary>Take part in the election of the active coordinator and replicate to standbys (a coordinator that listens: docs/failover.md).</summary>
     public bool Failover { get; init; }
-    /// <summary>A standby's --standby: the active coordinator whose cluster it joins (no local workers then).</summary>
-    public Address? StandbyOf { get; init; }
+    /// <summary>A standby's --standby: the coordinators (the active first) whose cluster it joins (no local workers then).</summary>
+    public IReadOnlyList<Address>? StandbyOf { get; init; }
 }
 
 /// <summary>

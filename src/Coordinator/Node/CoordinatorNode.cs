@@ -32,7 +32,7 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
     /// <summary>Akka.Management's endpoint with --discovery.</summary>
     private readonly ManagementEndpoint? _management;
 
-    private CoordinatorNode(ActorSystem system, CoordinatorSettings settings, string host, NodeSecurity security, Address? standbyOf, bool failover, ManagementEndpoint? management)
+    private CoordinatorNode(ActorSystem system, CoordinatorSettings settings, string host, NodeSecurity security, IReadOnlyList<Address>? standbyOf, bool failover, ManagementEndpoint? management)
     {
         System = system;
         _host = host;
@@ -42,10 +42,10 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
         if (standbyOf is null) Activate(settings);
         _management = management;
         var cluster = Akka.Cluster.Cluster.Get(system);
-        // through Cluster Bootstrap when asked (a standby too), else as the first member, or a standby at its active's
+        // through Cluster Bootstrap when asked (a standby too), else as the first member, or a standby at its coordinators'
         if (management is not null) management.BootstrapAsync(system).GetAwaiter().GetResult();
         else if (standbyOf is null) cluster.Join(Address);
-        else cluster.JoinSeedNodes([standbyOf]);
+        else cluster.JoinSeedNodes(standbyOf);
         if (_failover) Leadership = Failover.Leadership.Start(system);
     }
 
@@ -76,12 +76,16 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
         Replication = System.ActorOf(Props.Create(() => new Failover.ReplicationActor(status, partBytes, settings.Info, settings.Warn)), AkkaConfig.ReplicationActorName);
     }
 
-    /// <summary>As a standby: follows the active coordinator at <paramref name="active"/>; the task completes with its state.</summary>
-    public (IActorRef Replica, Task<Failover.ReplicaSnapshot> Snapshot) Follow(Address active)
+    /// <summary>
+    /// As a standby: follows whichever of the coordinators at <paramref name="coordinators"/> holds the run (the oldest
+    /// up); the task completes with the run's state.
+    /// </summary>
+    public (IActorRef Replica, Task<Failover.ReplicaSnapshot> Snapshot) Follow(IReadOnlyList<Address> coordinators, Action<string> info, Action<string> warn)
     {
         var snapshot = new TaskCompletionSource<Failover.ReplicaSnapshot>(TaskCreationOptions.RunContinuationsAsynchronously);
         var node = Address.HostPort();
-        var replica = System.ActorOf(Props.Create(() => new Failover.ReplicaActor(active, node, snapshot)), AkkaConfig.ReplicaActorName);
+        var self = Address;
+        var replica = System.ActorOf(Props.Create(() => new Failover.ReplicaActor(coordinators, self, node, snapshot, info, warn)), AkkaConfig.ReplicaActorName);
         return (replica, snapshot.Task);
     }
 
@@ -97,11 +101,11 @@ public sealed class CoordinatorNode<T> : IAsyncDisposable where T : unmanaged, I
     public const int RefusalsPerMinute = 20;
 
     /// <param name="security">TLS for the transport (the shared secret travels in <paramref name="settings"/>); null = plain TCP</param>
-    /// <param name="standbyOf">a standby's --standby address: join that coordinator's cluster and wait to take its run over</param>
+    /// <param name="standbyOf">a standby's --standby addresses: join those coordinators' cluster and wait to take its run over</param>
     /// <param name="failover">take part in the election of the active coordinator (a coordinator that listens)</param>
     /// <param name="discovery">Cluster Bootstrap (<c>--discovery</c>); null: this node forms the cluster as its first member (or a standby joins its active)</param>
     public static CoordinatorNode<T> Start(CoordinatorSettings settings, string host, int port, bool verbose, NodeSecurity? security = null,
-        Address? standbyOf = null, bool failover = false, ClusterDiscovery? discovery = null)
+        IReadOnlyList<Address>? standbyOf = null, bool failover = false, ClusterDiscovery? discovery = null)
     {
         var shape = settings.Config.ShapeFor(settings.VocabSize);
         CheckFits(shape);

@@ -36,7 +36,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         RefusedCode = "NO", ComputeCode = "C", ResultCode = "G", RunEndedCode = "E", LeavingCode = "L", DataOfferCode = "D",
         TreeStepCode = "TS", TreeParametersCode = "TD", TreeSumCode = "TU";
     // between coordinators (ReplicaMessages)
-    internal const string ReplicaAttachCode = "FJ", SnapshotPartCode = "FS", DecisionCode = "FD", DecisionAckCode = "FA";
+    internal const string ReplicaAttachCode = "FJ", SnapshotPartCode = "FS", DecisionCode = "FD", DecisionAckCode = "FA", ResumedCode = "FR";
 
     public override string Manifest(object o) => o switch
     {
@@ -57,6 +57,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         ReplicaSnapshotPart => SnapshotPartCode,
         StepDecision => DecisionCode,
         DecisionAck => DecisionAckCode,
+        ReplicaResumed => ResumedCode,
         _ => throw new ArgumentException($"{nameof(ProtocolSerializer)} cannot serialize {o.GetType()}"),
     };
 
@@ -87,7 +88,8 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             case TreeStep m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Epoch); w.Strings(m.Workers); w.Int(m.Pieces.Length); foreach (var p in m.Pieces) w.Subtrees(p); w.Int(m.You); w.Strings(m.Peers ?? []); w.Bytes(m.PeerTicketId ?? []); w.Bytes(m.PeerTicketKey ?? []); w.OptionalTensor(m.States); break;
             case TreeParameters m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Chunk); w.Tensor(m.Values); break;
             case TreeSum m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Epoch); w.Subtree(m.Node); w.Int(m.Chunk); w.Double(m.Loss); w.Long(m.Chars); w.OptionalTensor(m.States); w.Tensor(m.Values); break;
-            case ReplicaAttach m: w.Int(m.ProtocolVersion); w.String(m.Node); break;
+            case ReplicaAttach m: w.Int(m.ProtocolVersion); w.String(m.Node); w.String(m.RunId); w.Long(m.HeldThrough); break;
+            case ReplicaResumed m: w.String(m.RunId); w.Long(m.From); w.String(m.Refusal); break;
             case ReplicaSnapshotPart m: w.String(m.RunId); w.Long(m.Step); w.Int(m.Index); w.Int(m.Count); w.Bytes(m.Bytes); break;
             case StepDecision m: w.String(m.RunId); w.Long(m.Step); w.Double(m.Loss); w.Long(m.Chars); w.Int(m.Workers); w.OptionalTensor(m.States); w.Tensor(m.Gradient); break;
             case DecisionAck m: w.String(m.RunId); w.Long(m.Step); break;
@@ -128,7 +130,9 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             TreeStepCode => ReadTreeStep(r),
             TreeParametersCode => new TreeParameters(r.String(), r.Long(), r.Int(), r.Tensor()),
             TreeSumCode => ReadTreeSum(r),
-            ReplicaAttachCode => new ReplicaAttach(r.Int(), r.String()),
+            // a version-5 standby sends no run or step: it is read, then refused by its version
+            ReplicaAttachCode => new ReplicaAttach(r.Int(), r.String(), r.AtEnd ? "" : r.String(), r.AtEnd ? -1 : r.Long()),
+            ResumedCode => new ReplicaResumed(r.String(), r.Long(), r.String()),
             SnapshotPartCode => new ReplicaSnapshotPart(r.String(), r.Long(), r.Int(), r.Int(), r.LargeBytes()),
             DecisionCode => ReadDecision(r),
             DecisionAckCode => new DecisionAck(r.String(), r.Long()),

@@ -10,9 +10,24 @@ namespace DistRnn.Protocol;
 //   DecisionAck(run, s+1) ──►                                              (it holds the sum and applied step s)
 //
 // The active applies step s+1 only after the ack, so the state of every completed step lives on both nodes.
+//
+// A standby that already holds the run (it followed a coordinator that is gone) resumes with the one that took the
+// run over instead of asking for the state again:
+//   ReplicaAttach(version, node, run, r) ──►                               (r: the last step whose decision it holds)
+//                                      ◄── ReplicaResumed(run, r+1, "")   then StepDecision r+1, r+2, … (those it missed first)
+//                                      ◄── ReplicaResumed(run, r+1, why)  (refused: it does not hold the steps after r)
 
-/// <summary>A standby coordinator asks for the run's state and its steps from now on.</summary>
-public sealed record ReplicaAttach(int ProtocolVersion, string Node) : IProtocolMessage;
+/// <summary>
+/// A standby coordinator asks for the run's state and its steps from now on; with <see cref="HeldThrough"/> ≥ 0 it
+/// already holds run <see cref="RunId"/> up to that step's decision and asks for the decisions after it only.
+/// </summary>
+public sealed record ReplicaAttach(int ProtocolVersion, string Node, string RunId = "", long HeldThrough = -1) : IProtocolMessage;
+
+/// <summary>
+/// The answer to a resuming <see cref="ReplicaAttach"/>: the decisions from step <see cref="From"/> on follow
+/// (<see cref="Refusal"/> empty), or they cannot, and why.
+/// </summary>
+public sealed record ReplicaResumed(string RunId, long From, string Refusal) : IProtocolMessage;
 
 /// <summary>
 /// Part <see cref="Index"/> of <see cref="Count"/> of the checkpoint bytes of step <see cref="Step"/> (the checkpoint

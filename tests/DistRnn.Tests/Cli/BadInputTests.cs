@@ -38,6 +38,8 @@ public class BadInputTests
             { "--lr-decay-every", ["train", "--workers", "0", "--corpus", good, "--lr-decay-every", "-1"] },
             { "--warmup-steps", ["train", "--workers", "0", "--corpus", good, "--warmup-steps", "-5"] },
             { "not through Cluster Bootstrap", ["train", "--workers", "0", "--corpus", good, "--listen", "127.0.0.1:4999", "--standby", "127.0.0.1:4998", "--discovery", "config", "--contact-points", "127.0.0.1:8558", "--management", "127.0.0.1:8558"] },
+            { "an address is given twice", ["train", "--workers", "0", "--corpus", good, "--listen", "127.0.0.1:4999", "--standby", "127.0.0.1:4998,127.0.0.1:4998"] },
+            { "--standby nohost: expected HOST:PORT", ["train", "--workers", "0", "--corpus", good, "--listen", "127.0.0.1:4999", "--standby", "127.0.0.1:4998,nohost"] },
             { "a standby serves no metrics yet", ["train", "--workers", "0", "--corpus", good, "--listen", "127.0.0.1:4999", "--standby", "127.0.0.1:4998", "--metrics", "127.0.0.1:9400"] },
             { "--activation", ["train", "--workers", "0", "--corpus", good, "--activation", "relu"] },
             { "--precision", ["train", "--workers", "0", "--corpus", good, "--precision", "float16"] },

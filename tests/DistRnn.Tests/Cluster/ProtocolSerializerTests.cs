@@ -37,6 +37,9 @@ public sealed class ProtocolSerializerTests : Akka.TestKit.Xunit2.TestKit
         [new TreeParameters("run-1", 9, 3, TensorPayload.Wrap(Floats))],
         [new TreeSum("run-1", 9, 2, new Subtree(2, 3), 0, 12.5, 300, TensorPayload.Wrap(Doubles))],
         [new ReplicaAttach(ProtocolInfo.Version, "127.0.0.1:4054")],
+        [new ReplicaAttach(ProtocolInfo.Version, "127.0.0.1:4055", "run-1", 119)],
+        [new ReplicaResumed("run-1", 120, "")],
+        [new ReplicaResumed("run-1", 120, "this coordinator keeps the decisions from step 125 on only")],
         [new ReplicaSnapshotPart("run-1", 120, 1, 3, Enumerable.Range(0, 40000).Select(i => (byte)i).ToArray())],
         [new StepDecision("run-1", 121, 812.5, 3072, 2, TensorPayload.Wrap(Doubles))],
         [new DecisionAck("run-1", 121)],
@@ -77,7 +80,7 @@ public sealed class ProtocolSerializerTests : Akka.TestKit.Xunit2.TestKit
         Assert.IsType(msg.GetType(), back);
         Assert.Equal(bytes, serializer.ToBinary(back));
         // records without arrays (tensors, nonces, proofs) compare by value
-        if (msg is Registered or Refused or RunEnded or WorkerLeaving or ReplicaAttach or DecisionAck) Assert.Equal(msg, back);
+        if (msg is Registered or Refused or RunEnded or WorkerLeaving or ReplicaAttach or ReplicaResumed or DecisionAck) Assert.Equal(msg, back);
     }
 
     /// <summary>A plan's peer endpoints and ticket, and a registration's peer port, arrive as sent; a plan with a peer list of the wrong length is refused.</summary>

@@ -142,6 +142,102 @@ public sealed class FailoverLogicTests
     }
 
     [Fact]
+    public void A_resumed_stream_may_bring_several_decisions_at_once_and_the_loop_takes_them_in_order()
+    {
+        var log = new ReplicaLog<string>(snapshotStep: 10);
+        Assert.Equal(StreamVerdict.Take, log.Offer(11, "d11"));
+        // the coordinator that took the run over sends what this standby missed, then its own steps, before the loop asks
+        Assert.Equal(StreamVerdict.Take, log.Offer(12, "d12"));
+        Assert.Equal(StreamVerdict.Take, log.Offer(13, "d13"));
+        Assert.Equal(StreamVerdict.Stale, log.Offer(12, "again"));
+        Assert.Null(log.Take(12));              // in order only
+        Assert.Equal("d11", log.Take(11));
+        Assert.Equal("d12", log.Take(12));
+        Assert.Equal(StreamVerdict.Gap, log.Offer(15, "d15"));
+        Assert.Equal("d13", log.Take(13));
+        Assert.Null(log.Take(14));
+        Assert.Equal(13, log.Received);
+    }
+
+    [Fact]
+    public void A_resuming_standby_is_attached_without_a_snapshot_and_owes_acks_from_the_next_step()
+    {
+        var set = new ReplicaSet<string>();
+        Assert.Empty(set.Decided(20));          // this node's first step after the takeover, nobody attached yet
+        set.Resumed("c");                       // c resumes while step 20 is in flight (it is sent 20 with what it missed)
+        Assert.True(set.IsAttached("c"));
+        Assert.False(set.WantsSnapshot);
+        Assert.Equal(["c"], set.Decided(21));
+        Assert.False(set.Acked("c", 20));       // step 20 did not wait for it
+        Assert.True(set.Acked("c", 21));
+    }
+
+    private static DecisionHistory<string> History(long maxBytes = 1000) => new(maxBytes);
+
+    [Fact]
+    public void After_a_takeover_a_standby_one_step_behind_gets_the_step_it_missed_and_one_level_or_ahead_gets_none()
+    {
+        // the lost active sent step 40 to b (now holding the run) and died before c got it
+        var h = History();
+        h.Start(completed: 40, last: "d40", lastBytes: 8);
+        Assert.Equal("d40", Sent(h.After(39)));
+        Assert.Equal("", Sent(h.After(40)));
+        Assert.Equal("", Sent(h.After(41))); // c got 41 and b did not: b computes it again, c acks it as stale
+        Assert.NotNull(h.After(42).Refusal);
+        Assert.NotNull(h.After(38).Refusal);          // older than anything this node took
+    }
+
+    [Fact]
+    public void The_steps_this_node_computes_after_the_takeover_are_kept_for_a_resume_that_comes_late()
+    {
+        var h = History();
+        h.Start(completed: 40, last: "d40", lastBytes: 8);
+        for (long s = 41; s <= 44; s++) h.Add(s, $"d{s}", 8);
+        Assert.Equal(44, h.Latest);
+        Assert.Equal("d40 d41 d42 d43 d44", Sent(h.After(39)));
+        Assert.Equal("d43 d44", Sent(h.After(42)));
+        // without the decision of step 40 (this node had none since its snapshot), a standby at 39 cannot resume
+        var bare = History();
+        bare.Start(completed: 40, last: null, lastBytes: 0);
+        bare.Add(41, "d41", 8);
+        Assert.Equal("d41", Sent(bare.After(40)));
+        Assert.Contains("from step 41 on only", bare.After(39).Refusal);
+    }
+
+    [Fact]
+    public void The_history_keeps_at_most_its_budget_and_nothing_once_stopped_or_before_any_takeover()
+    {
+        var h = History(maxBytes: 30);
+        h.Start(completed: 10, last: "d10", lastBytes: 10);
+        for (long s = 11; s <= 14; s++) h.Add(s, $"d{s}", 10);
+        Assert.Equal("d12 d13 d14", Sent(h.After(11))); // the oldest went first
+        Assert.Contains("from step 12 on only", h.After(10).Refusal);
+        h.Stop();
+        Assert.False(h.Keeping);
+        h.Add(15, "d15", 10);
+        Assert.Equal("", Sent(h.After(15)));
+        Assert.NotNull(h.After(14).Refusal);
+        // an active that never took over keeps nothing, but a level standby can follow it
+        var active = History();
+        active.Add(7, "d7", 8);
+        Assert.Equal("", Sent(active.After(7)));
+        Assert.NotNull(active.After(6).Refusal);
+        // a step out of order starts the history over at it
+        var odd = History();
+        odd.Start(completed: 1, last: "d1", lastBytes: 8);
+        odd.Add(5, "d5", 8);
+        Assert.Equal("d5", Sent(odd.After(4)));
+        Assert.NotNull(odd.After(1).Refusal);
+    }
+
+    /// <summary>The decisions sent, in order (and that none was refused).</summary>
+    private static string Sent((IReadOnlyList<string> Send, string? Refusal) r)
+    {
+        Assert.Null(r.Refusal);
+        return string.Join(" ", r.Send);
+    }
+
+    [Fact]
     public void A_snapshot_is_put_together_from_its_parts_in_order()
     {
         var a = new SnapshotAssembly();

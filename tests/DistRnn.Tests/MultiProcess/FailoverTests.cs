@@ -45,6 +45,50 @@ public sealed class FailoverTests(ITestOutputHelper output)
         Run(killAWorkerToo: false, tls: true);
     }
 
+    /// <summary>
+    /// Two standbys, each listing the active and the other (--standby A,C and A,B): the active is SIGKILLed, the older
+    /// standby takes the run over, and the second resumes with it — it goes on following the run step by step (under the
+    /// old rule it stood still at the last step the lost active sent). Then the new active is SIGKILLed too, and the
+    /// second standby finishes the run: the uninterrupted run's bits, every step once, its folder the whole run.
+    /// </summary>
+    [Fact]
+    public void A_second_standby_resumes_with_the_one_that_took_over_and_finishes_the_run_when_that_one_is_lost_too()
+    {
+        const int steps = 300;
+        using var c = new ProcessCluster();
+        c.Explain(() =>
+        {
+            var active = c.Coordinator(steps, minWorkers: 2);
+            var first = c.StandbyAt(1, [c.Listen, c.StandbyListenAt(2)], steps);
+            active.WaitForLine($"{c.StandbyListenAt(1)} attached", TimeSpan.FromSeconds(120));
+            // the second starts once the first is attached, so the first is the older: the run goes to it first
+            var second = c.StandbyAt(2, [c.Listen, c.StandbyListenAt(1)], steps);
+            active.WaitForLine($"{c.StandbyListenAt(2)} attached", TimeSpan.FromSeconds(120));
+            var join = string.Join(",", c.Listen, c.StandbyListenAt(1), c.StandbyListenAt(2));
+            var workers = new[] { c.Worker(slowdown: 2, join: join), c.Worker(slowdown: 2, join: join) };
+
+            second.WaitForLine(TrainEvents.StepAtLeast(20), TimeSpan.FromSeconds(120), "the second standby at step 20");
+            active.Kill();
+            long atFirstKill = TrainEvents.Steps(second).Max(s => s.Number);
+            first.WaitForLine("this node holds the run now", TimeSpan.FromSeconds(120));
+            second.WaitForLine($"following the coordinator at {c.StandbyListenAt(1)}", TimeSpan.FromSeconds(120));
+            // the second follows the new active's steps: it did not stand still at the step the lost one sent last
+            second.WaitForLine(TrainEvents.StepAtLeast(atFirstKill + 20), TimeSpan.FromSeconds(120), $"the second standby at step {atFirstKill + 20}");
+            first.Kill();
+            long atSecondKill = TrainEvents.Steps(second).Max(s => s.Number);
+
+            Assert.True(second.WaitForExit(TimeSpan.FromSeconds(180)) == 0, "the second standby failed");
+            Assert.InRange(atSecondKill, atFirstKill + 20, steps - 1); // the second kill was mid-run too
+            Assert.Equal(c.Reference(steps), TrainEvents.ParamsSha256(second));
+            Assert.Equal(Enumerable.Range(1, steps).Select(i => (long)i), TrainEvents.Steps(second).Select(s => s.Number));
+            Assert.Contains(second.StdoutLines, l => l.Contains("this node holds the run now"));
+            var logged = File.ReadLines(Path.Combine(c.StandbyDirAt(2), "metrics.jsonl"))
+                .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt64()).ToList();
+            Assert.Equal(Enumerable.Range(1, steps / 10).Select(i => i * 10L), logged);
+            output.WriteLine($"the second standby: at step {atFirstKill} when the active was killed, {atSecondKill} when the first standby was");
+        });
+    }
+
     private void Run(bool killAWorkerToo, string[]? model = null, bool tls = false)
     {
         using var c = new ProcessCluster(model: model);

@@ -110,20 +110,28 @@ internal sealed class ProcessCluster : IDisposable
     }
 
     /// <summary>Where <see cref="Standby"/> listens, and its output folder (docs/failover.md).</summary>
-    public string StandbyListen => $"{Host}:{_standbyPort.Value}";
-    public string StandbyDir => Path.Combine(Dir, "standby");
-    private readonly Lazy<int> _standbyPort = new(() => FreePort());
+    public string StandbyListen => StandbyListenAt(1);
+    public string StandbyDir => StandbyDirAt(1);
+
+    /// <summary>Where the <paramref name="n"/>-th standby (<see cref="StandbyAt"/>) listens, and its output folder.</summary>
+    public string StandbyListenAt(int n) => $"{Host}:{StandbyPort(n)}";
+    public string StandbyDirAt(int n) => Path.Combine(Dir, n == 1 ? "standby" : $"standby{n}");
+    private readonly ConcurrentDictionary<int, int> _standbyPorts = new();
+    private int StandbyPort(int n) => _standbyPorts.GetOrAdd(n, _ => FreePort());
 
     /// <summary>A standby of <see cref="Coordinator"/>: the same model and steps, its own address and folder.</summary>
-    public NodeProcess Standby(long steps, int waitTimeout = 90, params string[] extra)
+    public NodeProcess Standby(long steps, int waitTimeout = 90, params string[] extra) => StandbyAt(1, [Listen], steps, waitTimeout, extra);
+
+    /// <summary>The <paramref name="n"/>-th standby, following the coordinators at <paramref name="coordinators"/> (its --standby list).</summary>
+    public NodeProcess StandbyAt(int n, IEnumerable<string> coordinators, long steps, int waitTimeout = 90, params string[] extra)
     {
         var args = new List<string> { "train" };
         args.AddRange(_model);
-        args.AddRange(["--steps", steps.ToString(), "--workers", "0", "--listen", StandbyListen, "--standby", Listen,
-            "--wait-timeout", waitTimeout.ToString(), "--out", StandbyDir, "--json", "--eval-every", "100000"]);
+        args.AddRange(["--steps", steps.ToString(), "--workers", "0", "--listen", StandbyListenAt(n), "--standby", string.Join(",", coordinators),
+            "--wait-timeout", waitTimeout.ToString(), "--out", StandbyDirAt(n), "--json", "--eval-every", "100000"]);
         args.AddRange(_security);
         args.AddRange(extra);
-        return WhenListening(Track(NodeProcess.Start("standby", Executables.Coordinator, args, _env)), _standbyPort.Value);
+        return WhenListening(Track(NodeProcess.Start(n == 1 ? "standby" : $"standby {n}", Executables.Coordinator, args, _env)), StandbyPort(n));
     }
 
     /// <summary>A worker that joins the coordinator and its standby (--join A,B).</summary>
